@@ -1,0 +1,39 @@
+#pragma once
+// One function per subcommand: each adds its CLI11 subcommand to the app and
+// returns the action main() runs when that subcommand was chosen.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace mue::cli {
+
+struct GlobalOptions {
+  std::string log_level = "info";
+  bool quiet = false;
+  bool json = false;       // machine-readable output on stdout
+  std::string device = "auto";
+  int threads = 0;         // 0 = choose automatically
+};
+
+using Action = std::function<int()>;
+
+struct Command {
+  CLI::App* sub;
+  Action action;
+};
+
+Command add_sweep(CLI::App& app, const GlobalOptions& g);
+Command add_fit(CLI::App& app, const GlobalOptions& g);
+Command add_transfer(CLI::App& app, const GlobalOptions& g);
+Command add_explain(CLI::App& app, const GlobalOptions& g);
+Command add_verify(CLI::App& app, const GlobalOptions& g);
+Command add_train(CLI::App& app, const GlobalOptions& g);
+Command add_coord_check(CLI::App& app, const GlobalOptions& g);
+Command add_validate(CLI::App& app, const GlobalOptions& g);
+Command add_trial(CLI::App& app, const GlobalOptions& g);
+
+// For subcommands whose engine lands in a later issue: inputs are checked first
+// (bad input still exits 2), then this throws a RuntimeError (exit 3).
+[[noreturn]] void not_implemented(const std::string& command);
+
+}  // namespace mue::cli

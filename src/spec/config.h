@@ -1,0 +1,42 @@
+#pragma once
+// RunConfig: everything one training run needs (`muE train CONFIG`, a reference
+// config for `muE transfer`, the body of a TrialSpec).
+#include <string>
+
+#include "spec/hparams.h"
+#include "spec/model_spec.h"
+#include "spec/train_spec.h"
+#include "util/json.h"
+
+namespace mue {
+
+enum class BackendKind { kLibTorch };
+
+struct BackendSpec {
+  BackendKind kind = BackendKind::kLibTorch;
+};
+
+struct RunConfig {
+  ModelSpec model;
+  TrainSpec train;  // steps and tokens both resolved
+  HParams hparams;
+  BackendSpec backend;
+};
+
+inline constexpr const char* kConfigSchema = "mue.config/1";
+
+// Checks an optional top-level "schema" field against `expected`.
+void check_schema_field(ObjectReader& r, const char* expected);
+
+// Cross-field rules that need both model and train (steps <-> tokens, byte data
+// needs vocab >= 256). `where` is the document holding "model" and "train".
+void resolve_and_check(ModelSpec& m, TrainSpec& t, const Where& where);
+
+BackendSpec parse_backend(const Json& j, const Where& where);
+Json to_json(const BackendSpec& b);
+
+// A full config document: {schema?, model, train, hparams, backend?}.
+RunConfig parse_config(const Json& j, const Where& where);
+Json to_json(const RunConfig& c);
+
+}  // namespace mue

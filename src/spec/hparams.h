@@ -1,0 +1,29 @@
+#pragma once
+// HParams: the swept values of the reference (THEORY §1: η⋆, λ⋆, σ⋆, ε⋆, β⋆).
+#include <map>
+#include <optional>
+#include <string>
+
+#include "util/json.h"
+
+namespace mue {
+
+struct GroupOverride {
+  std::optional<double> lr, wd, init_std;
+};
+
+struct HParams {
+  double lr = 0;        // η: base learning rate (> 0)
+  double wd = 0;        // λ: coupled AdamW weight decay (>= 0)
+  double init_std = 0;  // σ: base init std (> 0)
+  // Adam scalars; absent = the train spec's optimizer values.
+  std::optional<double> eps, beta1, beta2;
+  // Absolute per-group values that replace what the table would give.
+  std::map<std::string, GroupOverride> overrides;
+};
+
+// `partial`: lr/wd/init_std may be absent (a sweep whose axes supply them).
+HParams parse_hparams(const Json& j, const Where& where, bool partial = false);
+Json to_json(const HParams& h);
+
+}  // namespace mue

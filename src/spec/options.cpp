@@ -1,0 +1,52 @@
+#include "spec/options.h"
+
+namespace mue {
+
+TransferOptions parse_options(const Json& j, const Where& where, const TransferOptions& base) {
+  ObjectReader r(j, where);
+  TransferOptions o = base;
+  if (auto v = r.opt_choice("head_rule", {"blog", "mup"}))
+    o.head_rule = *v == "blog" ? HeadRule::kBlog : HeadRule::kMup;
+  if (auto v = r.opt_choice("wd_width_scaling", {"none", "independent"}))
+    o.wd_width_scaling = *v == "none" ? WdWidthScaling::kNone : WdWidthScaling::kIndependent;
+  if (auto v = r.opt_choice("router_rule", {"hidden", "readout"}))
+    o.router_rule = *v == "hidden" ? RouterRule::kHidden : RouterRule::kReadout;
+  if (auto v = r.opt_number("duration_exponent")) {
+    if (!(*v >= 0 && *v <= 1)) r.fail("duration_exponent", "must be in [0, 1]");
+    o.duration_exponent = *v;
+  }
+  if (auto v = r.opt_choice("beta_scaling", {"sde", "none"}))
+    o.beta_scaling = *v == "sde" ? BetaScaling::kSde : BetaScaling::kNone;
+  if (auto v = r.opt_choice("eps_rule", {"global", "completep"}))
+    o.eps_rule = *v == "global" ? EpsRule::kGlobal : EpsRule::kCompleteP;
+  if (auto v = r.opt_number("depth_alpha")) {
+    if (!(*v >= 0.5 && *v <= 1)) r.fail("depth_alpha", "must be in [0.5, 1] (CompleteP uses 1)");
+    o.depth_alpha = *v;
+  }
+  if (auto v = r.opt_choice("routing_normalization", {"global", "per_group"}))
+    o.routing_normalization =
+        *v == "global" ? RoutingNormalization::kGlobal : RoutingNormalization::kPerGroup;
+  if (auto v = r.opt_choice("attention_scale", {"inv_dhead", "inv_sqrt_dhead"}))
+    o.attention_scale = *v == "inv_dhead" ? AttentionScale::kInvDHead : AttentionScale::kInvSqrtDHead;
+  if (auto v = r.opt_boolean("wd_embedding")) o.wd_embedding = *v;
+  r.finish();
+  return o;
+}
+
+Json to_json(const TransferOptions& o) {
+  return Json{
+      {"head_rule", o.head_rule == HeadRule::kBlog ? "blog" : "mup"},
+      {"wd_width_scaling", o.wd_width_scaling == WdWidthScaling::kNone ? "none" : "independent"},
+      {"router_rule", o.router_rule == RouterRule::kHidden ? "hidden" : "readout"},
+      {"duration_exponent", o.duration_exponent},
+      {"beta_scaling", o.beta_scaling == BetaScaling::kSde ? "sde" : "none"},
+      {"eps_rule", o.eps_rule == EpsRule::kGlobal ? "global" : "completep"},
+      {"depth_alpha", o.depth_alpha},
+      {"routing_normalization",
+       o.routing_normalization == RoutingNormalization::kGlobal ? "global" : "per_group"},
+      {"attention_scale",
+       o.attention_scale == AttentionScale::kInvDHead ? "inv_dhead" : "inv_sqrt_dhead"},
+      {"wd_embedding", o.wd_embedding}};
+}
+
+}  // namespace mue

@@ -1,0 +1,32 @@
+#pragma once
+// The open choices of THEORY.md §9, with their defaults.
+#include "util/json.h"
+
+namespace mue {
+
+enum class HeadRule { kBlog, kMup };
+enum class WdWidthScaling { kNone, kIndependent };
+enum class RouterRule { kHidden, kReadout };
+enum class BetaScaling { kSde, kNone };
+enum class EpsRule { kGlobal, kCompleteP };
+enum class RoutingNormalization { kGlobal, kPerGroup };
+enum class AttentionScale { kInvDHead, kInvSqrtDHead };
+
+struct TransferOptions {
+  HeadRule head_rule = HeadRule::kBlog;                        // §9 row 1
+  WdWidthScaling wd_width_scaling = WdWidthScaling::kNone;     // row 2
+  RouterRule router_rule = RouterRule::kHidden;                // row 3
+  double duration_exponent = 0.5;                              // row 4 (γ)
+  BetaScaling beta_scaling = BetaScaling::kSde;                // row 5
+  EpsRule eps_rule = EpsRule::kGlobal;                         // row 6
+  double depth_alpha = 1.0;                                    // row 7 (α)
+  RoutingNormalization routing_normalization = RoutingNormalization::kGlobal;  // row 9
+  AttentionScale attention_scale = AttentionScale::kInvDHead;  // row 10
+  bool wd_embedding = true;                                    // row 11
+};
+
+// Reads an options object on top of `base` (file-level options, then per-target ones).
+TransferOptions parse_options(const Json& j, const Where& where, const TransferOptions& base = {});
+Json to_json(const TransferOptions& o);
+
+}  // namespace mue

@@ -1,0 +1,233 @@
+#include "spec/sweep_spec.h"
+
+#include <cmath>
+#include <set>
+
+#include "util/error.h"
+
+namespace mue {
+
+std::size_t SweepSpec::grid_points() const {
+  std::size_t n = 1;
+  for (const auto& a : axes) n *= a.values.size();
+  return n;
+}
+
+std::vector<double> expand_log2_grid(double lo, double hi, double step, const Where& where) {
+  if (!(step > 0)) where.at(2).fail("log2 step must be > 0");
+  if (lo > hi) where.at(1).fail("upper end must be >= lower end (" + Json(lo).dump() + ")");
+  double n = std::floor((hi - lo) / step + 1e-9) + 1;
+  if (n > static_cast<double>(kMaxAxisValues))
+    where.fail("grid has " + Json(n).dump() + " values; at most " +
+               std::to_string(kMaxAxisValues) + " per axis");
+  std::vector<double> v;
+  for (int i = 0; i < static_cast<int>(n); ++i) v.push_back(std::exp2(lo + i * step));
+  return v;
+}
+
+Json to_json(const Objective& o) {
+  if (o.kind == ObjectiveKind::kFinalValLoss) return Json{{"kind", "final_val_loss"}};
+  return Json{{"kind", "mean_last_k"}, {"k", o.k}};
+}
+
+Objective parse_objective(const Json& j, const Where& where) {
+  ObjectReader r(j, where);
+  Objective o;
+  std::string kind = r.choice("kind", {"final_val_loss", "mean_last_k"});
+  if (kind == "mean_last_k") {
+    o.kind = ObjectiveKind::kMeanLastK;
+    std::int64_t k = r.integer("k");
+    if (k <= 0) r.fail("k", "must be a positive integer");
+    o.k = to_int(k, r.at("k"));
+  }
+  r.finish();
+  return o;
+}
+
+namespace {
+
+std::string axis_pointer(const std::string& key, const Where& w) {
+  if (key == "lr" || key == "wd" || key == "init_std") return "/hparams/" + key;
+  if (key.empty() || key[0] != '/')
+    w.fail("axis '" + key + "' is not 'lr', 'wd', 'init_std' or a JSON pointer such as "
+           "'/train/batch_size'");
+  if (key.rfind("/model/", 0) != 0 && key.rfind("/train/", 0) != 0 &&
+      key.rfind("/hparams/", 0) != 0)
+    w.fail("axis pointer '" + key + "' must point into /model, /train or /hparams");
+  try {
+    Json::json_pointer p(key);
+  } catch (const Json::exception&) {
+    w.fail("axis pointer '" + key + "' is not a valid JSON pointer");
+  }
+  return key;
+}
+
+Axis parse_axis(const std::string& key, const Json& v, const Where& w) {
+  Axis a;
+  a.key = key;
+  a.pointer = axis_pointer(key, w);
+  if (v.is_array()) {
+    if (v.empty()) w.fail("axis has no values");
+    if (v.size() > kMaxAxisValues)
+      w.fail("axis has " + std::to_string(v.size()) + " values; at most " +
+             std::to_string(kMaxAxisValues));
+    std::set<double> seen;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      double x = as_number(v[i], w.at(i));
+      if (!seen.insert(x).second) w.at(i).fail("value " + v[i].dump() + " appears twice");
+      a.values.push_back(x);
+    }
+    return a;
+  }
+  ObjectReader r(v, w);
+  const Json& g = as_array(r.raw("log2_grid"), r.at("log2_grid"));
+  Where gw = r.at("log2_grid");
+  if (g.size() != 3) gw.fail("expected [lo, hi, step]: exponents of 2 and a step in log2 units");
+  a.values = expand_log2_grid(as_number(g[0], gw.at(0)), as_number(g[1], gw.at(1)),
+                              as_number(g[2], gw.at(2)), gw);
+  a.log2_grid = true;
+  r.finish();
+  return a;
+}
+
+}  // namespace
+
+RunConfig config_at(const SweepSpec& s, const std::vector<double>& point, std::uint64_t seed,
+                    const Where& where) {
+  Json doc = s.base;
+  for (std::size_t i = 0; i < s.axes.size(); ++i) {
+    Json::json_pointer p(s.axes[i].pointer);
+    double x = point[i];
+    try {
+      // Whole numbers are written as integers so "/model/d_model" = 256 reads as one.
+      if (std::floor(x) == x && std::fabs(x) < 9e15 && s.axes[i].pointer.rfind("/hparams/", 0) != 0)
+        doc[p] = static_cast<std::int64_t>(x);
+      else
+        doc[p] = x;
+    } catch (const Json::exception&) {
+      where.at("axes").at(s.axes[i].key).fail("axis pointer '" + s.axes[i].pointer +
+                                              "' does not lead to a field of the config");
+    }
+  }
+  doc["train"]["seed"] = seed;
+  doc["backend"] = to_json(s.backend);
+  try {
+    return parse_config(doc, Where{where.file, ""});
+  } catch (const InputError& e) {
+    // Point at the axis (or the base field) and say which setting broke it.
+    std::string at;
+    for (std::size_t i = 0; i < s.axes.size(); ++i)
+      at += (at.empty() ? "" : ", ") + s.axes[i].key + " = " + Json(point[i]).dump();
+    throw InputError(where.file, e.pointer(),
+                     e.reason() + (at.empty() ? "" : " (at grid point " + at + ")"));
+  }
+}
+
+SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
+  ObjectReader r(j, where);
+  check_schema_field(r, kSweepSpecSchema);
+  SweepSpec s;
+  s.name = r.string("name");
+  if (s.name.empty()) r.fail("name", "must not be empty");
+  if (auto d = r.opt_string("description")) s.description = *d;
+
+  // Check each part on its own first, so errors point at the part's own field.
+  parse_model(r.raw("model"), r.at("model"));
+  parse_train(r.raw("train"), r.at("train"));
+  parse_hparams(r.has("hparams") ? r.raw("hparams") : Json::object(), r.at("hparams"), true);
+  s.base = Json{{"model", r.raw("model")},
+                {"train", r.raw("train")},
+                {"hparams", r.has("hparams") ? r.raw("hparams") : Json::object()}};
+  if (r.has("backend")) s.backend = parse_backend(r.raw("backend"), r.at("backend"));
+
+  ObjectReader ar = r.object("axes");
+  std::set<std::string> pointers;
+  for (const auto& [key, val] : r.raw("axes").items()) {
+    ar.mark_known(key);
+    Axis a = parse_axis(key, val, ar.at(key));
+    if (!pointers.insert(a.pointer).second)
+      ar.fail(key, "axis '" + key + "' sweeps " + a.pointer + ", which another axis already sweeps");
+    s.axes.push_back(std::move(a));
+  }
+  ar.finish();
+  if (s.axes.empty()) r.fail("axes", "a sweep needs at least one axis");
+  std::size_t total = 1;
+  for (const auto& a : s.axes) {
+    total *= a.values.size();
+    if (total > kMaxGridPoints)
+      r.fail("axes", "grid has more than " + std::to_string(kMaxGridPoints) + " points");
+  }
+
+  if (r.has("seeds")) {
+    const Json& sv = r.raw("seeds");
+    if (sv.is_array()) {
+      if (sv.empty()) r.fail("seeds", "needs at least one seed");
+      std::set<std::int64_t> seen;
+      for (std::size_t i = 0; i < sv.size(); ++i) {
+        std::int64_t x = as_integer(sv[i], r.at("seeds").at(i));
+        if (x < 0) r.at("seeds").at(i).fail("must be >= 0");
+        if (!seen.insert(x).second) r.at("seeds").at(i).fail("seed appears twice");
+        s.seeds.push_back(static_cast<std::uint64_t>(x));
+      }
+    } else {
+      std::int64_t n = as_integer(sv, r.at("seeds"));
+      if (n <= 0 || n > 1000) r.fail("seeds", "number of seeds must be in [1, 1000]");
+      std::uint64_t base_seed = s.base["train"].value("seed", std::uint64_t{0});
+      for (std::int64_t i = 0; i < n; ++i) s.seeds.push_back(base_seed + static_cast<std::uint64_t>(i));
+    }
+  } else {
+    s.seeds = {s.base["train"].value("seed", std::uint64_t{0})};
+  }
+  if (r.has("objective")) s.objective = parse_objective(r.raw("objective"), r.at("objective"));
+  if (auto t = r.opt_number("trial_timeout_s")) {
+    require_positive(*t, r.at("trial_timeout_s"));
+    s.trial_timeout_s = *t;
+  }
+  if (auto d = r.opt_number("divergence_loss")) {
+    require_positive(*d, r.at("divergence_loss"));
+    s.divergence_loss = *d;
+  }
+  r.finish();
+
+  // Every value of every axis must give a valid run (others at their first value).
+  std::vector<double> first;
+  for (const auto& a : s.axes) first.push_back(a.values.front());
+  for (std::size_t i = 0; i < s.axes.size(); ++i) {
+    for (std::size_t k = 0; k < s.axes[i].values.size(); ++k) {
+      std::vector<double> point = first;
+      point[i] = s.axes[i].values[k];
+      try {
+        config_at(s, point, s.seeds.front(), where);
+      } catch (const InputError& e) {
+        // A swept field's own error belongs to the axis entry that set it.
+        if (e.pointer() == s.axes[i].pointer) {
+          Where aw = where.at("axes").at(s.axes[i].key);
+          if (!s.axes[i].log2_grid) aw = aw.at(k);
+          aw.fail(e.reason());
+        }
+        throw;
+      }
+    }
+  }
+  return s;
+}
+
+Json to_json(const SweepSpec& s) {
+  Json axes = Json::object();
+  for (const auto& a : s.axes) axes[a.key] = a.values;
+  Json j{{"schema", kSweepSpecSchema},
+         {"name", s.name},
+         {"model", s.base["model"]},
+         {"train", s.base["train"]},
+         {"hparams", s.base["hparams"]},
+         {"axes", axes},
+         {"seeds", s.seeds},
+         {"objective", to_json(s.objective)},
+         {"trial_timeout_s", s.trial_timeout_s},
+         {"backend", to_json(s.backend)}};
+  if (!s.description.empty()) j["description"] = s.description;
+  if (s.divergence_loss > 0) j["divergence_loss"] = s.divergence_loss;
+  return j;
+}
+
+}  // namespace mue

@@ -1,0 +1,57 @@
+#pragma once
+// SweepSpec: the grid a `muE sweep` trains (DESIGN.md "Core types").
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "spec/config.h"
+#include "util/json.h"
+
+namespace mue {
+
+enum class ObjectiveKind { kFinalValLoss, kMeanLastK };
+
+struct Objective {
+  ObjectiveKind kind = ObjectiveKind::kFinalValLoss;
+  int k = 1;  // mean_last_k: number of last evaluations averaged
+};
+
+struct Axis {
+  std::string key;      // as written: "lr", "wd", "init_std" or a JSON pointer
+  std::string pointer;  // into the run config, e.g. "/hparams/lr"
+  std::vector<double> values;
+  bool log2_grid = false;  // values came from {"log2_grid": ...}
+};
+
+struct SweepSpec {
+  std::string name;
+  std::string description;
+  Json base;  // {model, train, hparams} as written (hparams may lack swept fields)
+  std::vector<Axis> axes;
+  std::vector<std::uint64_t> seeds;
+  Objective objective;
+  double trial_timeout_s = 3600;
+  double divergence_loss = 0;  // 0 = default: 1.5 × ln(vocab) (a uniform guess is ln(vocab))
+  BackendSpec backend;
+
+  std::size_t grid_points() const;  // product of axis sizes
+};
+
+inline constexpr const char* kSweepSpecSchema = "mue.sweep_spec/1";
+inline constexpr std::size_t kMaxAxisValues = 1000;
+inline constexpr std::size_t kMaxGridPoints = 100000;
+
+// Expands {"log2_grid": [lo, hi, step]}: 2^lo, 2^(lo+step), ... up to 2^hi.
+std::vector<double> expand_log2_grid(double lo, double hi, double step, const Where& where);
+
+// Builds the run config of one point: base with each axis value written at its
+// pointer and the seed set. Throws InputError (pointing at the axis) if the result is invalid.
+RunConfig config_at(const SweepSpec& s, const std::vector<double>& point, std::uint64_t seed,
+                    const Where& where);
+
+SweepSpec parse_sweep_spec(const Json& j, const Where& where);
+Json to_json(const SweepSpec& s);
+Json to_json(const Objective& o);
+Objective parse_objective(const Json& j, const Where& where);
+
+}  // namespace mue

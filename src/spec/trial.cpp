@@ -1,0 +1,136 @@
+#include "spec/trial.h"
+
+#include <cmath>
+
+#include "util/hash.h"
+
+namespace mue {
+
+const char* to_string(TrialStatus s) {
+  switch (s) {
+    case TrialStatus::kOk: return "ok";
+    case TrialStatus::kDiverged: return "diverged";
+    case TrialStatus::kFailed: return "failed";
+    case TrialStatus::kTimeout: return "timeout";
+  }
+  return "?";
+}
+
+Json identity_json(const TrialSpec& t) {
+  return Json{{"config", to_json(t.config)},
+              {"objective", to_json(t.objective)},
+              {"divergence_loss", t.divergence_threshold()}};
+}
+
+// nlohmann's object is a std::map, so dump() is canonical: sorted keys, no
+// whitespace, shortest round-trip doubles.
+std::string TrialSpec::id() const { return hash_hex(identity_json(*this).dump()); }
+
+double TrialSpec::divergence_threshold() const {
+  if (divergence_loss > 0) return divergence_loss;
+  return 1.5 * std::log(static_cast<double>(config.model.vocab));
+}
+
+TrialSpec parse_trial_spec(const Json& j, const Where& where) {
+  ObjectReader r(j, where);
+  check_schema_field(r, kTrialSchema);
+  TrialSpec t;
+  t.config = parse_config(r.raw("config"), r.at("config"));
+  if (r.has("objective")) t.objective = parse_objective(r.raw("objective"), r.at("objective"));
+  if (auto d = r.opt_number("divergence_loss")) {
+    require_positive(*d, r.at("divergence_loss"));
+    t.divergence_loss = *d;
+  }
+  if (auto d = r.opt_string("device")) {
+    if (!(*d == "cpu" || *d == "cuda" || d->rfind("cuda:", 0) == 0))
+      r.fail("device", "expected 'cpu', 'cuda' or 'cuda:N', got '" + *d + "'");
+    t.device = *d;
+  }
+  if (auto n = r.opt_integer("threads")) {
+    if (*n <= 0 || *n > 1024) r.fail("threads", "must be in [1, 1024]");
+    t.threads = static_cast<int>(*n);
+  }
+  r.finish();
+  return t;
+}
+
+Json to_json(const TrialSpec& t) {
+  Json j = identity_json(t);
+  j["schema"] = kTrialSchema;
+  j["id"] = t.id();
+  j["device"] = t.device;
+  j["threads"] = t.threads;
+  return j;
+}
+
+namespace {
+Json opt_num(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+std::optional<double> read_opt_num(ObjectReader& r, const char* key) {
+  if (!r.has(key) || r.raw(key).is_null()) return std::nullopt;
+  return r.number(key);
+}
+}  // namespace
+
+TrialResult parse_trial_result(const Json& j, const Where& where) {
+  ObjectReader r(j, where);
+  check_schema_field(r, kResultSchema);
+  TrialResult out;
+  out.id = r.string("id");
+  std::string st = r.choice("status", {"ok", "diverged", "failed", "timeout"});
+  out.status = st == "ok" ? TrialStatus::kOk
+               : st == "diverged" ? TrialStatus::kDiverged
+               : st == "failed"   ? TrialStatus::kFailed
+                                  : TrialStatus::kTimeout;
+  out.objective = read_opt_num(r, "objective");
+  out.final_val_loss = read_opt_num(r, "final_val_loss");
+  if (out.status == TrialStatus::kOk && !out.objective)
+    r.fail("objective", "a trial with status 'ok' must report its objective");
+  if (r.has("curve")) {
+    const Json& c = as_array(r.raw("curve"), r.at("curve"));
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      ObjectReader pr(c[i], r.at("curve").at(i));
+      CurvePoint p;
+      p.step = pr.integer("step");
+      p.train_loss = pr.number("train_loss");
+      p.val_loss = read_opt_num(pr, "val_loss");
+      if (auto lr = pr.opt_number("lr")) p.lr = *lr;
+      pr.finish();
+      out.curve.push_back(p);
+    }
+  }
+  if (auto v = r.opt_number("tokens_per_s")) out.tokens_per_s = *v;
+  if (auto v = r.opt_number("wall_s")) out.wall_s = *v;
+  if (auto v = r.opt_integer("peak_mem_bytes")) out.peak_mem_bytes = *v;
+  if (auto v = r.opt_string("device")) out.device = *v;
+  if (auto v = r.opt_string("error")) out.error = *v;
+  if (auto v = r.opt_string("log_tail")) out.log_tail = *v;
+  if (r.has("exit_status") && !r.raw("exit_status").is_null())
+    out.exit_status = to_int(r.integer("exit_status"), r.at("exit_status"));
+  r.finish();
+  return out;
+}
+
+Json to_json(const TrialResult& r) {
+  Json curve = Json::array();
+  for (const auto& p : r.curve)
+    curve.push_back(Json{{"step", p.step},
+                         {"train_loss", p.train_loss},
+                         {"val_loss", opt_num(p.val_loss)},
+                         {"lr", p.lr}});
+  Json j{{"schema", kResultSchema},
+         {"id", r.id},
+         {"status", to_string(r.status)},
+         {"objective", opt_num(r.objective)},
+         {"final_val_loss", opt_num(r.final_val_loss)},
+         {"curve", curve},
+         {"tokens_per_s", r.tokens_per_s},
+         {"wall_s", r.wall_s},
+         {"peak_mem_bytes", r.peak_mem_bytes},
+         {"device", r.device}};
+  if (!r.error.empty()) j["error"] = r.error;
+  if (!r.log_tail.empty()) j["log_tail"] = r.log_tail;
+  if (r.exit_status) j["exit_status"] = *r.exit_status;
+  return j;
+}
+
+}  // namespace mue

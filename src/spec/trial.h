@@ -1,0 +1,65 @@
+#pragma once
+// TrialSpec / TrialResult: one training run's full input and its outcome. The
+// trial id is a stable hash of the canonical JSON of what determines the result,
+// so a resumed sweep recognizes finished trials exactly.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spec/config.h"
+#include "spec/sweep_spec.h"
+#include "util/json.h"
+
+namespace mue {
+
+struct TrialSpec {
+  RunConfig config;
+  Objective objective;
+  double divergence_loss = 0;  // 0 = 1.5 × ln(vocab)
+  // How to run it; not part of the id (resuming with other --jobs/--device is fine).
+  std::string device = "cpu";
+  int threads = 1;
+
+  std::string id() const;
+  double divergence_threshold() const;
+};
+
+enum class TrialStatus { kOk, kDiverged, kFailed, kTimeout };
+
+struct CurvePoint {
+  std::int64_t step = 0;
+  double train_loss = 0;
+  std::optional<double> val_loss;
+  double lr = 0;
+};
+
+struct TrialResult {
+  std::string id;
+  TrialStatus status = TrialStatus::kFailed;
+  std::optional<double> objective;
+  std::optional<double> final_val_loss;
+  std::vector<CurvePoint> curve;
+  double tokens_per_s = 0;
+  double wall_s = 0;
+  std::int64_t peak_mem_bytes = 0;
+  std::string device;
+  std::string error;     // failed/timeout/diverged: what happened
+  std::string log_tail;  // last lines of the trial's stderr, when it failed
+  std::optional<int> exit_status;
+};
+
+inline constexpr const char* kTrialSchema = "mue.trial/1";
+inline constexpr const char* kResultSchema = "mue.result/1";
+
+TrialSpec parse_trial_spec(const Json& j, const Where& where);
+Json to_json(const TrialSpec& t);
+// What the id hashes: the config, objective and divergence threshold.
+Json identity_json(const TrialSpec& t);
+
+TrialResult parse_trial_result(const Json& j, const Where& where);
+Json to_json(const TrialResult& r);
+
+const char* to_string(TrialStatus s);
+
+}  // namespace mue

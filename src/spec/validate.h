@@ -1,0 +1,22 @@
+#pragma once
+// `muE validate`: recognizes what kind of muE file a document is and checks it.
+#include <optional>
+#include <string>
+
+#include "util/json.h"
+
+namespace mue {
+
+enum class SpecKind { kConfig, kSweepSpec, kTargets, kTrial, kResult };
+
+const char* to_string(SpecKind k);
+
+// By its "schema" field when present, else by shape (axes -> sweep spec,
+// targets -> targets, model+train -> config). InputError when neither tells.
+SpecKind detect_kind(const Json& j, const std::string& file);
+
+// Parses the file fully as its kind; throws InputError on the first problem.
+// With `expected`, a file of another kind is an error too.
+SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected = std::nullopt);
+
+}  // namespace mue
