@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "runtime_info.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/version.h"
 
 namespace mue::cli {
@@ -23,6 +24,28 @@ std::string version_text() {
        (info.cuda_available ? "available (" + std::to_string(info.cuda_devices) + " device(s))"
                             : std::string("not available"));
   return s;
+}
+
+// CLI11 reports "muE nosuch" as a missing subcommand; name the typo instead.
+void check_subcommand_name(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("-", 0) == 0) {
+      // Global options that take a value in the next argument.
+      if (arg == "--log-level" || arg == "--device" || arg == "--threads") ++i;
+      continue;
+    }
+    std::string names, best;
+    std::size_t best_d = 3;
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (sub->get_name() == arg) return;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+      std::size_t d = edit_distance(arg, sub->get_name());
+      if (d < best_d) best_d = d, best = sub->get_name();
+    }
+    throw UsageError("unknown subcommand '" + arg + "'" +
+                     (best.empty() ? "" : " (did you mean '" + best + "'?)") + "; one of: " + names);
+  }
 }
 
 int run(int argc, char** argv) {
@@ -57,6 +80,7 @@ int run(int argc, char** argv) {
       add_explain(app, g), add_verify(app, g),     add_train(app, g),
       add_coord_check(app, g), add_validate(app, g), add_trial(app, g)};
 
+  check_subcommand_name(app, argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -111,16 +111,7 @@ RunConfig config_at(const SweepSpec& s, const std::vector<double>& point, std::u
   }
   doc["train"]["seed"] = seed;
   doc["backend"] = to_json(s.backend);
-  try {
-    return parse_config(doc, Where{where.file, ""});
-  } catch (const InputError& e) {
-    // Point at the axis (or the base field) and say which setting broke it.
-    std::string at;
-    for (std::size_t i = 0; i < s.axes.size(); ++i)
-      at += (at.empty() ? "" : ", ") + s.axes[i].key + " = " + Json(point[i]).dump();
-    throw InputError(where.file, e.pointer(),
-                     e.reason() + (at.empty() ? "" : " (at grid point " + at + ")"));
-  }
+  return parse_config(doc, Where{where.file, ""});
 }
 
 SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
@@ -189,23 +180,34 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
   }
   r.finish();
 
-  // Every value of every axis must give a valid run (others at their first value).
+  // The base with every axis at its first value must be a valid run; then each
+  // further value of each axis alone. A failure caused by an axis value is
+  // reported at that axis entry, with the field it broke.
+  auto axis_where = [&](std::size_t i, std::size_t k) {
+    Where aw = where.at("axes").at(s.axes[i].key);
+    return s.axes[i].log2_grid ? aw : aw.at(k);
+  };
   std::vector<double> first;
   for (const auto& a : s.axes) first.push_back(a.values.front());
+  try {
+    config_at(s, first, s.seeds.front(), where);
+  } catch (const InputError& e) {
+    for (std::size_t i = 0; i < s.axes.size(); ++i)
+      if (e.pointer() == s.axes[i].pointer) axis_where(i, 0).fail(e.reason());
+    throw;
+  }
   for (std::size_t i = 0; i < s.axes.size(); ++i) {
-    for (std::size_t k = 0; k < s.axes[i].values.size(); ++k) {
+    const Axis& a = s.axes[i];
+    for (std::size_t k = 1; k < a.values.size(); ++k) {
       std::vector<double> point = first;
-      point[i] = s.axes[i].values[k];
+      point[i] = a.values[k];
       try {
         config_at(s, point, s.seeds.front(), where);
       } catch (const InputError& e) {
-        // A swept field's own error belongs to the axis entry that set it.
-        if (e.pointer() == s.axes[i].pointer) {
-          Where aw = where.at("axes").at(s.axes[i].key);
-          if (!s.axes[i].log2_grid) aw = aw.at(k);
-          aw.fail(e.reason());
-        }
-        throw;
+        std::string value = Json(a.values[k]).dump();
+        if (e.pointer() == a.pointer) axis_where(i, k).fail(e.reason() + " (value " + value + ")");
+        axis_where(i, k).fail("value " + value + " makes the run invalid: " + e.pointer() + ": " +
+                              e.reason());
       }
     }
   }

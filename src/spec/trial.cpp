@@ -50,6 +50,10 @@ TrialSpec parse_trial_spec(const Json& j, const Where& where) {
     if (*n <= 0 || *n > 1024) r.fail("threads", "must be in [1, 1024]");
     t.threads = static_cast<int>(*n);
   }
+  // "id" is written for readers; when present it must be the id of this content.
+  if (auto id = r.opt_string("id"); id && *id != t.id())
+    r.fail("id", "id '" + *id + "' does not match the spec's content (its id is '" + t.id() +
+                     "'); was the file edited?");
   r.finish();
   return t;
 }

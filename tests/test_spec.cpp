@@ -1,0 +1,456 @@
+// Tests of src/spec: every validation rule fails at the JSON pointer of its field.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "helpers.h"
+#include "spec/config.h"
+#include "spec/sweep_spec.h"
+#include "spec/target_spec.h"
+#include "spec/trial.h"
+#include "spec/validate.h"
+
+using namespace mue;
+using mue::test::failure_of;
+using mue::test::parse;
+
+namespace {
+
+const char* kConfig = R"({
+  "model": {"vocab": 256, "d_model": 64, "n_layers": 2, "n_heads": 4, "seq_len": 32,
+            "ffn": {"kind": "dense", "d_ff": 64}},
+  "train": {"batch_size": 8, "steps": 20, "data": {"kind": "synthetic"}},
+  "hparams": {"lr": 0.001, "wd": 0.1, "init_std": 0.02}
+})";
+
+const char* kMoe = R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 64})";
+
+// One rule: set (or with `erase`, remove) the value at `at` and expect the parse
+// to fail at `expect`.
+struct Rule {
+  const char* at;
+  const char* value;  // JSON text; nullptr = remove the field
+  const char* expect;
+};
+
+Json with(const Json& base, const Rule& r) {
+  Json j = base;
+  Json::json_pointer p(r.at);
+  if (r.value)
+    j[p] = parse(r.value);
+  else
+    j[p.parent_pointer()].erase(p.back());
+  return j;
+}
+
+void check_rules(const Json& base, const std::vector<Rule>& rules,
+                 const std::function<void(const Json&)>& parse_fn) {
+  REQUIRE_FALSE(failure_of([&] { parse_fn(base); }).failed);
+  for (const auto& r : rules) {
+    std::string at = r.at, value = r.value ? r.value : "<removed>";
+    CAPTURE(at);
+    CAPTURE(value);
+    auto f = failure_of([&] { parse_fn(with(base, r)); });
+    CHECK(f.failed);
+    CHECK(f.pointer == r.expect);
+    CHECK_FALSE(f.reason.empty());
+  }
+}
+
+Json moe_config(const char* ffn = kMoe) {
+  Json j = parse(kConfig);
+  j["model"]["ffn"] = parse(ffn);
+  return j;
+}
+
+void parse_cfg(const Json& j) { parse_config(j, Where{"c.json", ""}); }
+
+}  // namespace
+
+TEST_CASE("model: each field's rule fails at its pointer") {
+  check_rules(parse(kConfig),
+              {
+                  {"/model/vocab", nullptr, "/model/vocab"},
+                  {"/model/vocab", "0", "/model/vocab"},
+                  {"/model/d_model", "\"64\"", "/model/d_model"},
+                  {"/model/d_model", "64.5", "/model/d_model"},
+                  {"/model/d_model", "-64", "/model/d_model"},
+                  {"/model/n_layers", nullptr, "/model/n_layers"},
+                  {"/model/seq_len", "0", "/model/seq_len"},
+                  {"/model/n_heads", nullptr, "/model/n_heads"},
+                  {"/model/n_heads", "3", "/model/n_heads"},
+                  {"/model/d_head", "8", "/model/d_head"},  // 4 × 8 != 64
+                  {"/model/ffn", nullptr, "/model/ffn"},
+                  {"/model/ffn/kind", "\"conv\"", "/model/ffn/kind"},
+                  {"/model/ffn/d_ff", "0", "/model/ffn/d_ff"},
+                  {"/model/ffn/n_experts", "8", "/model/ffn/n_experts"},  // not a dense key
+                  {"/model/norm", "\"batchnorm\"", "/model/norm"},
+                  {"/model/activation", "\"tanh\"", "/model/activation"},
+                  {"/model/d_modle", "64", "/model/d_modle"},
+                  {"/model", "[]", "/model"},
+              },
+              parse_cfg);
+}
+
+TEST_CASE("model: d_head alone sets n_heads; a non-dividing d_head fails") {
+  Json j = parse(kConfig);
+  j["model"].erase("n_heads");
+  j["model"]["d_head"] = 16;
+  RunConfig c = parse_config(j, Where{"c.json", ""});
+  CHECK(c.model.n_heads == 4);
+  j["model"]["d_head"] = 24;
+  CHECK(failure_of([&] { parse_cfg(j); }).pointer == "/model/d_head");
+}
+
+TEST_CASE("MoE FFN: each shape rule fails at its pointer") {
+  check_rules(moe_config(),
+              {
+                  {"/model/ffn/active", "16", "/model/ffn/active"},
+                  {"/model/ffn/active", "0", "/model/ffn/active"},
+                  {"/model/ffn/n_experts", nullptr, "/model/ffn/n_experts"},
+                  {"/model/ffn/d_expert", nullptr, "/model/ffn/d_expert"},
+                  {"/model/ffn/groups", "3", "/model/ffn/groups"},
+                  {"/model/ffn/groups", "4", "/model/ffn/groups"},  // divides 8, not active 2
+                  {"/model/ffn/shared", "-1", "/model/ffn/shared"},
+                  {"/model/ffn/d_shared", "0", "/model/ffn/d_shared"},
+                  {"/model/ffn/total_width", "1000", "/model/ffn/total_width"},
+                  {"/model/ffn/active_width", "64", "/model/ffn/active_width"},
+                  {"/model/ffn/layout", "\"8e4a\"", "/model/ffn/active"},
+                  {"/model/ffn/layout", "\"8x2\"", "/model/ffn/layout"},
+                  {"/model/ffn/router", "{\"aux_loss_coef\": -1}", "/model/ffn/router/aux_loss_coef"},
+                  {"/model/ffn/router", "{\"kind\": \"softmax\"}", "/model/ffn/router/kind"},
+                  {"/model/ffn/d_ff", "64", "/model/ffn/d_ff"},  // not an MoE key
+              },
+              parse_cfg);
+}
+
+TEST_CASE("MoE FFN: the layout shorthand fills fields; claims are checked") {
+  Json j = moe_config(R"({"kind": "moe", "layout": "128e8a4g1s", "d_expert": 16,
+                          "d_shared": 32, "total_width": 2048, "active_width": 160})");
+  RunConfig c = parse_config(j, Where{"c.json", ""});
+  CHECK(c.model.ffn.n_experts == 128);
+  CHECK(c.model.ffn.active == 8);
+  CHECK(c.model.ffn.groups == 4);
+  CHECK(c.model.ffn.shared == 1);
+  CHECK(c.model.ffn.active_width() == 8 * 16 + 32);
+  CHECK(c.model.ffn.layout_name() == "128e8a4g1s");
+  // d_shared defaults to d_expert.
+  Json k = moe_config(R"({"kind": "moe", "layout": "8e2a1s", "d_expert": 64})");
+  CHECK(parse_config(k, Where{"c.json", ""}).model.ffn.active_width() == 3 * 64);
+}
+
+TEST_CASE("train: each field's rule fails at its pointer") {
+  check_rules(parse(kConfig),
+              {
+                  {"/train/batch_size", "0", "/train/batch_size"},
+                  {"/train/batch_size", nullptr, "/train/batch_size"},
+                  {"/train/steps", nullptr, "/train/steps"},
+                  {"/train/steps", "0", "/train/steps"},
+                  {"/train/tokens", "5120", "/train/tokens"},  // both steps and tokens
+                  {"/train/schedule", "{\"kind\": \"linear\"}", "/train/schedule/kind"},
+                  {"/train/schedule", "{\"warmup_fraction\": 1.0}", "/train/schedule/warmup_fraction"},
+                  {"/train/schedule", "{\"decay_fraction\": 0.2}", "/train/schedule/decay_fraction"},
+                  {"/train/schedule", "{\"kind\": \"wsd\", \"warmup_fraction\": 0.5, \"decay_fraction\": 0.6}",
+                   "/train/schedule/decay_fraction"},
+                  {"/train/schedule", "{\"min_lr_ratio\": 1.5}", "/train/schedule/min_lr_ratio"},
+                  {"/train/optimizer", "{\"kind\": \"sgd\"}", "/train/optimizer/kind"},
+                  {"/train/optimizer", "{\"beta1\": -0.1}", "/train/optimizer/beta1"},
+                  {"/train/optimizer", "{\"beta2\": 1}", "/train/optimizer/beta2"},
+                  {"/train/optimizer", "{\"eps\": 0}", "/train/optimizer/eps"},
+                  {"/train/optimizer", "{\"grad_clip\": -1}", "/train/optimizer/grad_clip"},
+                  {"/train/eval", "{\"every\": -1}", "/train/eval/every"},
+                  {"/train/eval", "{\"batches\": 0}", "/train/eval/batches"},
+                  {"/train/eval", "{\"every\": 100}", "/train/eval/every"},  // > 20 steps
+                  {"/train/seed", "-1", "/train/seed"},
+                  {"/train/data", "{\"kind\": \"parquet\"}", "/train/data/kind"},
+                  {"/train/data", "{\"kind\": \"text\"}", "/train/data/path"},
+                  {"/train/data", "{\"kind\": \"text\", \"path\": \"\"}", "/train/data/path"},
+                  {"/train/data", "{\"kind\": \"synthetic\", \"path\": \"x\"}", "/train/data/path"},
+                  {"/train/data", "{\"kind\": \"bin\", \"path\": \"a\", \"val_fraction\": 1}",
+                   "/train/data/val_fraction"},
+                  {"/train/data", "{\"kind\": \"bin\", \"path\": \"a\", \"val_path\": \"b\", \"val_fraction\": 0.1}",
+                   "/train/data/val_fraction"},
+              },
+              parse_cfg);
+}
+
+TEST_CASE("train: tokens resolve to steps and must be a whole number of steps") {
+  Json j = parse(kConfig);
+  j["train"].erase("steps");
+  j["train"]["tokens"] = 8 * 32 * 50;
+  RunConfig c = parse_config(j, Where{"c.json", ""});
+  CHECK(c.train.steps == 50);
+  j["train"]["tokens"] = 1000;
+  CHECK(failure_of([&] { parse_cfg(j); }).pointer == "/train/tokens");
+  // Steps given: tokens are derived.
+  CHECK(parse_config(parse(kConfig), Where{"c.json", ""}).train.tokens == 8 * 32 * 20);
+}
+
+TEST_CASE("text data is byte-level: vocab must cover 256 symbols") {
+  Json j = parse(kConfig);
+  j["train"]["data"] = parse(R"({"kind": "text", "path": "corpus.txt"})");
+  j["model"]["vocab"] = 100;
+  CHECK(failure_of([&] { parse_cfg(j); }).pointer == "/model/vocab");
+}
+
+TEST_CASE("hparams: each field's rule fails at its pointer") {
+  check_rules(parse(kConfig),
+              {
+                  {"/hparams/lr", "0", "/hparams/lr"},
+                  {"/hparams/lr", "-0.001", "/hparams/lr"},
+                  {"/hparams/lr", nullptr, "/hparams/lr"},
+                  {"/hparams/wd", "-0.1", "/hparams/wd"},
+                  {"/hparams/init_std", "0", "/hparams/init_std"},
+                  {"/hparams/eps", "0", "/hparams/eps"},
+                  {"/hparams/beta1", "1", "/hparams/beta1"},
+                  {"/hparams/beta2", "-0.5", "/hparams/beta2"},
+                  {"/hparams/overrides", "{\"expert\": {}}", "/hparams/overrides/expert"},
+                  {"/hparams/overrides", "{\"router\": {\"lr\": 0}}", "/hparams/overrides/router/lr"},
+                  {"/hparams/overrides", "{\"router\": {\"momentum\": 1}}",
+                   "/hparams/overrides/router/momentum"},
+                  {"/backend", "{\"kind\": \"jax\"}", "/backend/kind"},
+                  {"/schema", "\"mue.sweep_spec/1\"", "/schema"},
+                  {"/$schema", "\"x\"", "/$schema"},
+              },
+              parse_cfg);
+}
+
+TEST_CASE("config round-trips through JSON") {
+  RunConfig a = parse_config(moe_config(R"({"kind": "moe", "layout": "16e4a2g1s", "d_expert": 32})"),
+                             Where{"c.json", ""});
+  RunConfig b = parse_config(to_json(a), Where{"c2.json", ""});
+  CHECK(to_json(a) == to_json(b));
+}
+
+TEST_CASE("transfer options: every choice and range, file-level then per target") {
+  Where w{"t.json", "/options"};
+  auto bad = [&](const char* text) { return failure_of([&] { parse_options(parse(text), w); }); };
+  CHECK(bad(R"({"head_rule": "x"})").pointer == "/options/head_rule");
+  CHECK(bad(R"({"wd_width_scaling": "x"})").pointer == "/options/wd_width_scaling");
+  CHECK(bad(R"({"router_rule": "x"})").pointer == "/options/router_rule");
+  CHECK(bad(R"({"duration_exponent": 2})").pointer == "/options/duration_exponent");
+  CHECK(bad(R"({"beta_scaling": "x"})").pointer == "/options/beta_scaling");
+  CHECK(bad(R"({"eps_rule": "x"})").pointer == "/options/eps_rule");
+  CHECK(bad(R"({"depth_alpha": 0.2})").pointer == "/options/depth_alpha");
+  CHECK(bad(R"({"routing_normalization": "x"})").pointer == "/options/routing_normalization");
+  CHECK(bad(R"({"attention_scale": "x"})").pointer == "/options/attention_scale");
+  CHECK(bad(R"({"wd_embedding": "yes"})").pointer == "/options/wd_embedding");
+  CHECK(bad(R"({"head": "mup"})").pointer == "/options/head");
+
+  TransferOptions d;
+  CHECK(d.head_rule == HeadRule::kBlog);
+  CHECK(d.duration_exponent == 0.5);
+  CHECK(d.depth_alpha == 1.0);
+  Json targets = parse(R"({"options": {"head_rule": "mup", "eps_rule": "completep"},
+      "targets": [{"name": "a"}, {"name": "b", "options": {"head_rule": "blog"}}]})");
+  TargetsSpec t = parse_targets_spec(targets, Where{"t.json", ""});
+  CHECK(t.targets[0].options.head_rule == HeadRule::kMup);
+  CHECK(t.targets[1].options.head_rule == HeadRule::kBlog);
+  CHECK(t.targets[1].options.eps_rule == EpsRule::kCompleteP);  // inherited from the file
+}
+
+namespace {
+const char* kSweep = R"({
+  "name": "s",
+  "model": {"vocab": 256, "d_model": 64, "n_layers": 2, "n_heads": 4, "seq_len": 32,
+            "ffn": {"kind": "dense", "d_ff": 64}},
+  "train": {"batch_size": 8, "steps": 20, "seed": 7, "data": {"kind": "synthetic"}},
+  "hparams": {"wd": 0.1, "init_std": 0.02},
+  "axes": {"lr": {"log2_grid": [-10, -8, 0.5]}}
+})";
+void parse_sw(const Json& j) { parse_sweep_spec(j, Where{"s.json", ""}); }
+}  // namespace
+
+TEST_CASE("sweep spec: each rule fails at its pointer") {
+  check_rules(parse(kSweep),
+              {
+                  {"/name", nullptr, "/name"},
+                  {"/name", "\"\"", "/name"},
+                  {"/axes", "{}", "/axes"},
+                  {"/axes", nullptr, "/axes"},
+                  {"/axes/lr", "[]", "/axes/lr"},
+                  {"/axes/lr", "[0.001, 0.001]", "/axes/lr/1"},
+                  {"/axes/lr", "[0.001, -1]", "/axes/lr/1"},
+                  {"/axes/lr", "[0, 0.001]", "/axes/lr/0"},
+                  {"/axes/lr", "[0.001, \"x\"]", "/axes/lr/1"},
+                  {"/axes/lr", "{\"log2_grid\": [-10, -8]}", "/axes/lr/log2_grid"},
+                  {"/axes/lr", "{\"log2_grid\": [-8, -10, 1]}", "/axes/lr/log2_grid/1"},
+                  {"/axes/lr", "{\"log2_grid\": [-10, -8, -1]}", "/axes/lr/log2_grid/2"},
+                  {"/axes/lr", "{\"log2_grid\": [-20, 20, 0.01]}", "/axes/lr/log2_grid"},
+                  {"/axes/lr", "{\"grid\": [1, 2, 3]}", "/axes/lr/log2_grid"},
+                  {"/axes/momentum", "[0.9]", "/axes/momentum"},
+                  {"/axes/~1data~1x", "[1]", "/axes/~1data~1x"},
+                  {"/axes/~1hparams~1lr", "[0.1]", "/axes/lr"},  // same field; keys are read sorted
+                  {"/axes/~1model~1d_model", "[64, 66]", "/axes/~1model~1d_model/1"},
+                  {"/axes/~1model~1d_modl", "[64]", "/axes/~1model~1d_modl/0"},
+                  {"/axes/~1model~1vocab~1x", "[64]", "/axes/~1model~1vocab~1x"},
+                  {"/seeds", "0", "/seeds"},
+                  {"/seeds", "[]", "/seeds"},
+                  {"/seeds", "[1, 1]", "/seeds/1"},
+                  {"/seeds", "[-1]", "/seeds/0"},
+                  {"/objective", "{\"kind\": \"best\"}", "/objective/kind"},
+                  {"/objective", "{\"kind\": \"mean_last_k\"}", "/objective/k"},
+                  {"/objective", "{\"kind\": \"mean_last_k\", \"k\": 0}", "/objective/k"},
+                  {"/trial_timeout_s", "0", "/trial_timeout_s"},
+                  {"/divergence_loss", "-1", "/divergence_loss"},
+                  {"/hparams/init_std", "-1", "/hparams/init_std"},
+                  {"/model/n_heads", "5", "/model/n_heads"},
+                  {"/budget", "1", "/budget"},
+              },
+              parse_sw);
+}
+
+TEST_CASE("sweep spec: a missing swept-or-fixed hparam is an error at /hparams") {
+  Json j = parse(kSweep);
+  j["axes"] = parse(R"({"wd": [0.0, 0.1]})");
+  j["hparams"].erase("wd");
+  CHECK(failure_of([&] { parse_sw(j); }).pointer == "/hparams/lr");
+}
+
+TEST_CASE("sweep spec: log2 grid expands to exact powers of two, inclusive") {
+  SweepSpec s = parse_sweep_spec(parse(kSweep), Where{"s.json", ""});
+  REQUIRE(s.axes.size() == 1);
+  REQUIRE(s.axes[0].values.size() == 5);
+  CHECK(s.axes[0].pointer == "/hparams/lr");
+  CHECK(s.axes[0].values.front() == std::exp2(-10));
+  CHECK(s.axes[0].values.back() == doctest::Approx(std::exp2(-8)));
+  CHECK(s.seeds == std::vector<std::uint64_t>{7});
+  CHECK(s.grid_points() == 5);
+}
+
+TEST_CASE("sweep spec: seeds as a count start at the train seed; pointer axes set any field") {
+  Json j = parse(kSweep);
+  j["seeds"] = 3;
+  j["axes"]["/train/batch_size"] = parse("[8, 16]");
+  SweepSpec s = parse_sweep_spec(j, Where{"s.json", ""});
+  CHECK(s.seeds == std::vector<std::uint64_t>{7, 8, 9});
+  CHECK(s.grid_points() == 10);
+  // config_at writes every axis value and the seed.
+  std::size_t bs = s.axes[0].key == "/train/batch_size" ? 0 : 1;
+  std::vector<double> point(2);
+  point[bs] = 16;
+  point[1 - bs] = 0.004;
+  RunConfig c = config_at(s, point, 9, Where{"s.json", ""});
+  CHECK(c.train.batch_size == 16);
+  CHECK(c.hparams.lr == 0.004);
+  CHECK(c.train.seed == 9);
+}
+
+namespace {
+void parse_tg(const Json& j) { parse_targets_spec(j, Where{"t.json", ""}); }
+}  // namespace
+
+TEST_CASE("targets: each rule fails at its pointer") {
+  Json base = parse(R"({"targets": [{"name": "a", "model": {"ffn": {"kind": "moe", "n_experts": 8,
+                        "active": 2, "d_expert": 64}}, "train": {"batch_size": 16}}]})");
+  check_rules(base,
+              {
+                  {"/targets", "[]", "/targets"},
+                  {"/targets", "{}", "/targets"},
+                  {"/targets/0/name", "\"a b\"", "/targets/0/name"},
+                  {"/targets/0/name", "\"../x\"", "/targets/0/name"},
+                  {"/targets/1", "{\"name\": \"a\"}", "/targets/1/name"},
+                  {"/targets/0/model/ffn/active", "9", "/targets/0/model/ffn/active"},
+                  {"/targets/0/model/d_model", "0", "/targets/0/model/d_model"},
+                  {"/targets/0/model/widht", "1", "/targets/0/model/widht"},
+                  {"/targets/0/train/batch_size", "-2", "/targets/0/train/batch_size"},
+                  {"/targets/0/options", "{\"router_rule\": \"x\"}", "/targets/0/options/router_rule"},
+                  {"/targets/0/reference", "{}", "/targets/0/reference"},
+                  {"/options", "{\"eps_rule\": 1}", "/options/eps_rule"},
+              },
+              parse_tg);
+  // Tokens that are not a whole number of steps are valid in a partial train;
+  // only resolution against the reference can check them (next test).
+  Json j = base;
+  j["targets"][0]["train"]["tokens"] = 100;
+  CHECK_FALSE(failure_of([&] { parse_tg(j); }).failed);
+}
+
+TEST_CASE("targets: resolve inherits from the reference; a new width keeps d_head") {
+  RunConfig ref = parse_config(parse(kConfig), Where{"c.json", ""});
+  Json tj = parse(R"({"targets": [
+      {"name": "wide", "model": {"d_model": 128}},
+      {"name": "big-batch", "train": {"batch_size": 16}},
+      {"name": "long", "train": {"steps": 40}},
+      {"name": "odd", "model": {"d_model": 72}},
+      {"name": "bad-tokens", "train": {"tokens": 1000}}]})");
+  TargetsSpec t = parse_targets_spec(tj, Where{"t.json", ""});
+  Where w{"t.json", "/targets/0"};
+  ModelSpec m;
+  TrainSpec tr;
+  resolve_target(t.targets[0], ref.model, ref.train, w, m, tr);
+  CHECK(m.d_model == 128);
+  CHECK(m.d_head == 16);
+  CHECK(m.n_heads == 8);
+  CHECK(tr.tokens == ref.train.tokens);
+  resolve_target(t.targets[1], ref.model, ref.train, w, m, tr);
+  CHECK(tr.tokens == ref.train.tokens);  // same tokens: half the steps
+  CHECK(tr.steps == ref.train.steps / 2);
+  resolve_target(t.targets[2], ref.model, ref.train, w, m, tr);
+  CHECK(tr.tokens == 2 * ref.train.tokens);
+  auto f = failure_of([&] {
+    resolve_target(t.targets[3], ref.model, ref.train, Where{"t.json", "/targets/3"}, m, tr);
+  });
+  CHECK(f.pointer == "/targets/3/model/d_model");  // 72 is not a multiple of d_head 16
+  f = failure_of([&] {
+    resolve_target(t.targets[4], ref.model, ref.train, Where{"t.json", "/targets/4"}, m, tr);
+  });
+  CHECK(f.pointer == "/targets/4/train/tokens");
+}
+
+TEST_CASE("trial id: stable, changes with what matters, not with how it runs") {
+  TrialSpec a;
+  a.config = parse_config(parse(kConfig), Where{"c.json", ""});
+  TrialSpec b = a;
+  b.threads = 8;
+  b.device = "cuda";
+  CHECK(a.id() == b.id());
+  CHECK(a.id().size() == 16);
+  TrialSpec c = a;
+  c.config.hparams.lr *= 2;
+  CHECK(a.id() != c.id());
+  // Round trip keeps the id.
+  TrialSpec d = parse_trial_spec(to_json(a), Where{"t.json", ""});
+  CHECK(d.id() == a.id());
+  CHECK(a.divergence_threshold() == doctest::Approx(1.5 * std::log(256.0)));
+}
+
+TEST_CASE("trial spec: device and threads are checked") {
+  TrialSpec a;
+  a.config = parse_config(parse(kConfig), Where{"c.json", ""});
+  Json j = to_json(a);
+  j["device"] = "tpu";
+  CHECK(failure_of([&] { parse_trial_spec(j, Where{"t", ""}); }).pointer == "/device");
+  j = to_json(a);
+  j["threads"] = 0;
+  CHECK(failure_of([&] { parse_trial_spec(j, Where{"t", ""}); }).pointer == "/threads");
+}
+
+TEST_CASE("trial result: round trip, and an ok result must carry its objective") {
+  TrialResult r;
+  r.id = "abc";
+  r.status = TrialStatus::kOk;
+  r.objective = 2.5;
+  r.final_val_loss = 2.4;
+  r.curve.push_back({10, 3.0, 2.9, 0.001});
+  r.curve.push_back({20, 2.6, std::nullopt, 0.0005});
+  TrialResult s = parse_trial_result(to_json(r), Where{"r.json", ""});
+  CHECK(to_json(s) == to_json(r));
+  Json j = to_json(r);
+  j["objective"] = nullptr;
+  CHECK(failure_of([&] { parse_trial_result(j, Where{"r", ""}); }).pointer == "/objective");
+  j = to_json(r);
+  j["status"] = "crashed";
+  CHECK(failure_of([&] { parse_trial_result(j, Where{"r", ""}); }).pointer == "/status");
+}
+
+TEST_CASE("detect_kind: by schema first, then by shape") {
+  CHECK(detect_kind(parse(R"({"schema": "mue.targets/1"})"), "f") == SpecKind::kTargets);
+  CHECK(detect_kind(parse(R"({"axes": {}})"), "f") == SpecKind::kSweepSpec);
+  CHECK(detect_kind(parse(R"({"targets": []})"), "f") == SpecKind::kTargets);
+  CHECK(detect_kind(parse(R"({"model": {}})"), "f") == SpecKind::kConfig);
+  CHECK(failure_of([] { detect_kind(parse(R"({"x": 1})"), "f"); }).pointer == "");
+  CHECK(failure_of([] { detect_kind(parse(R"({"schema": "mue.nope/1"})"), "f"); }).pointer ==
+        "/schema");
+  CHECK(failure_of([] { detect_kind(parse("[]"), "f"); }).failed);
+}
