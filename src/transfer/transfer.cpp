@@ -1,0 +1,379 @@
+#include "transfer/transfer.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace mue {
+namespace {
+
+double tokens_per_step(const ModelSpec& m, const TrainSpec& t) {
+  return static_cast<double>(t.batch_size) * m.seq_len;
+}
+
+std::string times(double r) { return "×" + fmt(r); }
+
+// The per-group rules of THEORY §4-§7 applied to globals already scaled by §5.
+class Builder {
+ public:
+  Builder(const Reference& ref, const ModelSpec& m, const TrainSpec& t, const TransferOptions& o,
+          const Where& where)
+      : ref_(ref), m_(m), t_(t), o_(o), where_(where) {}
+
+  Parameterization build() {
+    ratios();
+    globals();
+    scalars();
+    groups();
+    diagnostics();
+    route();
+    return std::move(p_);
+  }
+
+ private:
+  const Reference& ref_;
+  const ModelSpec& m_;
+  const TrainSpec& t_;
+  const TransferOptions& o_;
+  const Where& where_;
+  Parameterization p_;
+  double H_all_ = 0;  // all-active width N·h + n_s·h_s (Bridge I's width)
+
+  void ratios() {
+    Ratios& r = p_.ratios;
+    r.rho_d = static_cast<double>(m_.d_model) / ref_.model.d_model;
+    r.m_L = static_cast<double>(m_.n_layers) / ref_.model.n_layers;
+    r.rho_B = tokens_per_step(m_, t_) / tokens_per_step(ref_.model, ref_.train);
+    r.rho_D = static_cast<double>(t_.tokens) / static_cast<double>(ref_.train.tokens);
+    r.rho_T = r.rho_D / r.rho_B;
+    r.k_sde = std::sqrt(r.rho_B) * std::pow(r.rho_D, -o_.duration_exponent);
+  }
+
+  // §5: one factor k on lr and wd, 1/k on eps, k² on 1-β.
+  void globals() {
+    const Ratios& r = p_.ratios;
+    const double g = o_.duration_exponent;
+    const HParams& h = ref_.hparams;
+    const OptimizerSpec& opt = ref_.train.optimizer;
+    OptimizerParams& o = p_.optimizer;
+    const std::string b = "ρ_B = " + fmt(r.rho_B), d = "ρ_D = " + fmt(r.rho_D);
+    const std::string gam = "γ = " + fmt(g);
+    o.lr = Traced(h.lr, "reference lr η⋆");
+    o.lr.apply("sde.batch.lr", std::sqrt(r.rho_B), "lr × ρ_B^(1/2), " + b);
+    o.lr.apply("sde.duration.lr", std::pow(r.rho_D, -g), "lr × ρ_D^(-γ), " + d + ", " + gam);
+    o.wd = Traced(h.wd, "reference wd λ⋆");
+    o.wd.apply("sde.batch.wd", std::sqrt(r.rho_B), "wd × ρ_B^(1/2) keeps η·λ·T, " + b);
+    o.wd.apply("sde.duration.wd", std::pow(r.rho_D, -g), "wd × ρ_D^(-γ), " + d + ", " + gam);
+    o.eps = Traced(h.eps.value_or(opt.eps), "reference Adam eps ε⋆");
+    o.eps.apply("sde.batch.eps", 1 / std::sqrt(r.rho_B), "eps × ρ_B^(-1/2), " + b);
+    o.eps.apply("sde.duration.eps", std::pow(r.rho_D, g), "eps × ρ_D^(γ), " + d + ", " + gam);
+    o.one_minus_beta1 = Traced(1 - h.beta1.value_or(opt.beta1), "reference 1-β1⋆");
+    o.one_minus_beta2 = Traced(1 - h.beta2.value_or(opt.beta2), "reference 1-β2⋆");
+    if (o_.beta_scaling == BetaScaling::kSde) {
+      for (auto* t : {&o.one_minus_beta1, &o.one_minus_beta2}) {
+        t->apply("sde.batch.beta", r.rho_B, "1-β × ρ_B, " + b);
+        t->apply("sde.duration.beta", std::pow(r.rho_D, -2 * g), "1-β × ρ_D^(-2γ), " + d);
+      }
+      check_beta("beta1", o.one_minus_beta1);
+      check_beta("beta2", o.one_minus_beta2);
+    }
+  }
+
+  void check_beta(const char* name, const Traced& one_minus) const {
+    if (one_minus.value > 0 && one_minus.value < 1) return;
+    where_.at("train").at("optimizer").at(name).fail(
+        std::string("the SDE rule scales 1-") + name + " by ρ_B/ρ_D = " +
+        fmt(p_.ratios.rho_B / p_.ratios.rho_D) + " to " + fmt(one_minus.value) + ", so " + name +
+        " = " + fmt(1 - one_minus.value) + " leaves (0, 1); set the option beta_scaling: none "
+        "(keep the reference betas) or change batch/duration less");
+  }
+
+  void scalars() {
+    const FfnSpec& f = m_.ffn;
+    Scalars& s = p_.scalars;
+    const double d = m_.d_model;
+    const double H_act = static_cast<double>(f.active_width());
+    if (f.is_moe()) {
+      H_all_ = static_cast<double>(f.n_experts) * f.d_expert + static_cast<double>(f.shared) * f.d_shared;
+      s.H_act = Traced(H_act, "a·h + n_s·h_s = " + std::to_string(f.active) + "·" +
+                                  std::to_string(f.d_expert) + " + " + std::to_string(f.shared) +
+                                  "·" + std::to_string(f.d_shared));
+      s.H_act.apply("bridge1.active_width", 1, "the fan-in of the down projections that fire per token");
+      // Bridge I at the all-active width, then Bridge II to the active width.
+      s.A = Traced(1, "no multiplier");
+      s.A.apply("bridge1.output_mult", d / H_all_,
+                "A = d/H with all " + std::to_string(f.n_experts) + " experts active: " + fmt(d) +
+                    "/" + fmt(H_all_));
+      s.route_scale = Traced(1, "no scale");
+      s.route_scale.apply("bridge1.route_scale", f.n_experts,
+                          "R = N: all " + std::to_string(f.n_experts) + " experts under one normalization");
+      if (f.active < f.n_experts) {
+        s.A.apply("bridge2.output_mult", H_all_ / H_act,
+                  "A re-applied at the active width: " + fmt(H_all_) + "/" + fmt(H_act));
+        s.route_scale.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts,
+                            "R: N → a = " + std::to_string(f.active));
+      }
+      if (f.groups > 1 && o_.routing_normalization == RoutingNormalization::kPerGroup)
+        s.route_scale.apply("moe.groups.route_scale", 1.0 / f.groups,
+                            "per_group normalization: R = a/g over the " + std::to_string(f.active / f.groups) +
+                                " experts of one group");
+    } else {
+      H_all_ = H_act;
+      s.H_act = Traced(H_act, "d_ff = " + std::to_string(f.d_ff));
+      s.H_act.apply("bridge1.active_width", 1, "dense FFN: every hidden unit fires");
+      s.A = Traced(1, "no multiplier");
+      s.A.apply("bridge1.output_mult", d / H_act, "A = d/H_act = " + fmt(d) + "/" + fmt(H_act));
+      s.route_scale = Traced(1, "dense FFN: no routing");
+    }
+    s.shared_scale = Traced(1, "shared experts are added unscaled (bridge1.route_scale)");
+    s.residual_multiplier = Traced(1, "no multiplier at the reference depth");
+    s.residual_multiplier.apply("completeP.depth.residual", std::pow(p_.ratios.m_L, -o_.depth_alpha),
+                                "r = m_L^(-α), m_L = " + fmt(p_.ratios.m_L) + ", α = " + fmt(o_.depth_alpha));
+    s.attention_scale = Traced(1, "q·k");
+    if (o_.attention_scale == AttentionScale::kInvDHead)
+      s.attention_scale.apply("muP.attn.scale", 1.0 / m_.d_head, "1/d_head, d_head = " + std::to_string(m_.d_head));
+    else
+      s.attention_scale.apply("muP.attn.scale", 1.0 / std::sqrt(m_.d_head),
+                              "1/√d_head (attention_scale=inv_sqrt_dhead), d_head = " + std::to_string(m_.d_head));
+    s.output_multiplier = Traced(1, "no multiplier at the reference width");
+    s.output_multiplier.apply("muP.output.mult", 1 / p_.ratios.rho_d, "logits × 1/ρ_d, ρ_d = " + fmt(p_.ratios.rho_d));
+  }
+
+  GroupParams start() const {
+    GroupParams g;
+    g.init_std = Traced(ref_.hparams.init_std, "reference init std σ⋆");
+    g.lr = p_.optimizer.lr;
+    g.wd = p_.optimizer.wd;
+    g.eps = p_.optimizer.eps;
+    g.multiplier = Traced(1, "no multiplier");
+    return g;
+  }
+
+  // A 2-D hidden weight (§4): init ρ_d^(-1/2), lr 1/ρ_d × m_L^(α-1).
+  GroupParams hidden() const {
+    const Ratios& r = p_.ratios;
+    GroupParams g = start();
+    g.init_std.apply("muP.hidden.init", 1 / std::sqrt(r.rho_d), "× ρ_d^(-1/2), ρ_d = " + fmt(r.rho_d));
+    g.lr.apply("muP.hidden.lr", 1 / r.rho_d, "× 1/ρ_d, ρ_d = " + fmt(r.rho_d));
+    g.lr.apply("completeP.depth.lr", std::pow(r.m_L, o_.depth_alpha - 1),
+               "× m_L^(α-1), m_L = " + fmt(r.m_L) + ", α = " + fmt(o_.depth_alpha));
+    width_wd(g);
+    if (o_.eps_rule == EpsRule::kCompleteP)
+      g.eps.apply("completeP.eps", 1 / (r.rho_d * std::pow(r.m_L, o_.depth_alpha)),
+                  "hidden eps / (ρ_d·m_L^α)");
+    return g;
+  }
+
+  void width_wd(GroupParams& g) const {
+    if (o_.wd_width_scaling == WdWidthScaling::kIndependent)
+      g.wd.apply("option.wd_width_scaling", p_.ratios.rho_d,
+                 "independent: λ × ρ_d keeps lr·wd across width");
+  }
+
+  // A down projection: hidden, plus the active-width init and the multiplier A.
+  GroupParams down() const {
+    GroupParams g = hidden();
+    const double d = m_.d_model;
+    const double H_act = p_.scalars.H_act.value;
+    g.init_std.apply("bridge1.down_init", std::sqrt(H_all_ / d),
+                     "× √(H/d) at the all-active width: √(" + fmt(H_all_) + "/" + fmt(d) + ")");
+    if (H_all_ != H_act)
+      g.init_std.apply("bridge2.down_init", std::sqrt(H_act / H_all_),
+                       "× √(H_act/H) at the active width: √(" + fmt(H_act) + "/" + fmt(H_all_) + ")");
+    g.multiplier = p_.scalars.A;
+    return g;
+  }
+
+  void mark_sde_cancel(GroupParams& g) const {
+    const FfnSpec& f = m_.ffn;
+    if (f.active == f.n_experts) return;
+    const std::string why = "per expert ρ_B = ρ_D = a/N = " + fmt(static_cast<double>(f.active) / f.n_experts) +
+                            ": the SDE factor √(ρ_B/ρ_D) is 1";
+    g.lr.apply("bridge2.sde_cancel", 1, why);
+    g.wd.apply("bridge2.sde_cancel", 1, why);
+  }
+
+  void groups() {
+    const Ratios& r = p_.ratios;
+    auto& G = p_.groups;
+
+    GroupParams emb = start();
+    emb.init_std.apply("muP.input", 1, "embedding init is width-independent");
+    emb.lr.apply("muP.input", 1, "embedding lr is width-independent");
+    if (!o_.wd_embedding) emb.wd.apply("option.wd_embedding", 0, "wd_embedding=false");
+    if (o_.eps_rule == EpsRule::kCompleteP)
+      emb.eps.apply("completeP.eps", 1 / r.rho_d, "embedding eps / ρ_d");
+    G["embedding"] = emb;
+
+    G["attn_qkv"] = hidden();
+    G["attn_out"] = hidden();  // its branch is scaled by the block scalar r, not here
+
+    GroupParams norm = start();
+    norm.init_std.apply("muP.vector", 0, "gains start at exactly 1 (no noise)");
+    norm.lr.apply("muP.vector", 1, "vector parameters keep η");
+    norm.wd.apply("muP.vector", 0, "norm gains are never decayed");
+    G["norm"] = norm;
+
+    GroupParams head = start();
+    if (o_.head_rule == HeadRule::kBlog) {
+      head.init_std.apply("muP.output.init", 1 / std::sqrt(r.rho_d), "head_rule=blog: × ρ_d^(-1/2)");
+      head.lr.apply("muP.output.lr", 1 / r.rho_d, "head_rule=blog: × 1/ρ_d");
+      width_wd(head);
+    } else {
+      head.init_std.apply("muP.output.init", 1, "head_rule=mup: init σ at every width");
+      head.lr.apply("muP.output.lr", 1, "head_rule=mup: lr η at every width");
+    }
+    if (o_.eps_rule == EpsRule::kCompleteP)
+      head.eps.apply("completeP.eps", 1 / r.rho_d, "head eps / ρ_d");
+    head.multiplier = p_.scalars.output_multiplier;
+    G["unembedding"] = head;
+
+    const FfnSpec& f = m_.ffn;
+    if (!f.is_moe()) {
+      G["ffn_up"] = hidden();
+      G["ffn_down"] = down();
+      return;
+    }
+    GroupParams up = hidden(), dn = down();
+    mark_sde_cancel(up);
+    mark_sde_cancel(dn);
+    G["expert_up"] = up;
+    G["expert_down"] = dn;
+    if (f.shared > 0) {
+      G["shared_up"] = hidden();
+      G["shared_down"] = down();
+    }
+    if (o_.router_rule == RouterRule::kHidden) {
+      GroupParams router = hidden();
+      router.lr.apply("option.router_rule", 1, "router_rule=hidden: the router is a hidden layer");
+      G["router"] = router;
+    } else {
+      GroupParams router = start();
+      router.init_std.apply("muP.output.init", 1, "router_rule=readout: init σ");
+      router.lr.apply("muP.output.lr", 1, "router_rule=readout: lr η");
+      router.lr.apply("option.router_rule", 1, "router_rule=readout: fan-out N is finite");
+      router.multiplier.apply("muP.output.mult", 1 / r.rho_d, "router logits × 1/ρ_d");
+      if (o_.eps_rule == EpsRule::kCompleteP)
+        router.eps.apply("completeP.eps", 1 / r.rho_d, "readout eps / ρ_d");
+      G["router"] = router;
+    }
+  }
+
+  // §7: σ0 ratio = k·√(B⋆·s⋆/(B·s)), s the fraction of tokens a group's weights see.
+  void diagnostics() {
+    const double k = p_.ratios.k_sde, rho_B = p_.ratios.rho_B;
+    auto density = [](const FfnSpec& f) {
+      return f.is_moe() ? static_cast<double>(f.active) / f.n_experts : 1.0;
+    };
+    for (const auto& [name, g] : p_.groups) {
+      (void)g;
+      bool routed = name == "expert_up" || name == "expert_down";
+      double s = routed ? density(m_.ffn) : 1.0;
+      double s_ref = routed ? density(ref_.model.ffn) : 1.0;
+      p_.sigma0_ratio[name] = k * std::sqrt(s_ref / (rho_B * s));
+    }
+  }
+
+  void route() {
+    const Ratios& r = p_.ratios;
+    auto& R = p_.route;
+    const ModelSpec& a = ref_.model;
+    if (r.rho_d != 1)
+      R.push_back("width " + times(r.rho_d) + " (d_model " + std::to_string(a.d_model) + " → " +
+                  std::to_string(m_.d_model) + ")");
+    if (r.m_L != 1)
+      R.push_back("depth " + times(r.m_L) + " (" + std::to_string(a.n_layers) + " → " +
+                  std::to_string(m_.n_layers) + " blocks)");
+    const FfnSpec &f0 = a.ffn, &f = m_.ffn;
+    auto desc = [](const FfnSpec& x) {
+      return x.is_moe() ? x.layout_name() + " (h = " + std::to_string(x.d_expert) + ")"
+                        : "dense FFN (H = " + std::to_string(x.d_ff) + ")";
+    };
+    if (!f0.is_moe() && !f.is_moe()) {
+      if (f0.d_ff != f.d_ff) R.push_back("FFN width H " + std::to_string(f0.d_ff) + " → " +
+                                         std::to_string(f.d_ff) + " (active-width μP)");
+    } else if (!f0.is_moe()) {
+      R.push_back("Bridge I: " + desc(f0) + " → " + std::to_string(f.n_experts) + " experts of width " +
+                  std::to_string(f.d_expert) + ", all active (H = " + fmt(H_all_) + ")");
+      if (f.active < f.n_experts)
+        R.push_back("Bridge II: active experts " + std::to_string(f.n_experts) + " → " +
+                    std::to_string(f.active) + " (H_act = " + fmt(p_.scalars.H_act.value) + ")");
+    } else if (!f.is_moe()) {
+      if (f0.active < f0.n_experts)
+        R.push_back("Bridge II reversed: active experts " + std::to_string(f0.active) + " → " +
+                    std::to_string(f0.n_experts));
+      R.push_back("Bridge I reversed: " + desc(f0) + " → " + desc(f));
+    } else if (f0.n_experts != f.n_experts || f0.d_expert != f.d_expert || f0.shared != f.shared ||
+               f0.d_shared != f.d_shared) {
+      if (f0.active < f0.n_experts)
+        R.push_back("Bridge II reversed: active experts " + std::to_string(f0.active) + " → " +
+                    std::to_string(f0.n_experts));
+      R.push_back("Bridge I re-split at all-active width: " + desc(f0) + " → " + desc(f));
+      if (f.active < f.n_experts)
+        R.push_back("Bridge II: active experts " + std::to_string(f.n_experts) + " → " +
+                    std::to_string(f.active));
+    } else if (f0.active != f.active) {
+      R.push_back("Bridge II: active experts " + std::to_string(f0.active) + " → " +
+                  std::to_string(f.active));
+    }
+    if (f.is_moe()) {
+      if (f.shared > 0)
+        R.push_back("shared experts: " + std::to_string(f.shared) + " of width " +
+                    std::to_string(f.d_shared) + ", added unscaled; one A for all down projections");
+      if (f.groups > 1)
+        R.push_back("group-balanced routing: " + std::to_string(f.groups) + " groups, R = " +
+                    fmt(p_.scalars.route_scale.value) +
+                    (o_.routing_normalization == RoutingNormalization::kGlobal ? " (global normalization)"
+                                                                               : " (per-group normalization)"));
+    }
+    if (r.rho_B != 1) R.push_back("batch " + times(r.rho_B) + " (tokens per step)");
+    if (r.rho_D != 1) R.push_back("duration " + times(r.rho_D) + " (tokens)");
+    if (R.empty()) R.push_back("identity (the reference itself)");
+  }
+};
+
+void apply_overrides(const Reference& ref, const TransferOptions& o, Parameterization& p) {
+  if (ref.hparams.overrides.empty()) return;
+  Reference plain = ref;
+  plain.hparams.overrides.clear();
+  const Parameterization at_ref = Builder(plain, ref.model, ref.train, o, ref.where).build();
+  for (const auto& [group, ov] : ref.hparams.overrides) {
+    const Where w = ref.where.at("overrides").at(group);
+    auto it_ref = at_ref.groups.find(group);
+    if (it_ref == at_ref.groups.end())
+      w.fail("the reference model has no '" + group + "' parameters to override");
+    auto it = p.groups.find(group);
+    if (it == p.groups.end()) {
+      p.warnings.push_back("reference override of '" + group + "' does not apply: the target has no such group");
+      continue;
+    }
+    auto carry = [&](const std::optional<double>& v, Traced GroupParams::*field, const char* name) {
+      if (!v) return;
+      const double rule_value = (it_ref->second.*field).value;
+      if (rule_value == 0)
+        w.at(name).fail(std::string("the rules set ") + group + "." + name +
+                        " to 0 at the reference, so an override cannot be carried as a ratio");
+      (it->second.*field).apply("hparams.override", *v / rule_value,
+                                "reference override " + group + "." + name + " = " + fmt(*v) +
+                                    " is × " + fmt(*v / rule_value) + " its rule value");
+    };
+    carry(ov.lr, &GroupParams::lr, "lr");
+    carry(ov.wd, &GroupParams::wd, "wd");
+    carry(ov.init_std, &GroupParams::init_std, "init_std");
+  }
+}
+
+}  // namespace
+
+Parameterization transfer(const Reference& ref, const ModelSpec& model, const TrainSpec& train,
+                          const TransferOptions& options, const Where& target_where) {
+  Parameterization p = Builder(ref, model, train, options, target_where).build();
+  apply_overrides(ref, options, p);
+  return p;
+}
+
+Parameterization reference_table(const Reference& ref, const TransferOptions& options) {
+  return transfer(ref, ref.model, ref.train, options, ref.where);
+}
+
+}  // namespace mue

@@ -1,0 +1,611 @@
+// Tests of src/transfer: THEORY.md §8's worked examples E1-E4 with every number,
+// and its invariants as seeded property tests over random (reference, target) pairs.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "helpers.h"
+#include "transfer/rules.h"
+#include "transfer/transfer.h"
+
+using namespace mue;
+using mue::test::failure_of;
+
+namespace {
+
+constexpr double kTol = 1e-9;
+
+// Relative comparison at 1e-9 (THEORY's numbers are given as exact expressions here).
+#define CHECK_REL(a, b) CHECK((a) == doctest::Approx(b).epsilon(kTol))
+// THEORY prints some numbers rounded; check those digits too.
+#define CHECK_PRINTED(a, b, digits) CHECK((a) == doctest::Approx(b).epsilon(0.5 * std::pow(10.0, -(digits) + 1)))
+
+FfnSpec dense(int d_ff) {
+  FfnSpec f;
+  f.kind = FfnKind::kDense;
+  f.d_ff = d_ff;
+  return f;
+}
+
+FfnSpec moe(int n, int a, int h, int shared = 0, int h_s = 0, int groups = 1) {
+  FfnSpec f;
+  f.kind = FfnKind::kMoe;
+  f.n_experts = n;
+  f.active = a;
+  f.d_expert = h;
+  f.shared = shared;
+  f.d_shared = h_s ? h_s : h;
+  f.groups = groups;
+  return f;
+}
+
+ModelSpec model(int d, int layers, FfnSpec ffn, int d_head = 32) {
+  ModelSpec m;
+  m.vocab = 256;
+  m.d_model = d;
+  m.n_layers = layers;
+  m.d_head = d_head;
+  m.n_heads = d / d_head;
+  m.seq_len = 1024;
+  m.ffn = ffn;
+  return m;
+}
+
+TrainSpec train(int batch, std::int64_t tokens) {
+  TrainSpec t;
+  t.batch_size = batch;
+  t.tokens = tokens;
+  t.steps = tokens / (static_cast<std::int64_t>(batch) * 1024);
+  return t;
+}
+
+Reference reference(ModelSpec m, TrainSpec t, double lr, double wd, double sigma) {
+  Reference r;
+  r.model = m;
+  r.train = t;
+  r.hparams.lr = lr;
+  r.hparams.wd = wd;
+  r.hparams.init_std = sigma;
+  r.where = Where{"ref.json", "/hparams"};
+  return r;
+}
+
+Parameterization run(const Reference& ref, const ModelSpec& m, const TrainSpec& t,
+                     const TransferOptions& o = {}) {
+  return transfer(ref, m, t, o, Where{"targets.json", "/targets/0"});
+}
+
+// Every traced value of p, by name, for comparisons.
+std::map<std::string, double> values(const Parameterization& p) {
+  std::map<std::string, double> v;
+  for (const auto& [name, g] : p.groups) {
+    v[name + ".init_std"] = g.init_std.value;
+    v[name + ".lr"] = g.lr.value;
+    v[name + ".wd"] = g.wd.value;
+    v[name + ".multiplier"] = g.multiplier.value;
+    v[name + ".eps"] = g.eps.value;
+  }
+  v["opt.lr"] = p.optimizer.lr.value;
+  v["opt.wd"] = p.optimizer.wd.value;
+  v["opt.eps"] = p.optimizer.eps.value;
+  v["opt.1-beta1"] = p.optimizer.one_minus_beta1.value;
+  v["opt.1-beta2"] = p.optimizer.one_minus_beta2.value;
+  v["A"] = p.scalars.A.value;
+  v["R"] = p.scalars.route_scale.value;
+  v["r"] = p.scalars.residual_multiplier.value;
+  v["attn"] = p.scalars.attention_scale.value;
+  v["out"] = p.scalars.output_multiplier.value;
+  return v;
+}
+
+const GroupParams& grp(const Parameterization& p, const char* g) {
+  auto it = p.groups.find(g);
+  REQUIRE_MESSAGE(it != p.groups.end(), "missing group ", g);
+  return it->second;
+}
+
+}  // namespace
+
+TEST_CASE("E1: the blog's example, dense d=128 -> 128e8a1s at d=1024, 4x longer") {
+  const std::int64_t B = 64;                  // same batch in both
+  const std::int64_t T_ref = 25000, T = 100000;  // steps
+  ModelSpec ref_m = model(128, 4, dense(128));
+  ModelSpec tgt_m = model(1024, 4, moe(128, 8, 1024, 1, 1024));
+  TrainSpec ref_t = train(B, T_ref * B * 1024), tgt_t = train(B, T * B * 1024);
+
+  struct Row {
+    const char* name;
+    double lr, wd, sigma, out_lr, out_wd, expert_down_init, up_init, hidden_lr;
+  };
+  for (Row row : {Row{"LM", 1e-3, 0.10, 0.01, 5e-4, 0.05, 0.0106066, 0.0035355, 6.25e-5},
+                  Row{"DF", 4.52e-3, 0.02, 0.02, 2.26e-3, 0.01, 0.0212132, 0.0070711, 2.825e-4}}) {
+    CAPTURE(row.name);
+    Reference ref = reference(ref_m, ref_t, row.lr, row.wd, row.sigma);
+    ref.train.optimizer.eps = 1e-8;
+    ref.train.optimizer.beta1 = 0.9;
+    ref.train.optimizer.beta2 = 0.95;
+    Parameterization p = run(ref, tgt_m, tgt_t);
+    CHECK_REL(p.ratios.rho_d, 8);
+    CHECK_REL(p.ratios.rho_B, 1);
+    CHECK_REL(p.ratios.rho_D, 4);
+    CHECK_REL(p.ratios.k_sde, 0.5);
+    CHECK_REL(p.optimizer.lr.value, row.out_lr);
+    CHECK_REL(p.optimizer.wd.value, row.out_wd);
+    CHECK_REL(p.scalars.H_act.value, 9216);
+    CHECK_REL(p.scalars.A.value, 1.0 / 9);
+    CHECK_REL(p.scalars.route_scale.value, 8);
+    CHECK_REL(p.scalars.shared_scale.value, 1);
+    for (const char* g : {"expert_down", "shared_down"}) {
+      CHECK_REL(grp(p, g).init_std.value, row.sigma * 3 / std::sqrt(8.0));
+      CHECK_PRINTED(grp(p, g).init_std.value, row.expert_down_init, 6);
+      CHECK_REL(grp(p, g).multiplier.value, 1.0 / 9);
+    }
+    for (const char* g : {"expert_up", "shared_up", "router", "attn_qkv", "attn_out", "unembedding"}) {
+      CAPTURE(g);
+      CHECK_REL(grp(p, g).init_std.value, row.sigma / std::sqrt(8.0));
+      CHECK_PRINTED(grp(p, g).init_std.value, row.up_init, 5);
+    }
+    for (const char* g : {"expert_up", "expert_down", "shared_up", "shared_down", "router", "attn_qkv",
+                          "attn_out", "unembedding"}) {
+      CAPTURE(g);
+      CHECK_REL(grp(p, g).lr.value, row.hidden_lr);
+      CHECK_REL(grp(p, g).lr.value, row.out_lr / 8);
+      CHECK_REL(grp(p, g).wd.value, row.out_wd);
+    }
+    CHECK_REL(grp(p, "unembedding").multiplier.value, 1.0 / 8);
+    CHECK_REL(grp(p, "embedding").lr.value, row.out_lr);
+    CHECK_REL(grp(p, "embedding").init_std.value, row.sigma);
+    CHECK_REL(p.optimizer.eps.value, 2e-8);
+    CHECK_REL(p.optimizer.beta1(), 0.975);
+    CHECK_REL(p.optimizer.beta2(), 0.9875);
+    CHECK_REL(p.sigma0_ratio.at("expert_up"), 2);
+    CHECK_REL(p.sigma0_ratio.at("expert_down"), 2);
+    for (const char* g : {"shared_up", "shared_down", "router", "attn_qkv", "embedding", "unembedding"})
+      CHECK_REL(p.sigma0_ratio.at(g), 0.5);
+    CHECK(p.groups.count("ffn_up") == 0);
+  }
+}
+
+TEST_CASE("E1: the trace shows Bridge I then Bridge II, each factor with a known rule id") {
+  ModelSpec ref_m = model(128, 4, dense(128));
+  ModelSpec tgt_m = model(1024, 4, moe(128, 8, 1024, 1, 1024));
+  Reference ref = reference(ref_m, train(64, 64LL * 1024 * 25000), 1e-3, 0.1, 0.01);
+  Parameterization p = run(ref, tgt_m, train(64, 64LL * 1024 * 100000));
+  const Traced& dn = grp(p, "expert_down").init_std;
+  std::vector<std::string> ids;
+  double product = dn.base;
+  for (const auto& f : dn.trace) {
+    ids.push_back(f.rule);
+    product *= f.factor;
+    CHECK(is_known_rule(f.rule));
+    CHECK_FALSE(f.reason.empty());
+  }
+  CHECK_REL(product, dn.value);
+  CHECK(ids == std::vector<std::string>{"muP.hidden.init", "bridge1.down_init", "bridge2.down_init"});
+  std::vector<std::string> route = p.route;
+  REQUIRE(route.size() >= 4);
+  CHECK(route[0].find("width ×8") == 0);
+  CHECK(route[1].find("Bridge I:") == 0);
+  CHECK(route[2].find("Bridge II: active experts 128 → 8") == 0);
+  CHECK(route.back().find("duration ×4") == 0);
+  // Every value of every group carries a trace whose product is the value.
+  for (const auto& [name, g] : p.groups)
+    for (const Traced* t : {&g.init_std, &g.lr, &g.wd, &g.multiplier, &g.eps}) {
+      double v = t->base;
+      for (const auto& f : t->trace) v *= f.factor;
+      CHECK_REL(v, t->value);
+    }
+}
+
+TEST_CASE("E2: Bridge II at fixed N and h") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  TrainSpec same = ref.train;
+  Parameterization a8 = run(ref, model(512, 4, moe(64, 8, 128)), same);
+  Parameterization a2 = run(ref, model(512, 4, moe(64, 2, 128)), same);
+  CHECK_REL(a8.scalars.H_act.value, 1024);
+  CHECK_REL(a8.scalars.A.value, 0.5);
+  CHECK_REL(grp(a8, "expert_down").init_std.value, 0.02 * 0.5 * std::sqrt(2.0));
+  CHECK_PRINTED(grp(a8, "expert_down").init_std.value, 0.0141421, 6);
+  CHECK_REL(a8.scalars.route_scale.value, 8);
+  CHECK_REL(a2.scalars.H_act.value, 256);
+  CHECK_REL(a2.scalars.A.value, 2);
+  CHECK_REL(grp(a2, "expert_down").init_std.value, 0.02 * 0.5 * std::sqrt(0.5));
+  CHECK_PRINTED(grp(a2, "expert_down").init_std.value, 0.0070711, 5);
+  CHECK_REL(a2.scalars.route_scale.value, 2);
+  for (const Parameterization* p : {&a8, &a2}) {
+    for (const char* g : {"expert_up", "router", "attn_qkv", "attn_out"})
+      CHECK_REL(grp(*p, g).init_std.value, 0.01);
+    for (const char* g : {"expert_up", "expert_down", "router", "attn_qkv", "attn_out"}) {
+      CHECK_REL(grp(*p, g).lr.value, 2.5e-4);
+      CHECK_REL(grp(*p, g).wd.value, 0.1);
+    }
+  }
+  CHECK_REL(a8.sigma0_ratio.at("expert_up") / a2.sigma0_ratio.at("expert_up"), 0.5);
+  CHECK_REL(a8.sigma0_ratio.at("expert_up"), std::sqrt(8.0));
+  CHECK_PRINTED(a8.sigma0_ratio.at("expert_up"), 2.828, 4);
+}
+
+TEST_CASE("E3: batch x2 at fixed tokens, depth x4, 4x FFN, d_head 64") {
+  Reference ref = reference(model(256, 4, dense(1024), 64), train(32, 100000000), 2e-3, 0.1, 0.02);
+  ref.train.optimizer.eps = 1e-8;
+  ref.train.optimizer.beta1 = 0.9;
+  ref.train.optimizer.beta2 = 0.95;
+  ModelSpec tgt = model(256, 16, dense(1024), 64);
+  TrainSpec t = train(64, 100000000);
+  Parameterization p = run(ref, tgt, t);
+  CHECK_REL(p.ratios.k_sde, std::sqrt(2.0));
+  CHECK_REL(p.optimizer.lr.value, 2e-3 * std::sqrt(2.0));
+  CHECK_PRINTED(p.optimizer.lr.value, 2.8284e-3, 5);
+  CHECK_REL(p.optimizer.wd.value, 0.1 * std::sqrt(2.0));
+  CHECK_PRINTED(p.optimizer.wd.value, 0.141421, 6);
+  CHECK_REL(p.optimizer.eps.value, 1e-8 / std::sqrt(2.0));
+  CHECK_PRINTED(p.optimizer.eps.value, 7.0711e-9, 5);
+  CHECK_REL(p.optimizer.beta1(), 0.8);
+  CHECK_REL(p.optimizer.beta2(), 0.9);
+  CHECK_REL(p.scalars.residual_multiplier.value, 0.25);
+  CHECK_REL(p.scalars.A.value, 0.25);
+  CHECK_REL(grp(p, "ffn_down").init_std.value, 0.04);
+  CHECK_REL(p.scalars.attention_scale.value, 1.0 / 64);
+  for (const auto& [g, v] : p.sigma0_ratio) {
+    CAPTURE(g);
+    CHECK_REL(v, 1);
+  }
+  TransferOptions cp;
+  cp.eps_rule = EpsRule::kCompleteP;
+  Parameterization q = run(ref, tgt, t, cp);
+  for (const char* g : {"attn_qkv", "attn_out", "ffn_up", "ffn_down"})
+    CHECK_REL(grp(q, g).eps.value, 1e-8 / std::sqrt(2.0) / 4);
+  CHECK_PRINTED(grp(q, "ffn_up").eps.value, 1.7678e-9, 5);
+  CHECK_REL(grp(q, "embedding").eps.value, 1e-8 / std::sqrt(2.0));
+}
+
+TEST_CASE("E4: capacity, granularity, groups") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  TrainSpec t = ref.train;
+  Parameterization c16 = run(ref, model(128, 4, moe(16, 2, 64)), t);
+  Parameterization c64 = run(ref, model(128, 4, moe(64, 2, 64)), t);
+  for (const auto& [key, v] : values(c16)) {
+    CAPTURE(key);
+    CHECK_REL(values(c64)[key], v);
+  }
+  CHECK_REL(c16.scalars.A.value, 1);
+  CHECK_REL(grp(c16, "expert_down").init_std.value, 0.02);
+  CHECK_REL(c16.scalars.route_scale.value, 2);
+  CHECK_REL(c64.scalars.route_scale.value, 2);
+  CHECK_REL(c64.sigma0_ratio.at("expert_up") / c16.sigma0_ratio.at("expert_up"), 2);
+
+  Parameterization g16 = run(ref, model(128, 4, moe(16, 2, 128)), t);
+  Parameterization g64 = run(ref, model(128, 4, moe(64, 8, 32)), t);
+  for (const Parameterization* p : {&g16, &g64}) {
+    CHECK_REL(p->scalars.H_act.value, 256);
+    CHECK_REL(p->scalars.A.value, 0.5);
+    CHECK_REL(grp(*p, "expert_down").init_std.value, 0.02 * std::sqrt(2.0));
+    CHECK_PRINTED(grp(*p, "expert_down").init_std.value, 0.0282843, 6);
+  }
+  CHECK_REL(g16.scalars.route_scale.value, 2);
+  CHECK_REL(g64.scalars.route_scale.value, 8);
+  CHECK_REL(g16.sigma0_ratio.at("expert_up"), g64.sigma0_ratio.at("expert_up"));
+
+  Parameterization grouped = run(ref, model(128, 4, moe(128, 8, 16, 0, 0, 4)), t);
+  CHECK_REL(grouped.scalars.route_scale.value, 8);
+  TransferOptions per_group;
+  per_group.routing_normalization = RoutingNormalization::kPerGroup;
+  CHECK_REL(run(ref, model(128, 4, moe(128, 8, 16, 0, 0, 4)), t, per_group).scalars.route_scale.value, 2);
+  // 128e6a4g: 6 active experts cannot split over 4 groups.
+  Json bad = mue::test::parse(R"({"kind": "moe", "layout": "128e6a4g", "d_expert": 16})");
+  CHECK(failure_of([&] { parse_ffn(bad, Where{"t.json", "/targets/0/model/ffn"}); }).pointer ==
+        "/targets/0/model/ffn/groups");
+}
+
+TEST_CASE("a scaled beta outside (0, 1) is an input error that suggests beta_scaling: none") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  TrainSpec t = train(32 * 16, ref.train.tokens);  // batch x16 at fixed tokens: 1-β1 × 16
+  auto f = failure_of([&] { run(ref, ref.model, t); });
+  CHECK(f.pointer == "/targets/0/train/optimizer/beta1");
+  CHECK(f.reason.find("beta_scaling: none") != std::string::npos);
+  TransferOptions none;
+  none.beta_scaling = BetaScaling::kNone;
+  CHECK_REL(run(ref, ref.model, t, none).optimizer.beta1(), 0.9);
+}
+
+TEST_CASE("options of §9 move exactly the values they name") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  ModelSpec tgt = model(512, 4, moe(8, 2, 512));
+  Parameterization base = run(ref, tgt, ref.train);
+  TransferOptions o;
+  o.head_rule = HeadRule::kMup;
+  Parameterization mup = run(ref, tgt, ref.train, o);
+  CHECK_REL(grp(mup, "unembedding").lr.value, 1e-3);
+  CHECK_REL(grp(mup, "unembedding").init_std.value, 0.02);
+  CHECK_REL(grp(mup, "unembedding").multiplier.value, 0.25);
+  CHECK_REL(grp(base, "unembedding").lr.value, 2.5e-4);
+  o = {};
+  o.router_rule = RouterRule::kReadout;
+  Parameterization ro = run(ref, tgt, ref.train, o);
+  CHECK_REL(grp(ro, "router").lr.value, 1e-3);
+  CHECK_REL(grp(ro, "router").init_std.value, 0.02);
+  CHECK_REL(grp(ro, "router").multiplier.value, 0.25);
+  o = {};
+  o.wd_width_scaling = WdWidthScaling::kIndependent;
+  Parameterization ind = run(ref, tgt, ref.train, o);
+  CHECK_REL(grp(ind, "expert_up").wd.value, 0.4);
+  CHECK_REL(grp(ind, "expert_up").wd.value * grp(ind, "expert_up").lr.value,
+            grp(base, "expert_up").wd.value * grp(base, "expert_up").lr.value * 4);
+  CHECK_REL(grp(ind, "embedding").wd.value, 0.1);
+  o = {};
+  o.wd_embedding = false;
+  CHECK(run(ref, tgt, ref.train, o).groups.at("embedding").wd.value == 0);
+  o = {};
+  o.attention_scale = AttentionScale::kInvSqrtDHead;
+  CHECK_REL(run(ref, tgt, ref.train, o).scalars.attention_scale.value, 1 / std::sqrt(32.0));
+  CHECK(grp(base, "norm").wd.value == 0);
+  CHECK(grp(base, "norm").init_std.value == 0);
+  CHECK_REL(grp(base, "norm").lr.value, 1e-3);
+}
+
+TEST_CASE("depth: r = m_L^-α; hidden lr × m_L^(α-1)") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  TransferOptions o;
+  o.depth_alpha = 0.5;
+  Parameterization p = run(ref, model(128, 16, dense(128)), ref.train, o);
+  CHECK_REL(p.scalars.residual_multiplier.value, 0.5);
+  CHECK_REL(grp(p, "attn_qkv").lr.value, 1e-3 * 0.5);
+  CHECK_REL(grp(p, "embedding").lr.value, 1e-3);
+  CHECK_REL(grp(p, "attn_qkv").init_std.value, 0.02);
+}
+
+TEST_CASE("reference overrides are carried as ratios to their rule values") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  ref.hparams.overrides["attn_qkv"].lr = 5e-4;  // half the rule value at the reference
+  Parameterization self = reference_table(ref, {});
+  CHECK_REL(grp(self, "attn_qkv").lr.value, 5e-4);
+  Parameterization wide = run(ref, model(256, 4, dense(256)), ref.train);
+  CHECK_REL(grp(wide, "attn_qkv").lr.value, 2.5e-4);
+  CHECK(grp(wide, "attn_qkv").lr.trace.back().rule == "hparams.override");
+  ref.hparams.overrides.clear();
+  ref.hparams.overrides["norm"].wd = 0.1;
+  auto f = failure_of([&] { reference_table(ref, {}); });
+  CHECK(f.pointer == "/hparams/overrides/norm/wd");
+  ref.hparams.overrides.clear();
+  ref.hparams.overrides["expert_up"].lr = 1e-3;
+  CHECK(failure_of([&] { reference_table(ref, {}); }).pointer == "/hparams/overrides/expert_up");
+}
+
+// ---------------------------------------------------------------------------
+// Invariants as property tests over seeded random valid pairs.
+
+namespace {
+
+struct Gen {
+  std::mt19937_64 rng;
+  explicit Gen(std::uint64_t seed) : rng(seed) {}
+  int pick(std::initializer_list<int> xs) {
+    std::uniform_int_distribution<std::size_t> u(0, xs.size() - 1);
+    return *(xs.begin() + u(rng));
+  }
+  double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
+
+  FfnSpec ffn(int d) {
+    if (pick({0, 1}) == 0) return dense(d * pick({1, 2, 4}));
+    int n = pick({4, 8, 16, 32, 64});
+    int g = pick({1, 1, 2, 4});
+    int a = g * pick({1, 2});
+    if (a > n) a = n;
+    return moe(n, a, pick({16, 32, 64, 128}), pick({0, 0, 1, 2}), pick({32, 64}), a % g ? 1 : g);
+  }
+  ModelSpec model_spec() {
+    int d = 32 * pick({2, 4, 8, 16, 32});
+    return model(d, pick({1, 2, 4, 6, 8, 12, 24}), ffn(d));
+  }
+  TrainSpec train_spec() {
+    int b = pick({8, 16, 32, 64, 128});
+    std::int64_t steps = pick({1000, 2000, 3000, 4000, 6000, 8000});
+    return train(b, steps * b * 1024);
+  }
+  TransferOptions options() {
+    TransferOptions o;
+    o.head_rule = pick({0, 1}) ? HeadRule::kBlog : HeadRule::kMup;
+    o.router_rule = pick({0, 1}) ? RouterRule::kHidden : RouterRule::kReadout;
+    o.wd_width_scaling = pick({0, 1}) ? WdWidthScaling::kNone : WdWidthScaling::kIndependent;
+    o.eps_rule = pick({0, 1}) ? EpsRule::kGlobal : EpsRule::kCompleteP;
+    o.depth_alpha = pick({0, 1}) ? 1.0 : 0.5;
+    o.duration_exponent = pick({0, 1}) ? 0.5 : 0.3;
+    o.beta_scaling = o.duration_exponent == 0.5 ? BetaScaling::kSde : BetaScaling::kNone;
+    o.routing_normalization = pick({0, 1}) ? RoutingNormalization::kGlobal : RoutingNormalization::kPerGroup;
+    return o;
+  }
+  Reference ref() {
+    Reference r = reference(model_spec(), train_spec(), uniform(1e-4, 1e-2), uniform(0, 0.2),
+                            uniform(0.005, 0.05));
+    r.train.optimizer.beta1 = 0.9;
+    r.train.optimizer.beta2 = 0.95;
+    return r;
+  }
+};
+
+constexpr int kCases = 300;
+
+}  // namespace
+
+TEST_CASE("invariant: transfer(ref, ref) returns the reference values") {
+  Gen gen(1);
+  for (int i = 0; i < kCases; ++i) {
+    Reference ref = gen.ref();
+    TransferOptions o = gen.options();
+    Parameterization p = reference_table(ref, o);
+    CAPTURE(i);
+    CHECK_REL(p.optimizer.lr.value, ref.hparams.lr);
+    CHECK_REL(p.optimizer.wd.value, ref.hparams.wd);
+    CHECK_REL(p.optimizer.eps.value, ref.train.optimizer.eps);
+    CHECK_REL(p.optimizer.beta1(), 0.9);
+    CHECK_REL(p.optimizer.beta2(), 0.95);
+    CHECK_REL(p.scalars.residual_multiplier.value, 1);
+    CHECK_REL(p.scalars.output_multiplier.value, 1);
+    const double H = static_cast<double>(ref.model.ffn.active_width());
+    CHECK_REL(p.scalars.A.value, ref.model.d_model / H);
+    for (const auto& [name, g] : p.groups) {
+      CAPTURE(name);
+      bool is_down = name == "ffn_down" || name == "expert_down" || name == "shared_down";
+      double want_init = name == "norm" ? 0 : ref.hparams.init_std * (is_down ? std::sqrt(H / ref.model.d_model) : 1);
+      CHECK_REL(g.init_std.value, want_init);
+      CHECK_REL(g.lr.value, ref.hparams.lr);
+      CHECK_REL(g.eps.value, ref.train.optimizer.eps);
+      CHECK_REL(g.wd.value, name == "norm" ? 0 : ref.hparams.wd);
+    }
+  }
+}
+
+TEST_CASE("invariant: Bridge I, dense H == N experts of H/N all active with R = N") {
+  Gen gen(2);
+  for (int i = 0; i < kCases; ++i) {
+    Reference ref = gen.ref();
+    TransferOptions o = gen.options();
+    ModelSpec dm = gen.model_spec();
+    int n = gen.pick({2, 4, 8, 16});
+    int h = 16 * gen.pick({1, 2, 4, 8});
+    dm.ffn = dense(n * h);
+    ModelSpec mm = dm;
+    mm.ffn = moe(n, n, h);
+    TrainSpec t = gen.train_spec();
+    Parameterization pd = run(ref, dm, t, o), pm = run(ref, mm, t, o);
+    CAPTURE(i);
+    std::map<std::string, double> vd = values(pd), vm = values(pm);
+    for (const auto& [k, v] : vd) {
+      std::string key = k;
+      if (key.rfind("ffn_", 0) == 0) key = "expert_" + key.substr(4);
+      if (key == "R") continue;
+      CAPTURE(k);
+      REQUIRE(vm.count(key));
+      CHECK_REL(vm[key], v);
+    }
+    CHECK_REL(pm.scalars.route_scale.value, n);
+    CHECK_REL(pd.scalars.route_scale.value, 1);
+  }
+}
+
+TEST_CASE("invariant: composition A->B->C equals A->C, in either order of axes") {
+  Gen gen(3);
+  int checked = 0;
+  for (int i = 0; i < kCases; ++i) {
+    Reference a = gen.ref();
+    TransferOptions o = gen.options();
+    Reference b = gen.ref();  // intermediate reference; its own hparams cancel in the ratio
+    ModelSpec cm = gen.model_spec();
+    TrainSpec ct = gen.train_spec();
+    CAPTURE(i);
+    try {
+      auto ab = values(run(a, b.model, b.train, o));
+      auto bc = values(run(b, cm, ct, o));
+      auto bb = values(reference_table(b, o));
+      auto ac = values(run(a, cm, ct, o));
+      auto s_ab = run(a, b.model, b.train, o).sigma0_ratio, s_bc = run(b, cm, ct, o).sigma0_ratio,
+           s_ac = run(a, cm, ct, o).sigma0_ratio;
+      for (const auto& [k, v] : ac) {
+        CAPTURE(k);
+        if (!ab.count(k) || !bc.count(k)) continue;  // a group that B lacks
+        if (bb[k] == 0) {
+          CHECK(v == 0);
+          continue;
+        }
+        CHECK_REL(v, ab[k] * bc[k] / bb[k]);
+      }
+      for (const auto& [g, v] : s_ac)
+        if (s_ab.count(g) && s_bc.count(g)) CHECK_REL(v, s_ab[g] * s_bc[g]);
+      ++checked;
+    } catch (const InputError& e) {
+      // A β pushed out of (0, 1) by an extreme pair is a legitimate refusal.
+      CHECK(e.pointer().find("/train/optimizer/beta") != std::string::npos);
+    }
+  }
+  CHECK(checked > kCases * 9 / 10);
+}
+
+TEST_CASE("invariant: capacity N -> N' leaves the table unchanged; σ0 × √(N'/N)") {
+  Gen gen(4);
+  for (int i = 0; i < kCases; ++i) {
+    Reference ref = gen.ref();
+    TransferOptions o = gen.options();
+    o.routing_normalization = RoutingNormalization::kGlobal;
+    ModelSpec m = gen.model_spec();
+    int a = gen.pick({1, 2, 4}), h = gen.pick({16, 32, 64}), n = a * gen.pick({1, 2, 4}), k = gen.pick({2, 4, 8});
+    m.ffn = moe(n, a, h);
+    ModelSpec m2 = m;
+    m2.ffn = moe(n * k, a, h);
+    TrainSpec t = gen.train_spec();
+    Parameterization p = run(ref, m, t, o), q = run(ref, m2, t, o);
+    CAPTURE(i);
+    auto vp = values(p), vq = values(q);
+    CHECK(vp.size() == vq.size());
+    for (const auto& [key, v] : vp) {
+      CAPTURE(key);
+      CHECK_REL(vq[key], v);
+    }
+    CHECK_REL(q.sigma0_ratio.at("expert_up") / p.sigma0_ratio.at("expert_up"), std::sqrt(double(k)));
+    CHECK_REL(q.sigma0_ratio.at("attn_qkv"), p.sigma0_ratio.at("attn_qkv"));
+  }
+}
+
+TEST_CASE("invariant: granularity ×k at fixed density changes only R (× k)") {
+  Gen gen(5);
+  for (int i = 0; i < kCases; ++i) {
+    Reference ref = gen.ref();
+    TransferOptions o = gen.options();
+    ModelSpec m = gen.model_spec();
+    int a = gen.pick({1, 2}), n = a * gen.pick({2, 4, 8}), h = 16 * gen.pick({4, 8, 16}), k = gen.pick({2, 4, 8});
+    m.ffn = moe(n, a, h, gen.pick({0, 1}), 64);
+    ModelSpec m2 = m;
+    m2.ffn = moe(n * k, a * k, h / k, m.ffn.shared, 64);
+    TrainSpec t = gen.train_spec();
+    auto p = values(run(ref, m, t, o)), q = values(run(ref, m2, t, o));
+    CAPTURE(i);
+    for (const auto& [key, v] : p) {
+      CAPTURE(key);
+      if (key == "R")
+        CHECK_REL(q[key], v * k);
+      else
+        CHECK_REL(q[key], v);
+    }
+  }
+}
+
+TEST_CASE("invariant: batch ×κ at fixed tokens, then ÷κ, returns the start") {
+  Gen gen(6);
+  for (int i = 0; i < kCases; ++i) {
+    Reference ref = gen.ref();
+    TransferOptions o = gen.options();
+    int kappa = gen.pick({2, 4});
+    TrainSpec up = train(ref.train.batch_size * kappa, ref.train.tokens);
+    Reference mid = ref;
+    mid.train = up;
+    CAPTURE(i);
+    try {
+      auto there = values(run(ref, ref.model, up, o));
+      auto back = values(run(mid, ref.model, ref.train, o));
+      auto mid_self = values(reference_table(mid, o));
+      auto start = values(reference_table(ref, o));
+      for (const auto& [k, v] : start) {
+        CAPTURE(k);
+        if (mid_self[k] == 0) continue;
+        CHECK_REL(there[k] * back[k] / mid_self[k], v);
+      }
+      CHECK_REL(there["opt.lr"], start["opt.lr"] * std::sqrt(double(kappa)));
+    } catch (const InputError& e) {
+      CHECK(e.pointer().find("/train/optimizer/beta") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("the Parameterization round-trips through JSON") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  Parameterization p = run(ref, model(256, 8, moe(16, 4, 64, 1, 64, 2)), train(64, 64LL * 1024 * 1000));
+  Parameterization q = parameterization_from_json(to_json(p), Where{"t.json", ""});
+  CHECK(to_json(p) == to_json(q));
+}
+
+TEST_CASE("the rule catalog has unique ids and every rule used is in it") {
+  std::set<std::string_view> ids;
+  for (const auto& r : all_rules()) CHECK(ids.insert(r.id).second);
+  CHECK(is_known_rule("bridge2.sde_cancel"));
+  CHECK_FALSE(is_known_rule("bridge3.magic"));
+}
