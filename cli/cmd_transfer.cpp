@@ -1,17 +1,46 @@
 // muE transfer: map the reference optimum onto MoE targets (THEORY.md).
+#include <filesystem>
+#include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
+#include "report/transfer_report.h"
 #include "spec/validate.h"
+#include "util/fs.h"
 
 namespace mue::cli {
 namespace {
 struct TransferArgs {
-  std::string reference, targets, out = "transfer.json", configs_dir;
+  std::string reference, targets, out = "transfer.json", emit_configs;
 };
+
+int run(const TransferArgs& a, const GlobalOptions& g) {
+  LoadedReference ref = load_reference(a.reference);
+  TargetsSpec targets =
+      parse_targets_spec(read_spec(a.targets, SpecKind::kTargets), Where{a.targets, ""});
+  TransferOutput out = run_transfer(ref, targets, a.targets);  // all or nothing
+  for (const auto& w : out.warnings) std::cerr << "muE: warning: " << w << "\n";
+  write_file_atomic(a.out, out.report.dump(1) + "\n");
+  if (!a.emit_configs.empty()) {
+    std::filesystem::create_directories(a.emit_configs);
+    for (const auto& [name, config] : out.configs)
+      write_file_atomic((std::filesystem::path(a.emit_configs) / (name + ".json")).string(),
+                        config.dump(1) + "\n");
+  }
+  if (g.json) {
+    std::cout << out.report.dump(1) << "\n";
+  } else if (!g.quiet) {
+    std::cout << transfer_table(out.report);
+    std::cout << "wrote " << a.out;
+    if (!a.emit_configs.empty())
+      std::cout << " and " << out.configs.size() << " configs in " << a.emit_configs;
+    std::cout << "; `muE explain " << a.out << "` shows every factor\n";
+  }
+  return 0;
+}
 }  // namespace
 
-Command add_transfer(CLI::App& app, const GlobalOptions&) {
+Command add_transfer(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<TransferArgs>();
   auto* sub = app.add_subcommand(
       "transfer", "Map the reference optimum onto a list of MoE targets, rule by rule");
@@ -22,16 +51,13 @@ Command add_transfer(CLI::App& app, const GlobalOptions&) {
       "Output: transfer.json (mue.transfer/1): per target a per-parameter-group table\n"
       "  (init_std, lr, wd, multiplier, eps), optimizer, block scalars (A, R, residual and\n"
       "  output multipliers), the sigma0 diagnostic of Bridge II, and a derivation trace that\n"
-      "  names the THEORY.md rule id of every factor; plus one config per target for `muE train`.");
+      "  names the THEORY.md rule id of every factor. With --emit-configs DIR, one config per\n"
+      "  target (DIR/<name>.json) that `muE train` accepts and that reproduces the table.\n"
+      "Prints a table: target, H_act, A, R, lr, wd, down-projection init and lr, sigma0 ratio.");
   sub->add_option("--reference", a->reference, "Reference: sweep.json or a config")->required();
   sub->add_option("--targets", a->targets, "Targets file (JSON)")->required();
   sub->add_option("--out", a->out, "Report path")->capture_default_str();
-  sub->add_option("--configs-dir", a->configs_dir,
-                  "Where to write one train config per target (default: beside --out)");
-  return {sub, [a]() -> int {
-            validate_file(a->reference, SpecKind::kConfig);
-            validate_file(a->targets, SpecKind::kTargets);
-            not_implemented("transfer");
-          }};
+  sub->add_option("--emit-configs", a->emit_configs, "Also write one train config per target here");
+  return {sub, [a, &g]() -> int { return run(*a, g); }};
 }
 }  // namespace mue::cli

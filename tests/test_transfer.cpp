@@ -1,11 +1,16 @@
 // Tests of src/transfer: THEORY.md §8's worked examples E1-E4 with every number,
 // and its invariants as seeded property tests over random (reference, target) pairs.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
+#include <set>
 
 #include "helpers.h"
+#include "report/transfer_report.h"
+#include "spec/target_spec.h"
 #include "transfer/rules.h"
 #include "transfer/transfer.h"
 
@@ -608,4 +613,120 @@ TEST_CASE("the rule catalog has unique ids and every rule used is in it") {
   for (const auto& r : all_rules()) CHECK(ids.insert(r.id).second);
   CHECK(is_known_rule("bridge2.sde_cancel"));
   CHECK_FALSE(is_known_rule("bridge3.magic"));
+}
+
+// ---------------------------------------------------------------------------
+// The command layer: reference loading, the report, emitted configs, explain.
+
+namespace {
+std::string source_path(const std::string& rel) { return std::string(MUE_SOURCE_DIR) + "/" + rel; }
+}  // namespace
+
+TEST_CASE("emitted configs reproduce each target's table exactly (shipped targets)") {
+  LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
+  const std::string tf = source_path("sweeps/moe-targets.json");
+  TargetsSpec targets = parse_targets_spec(read_json_file(tf), Where{tf, ""});
+  REQUIRE(targets.targets.size() >= 6);
+  TransferOutput out = run_transfer(ref, targets, tf);
+  REQUIRE(out.configs.size() == targets.targets.size());
+  for (std::size_t i = 0; i < out.configs.size(); ++i) {
+    const auto& [name, cj] = out.configs[i];
+    CAPTURE(name);
+    RunConfig c = parse_config(cj, Where{name + ".json", ""});
+    Parameterization from_config = table_for(c, name + ".json");
+    const Json& t = out.report["targets"][i];
+    Parameterization reported =
+        parameterization_from_json(Json{{"groups", t["groups"]}, {"optimizer", t["optimizer"]},
+                                        {"scalars", t["scalars"]}, {"ratios", t["ratios"]},
+                                        {"diagnostics", t["diagnostics"]}, {"route", t["route"]},
+                                        {"warnings", t["warnings"]}},
+                                   Where{"r", ""});
+    auto a = values(from_config), b = values(reported);
+    CHECK(a.size() == b.size());
+    for (const auto& [k, v] : b) {
+      CAPTURE(k);
+      CHECK_REL(a[k], v);
+    }
+  }
+}
+
+TEST_CASE("the shipped targets cover every axis of THEORY.md") {
+  LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
+  const std::string tf = source_path("sweeps/moe-targets.json");
+  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
+  std::set<std::string> seen;
+  for (const auto& t : out.report["targets"]) {
+    const Json& f = t["model"]["ffn"];
+    const Json& r = t["ratios"];
+    if (f["kind"] == "moe" && f["active"] == f["n_experts"]) seen.insert("bridge1");
+    if (f["kind"] == "moe" && f["active"] < f["n_experts"]) seen.insert("bridge2");
+    if (f["kind"] == "moe" && f["shared"] > 0) seen.insert("shared");
+    if (f["kind"] == "moe" && f["groups"] > 1) seen.insert("groups");
+    if (r["rho_d"] > 1) seen.insert("width");
+    if (r["m_L"] > 1) seen.insert("depth");
+    if (r["rho_B"] > 1) seen.insert("batch");
+    if (r["rho_D"] > 1) seen.insert("duration");
+  }
+  // Capacity and granularity are pairs of targets: N up at fixed (a, h); (N, a, h) × (k, k, 1/k).
+  auto ffn = [&](const char* name) {
+    for (const auto& t : out.report["targets"])
+      if (t["name"] == name) return t["model"]["ffn"];
+    FAIL("missing target ", name);
+    return Json();
+  };
+  CHECK(ffn("moe-32e2a")["n_experts"].get<int>() > ffn("moe-8e2a")["n_experts"].get<int>());
+  CHECK(ffn("moe-32e2a")["active"] == ffn("moe-8e2a")["active"]);
+  CHECK(ffn("moe-32e8a-fine")["d_expert"].get<int>() * 4 == ffn("moe-8e2a")["d_expert"].get<int>());
+  CHECK(ffn("moe-32e8a-fine")["active"].get<int>() == 4 * ffn("moe-8e2a")["active"].get<int>());
+  CHECK(seen == std::set<std::string>{"bridge1", "bridge2", "shared", "groups", "width", "depth",
+                                      "batch", "duration"});
+}
+
+TEST_CASE("a sweep report at the edge of its grid transfers with a warning, recorded") {
+  LoadedReference ref = load_reference(source_path("tests/fixtures/good/sweep-report-at-edge.json"));
+  CHECK(ref.kind == "sweep");
+  CHECK(ref.at_edge);
+  const std::string tf = source_path("tests/fixtures/good/targets.json");
+  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
+  REQUIRE_FALSE(out.warnings.empty());
+  CHECK(out.warnings[0].find("at_edge") != std::string::npos);
+  CHECK(out.report["reference"]["at_edge"] == true);
+  CHECK(out.report["warnings"].size() == out.warnings.size());
+}
+
+TEST_CASE("explain shows a trace for every value of every group, optimizer and scalar") {
+  LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
+  const std::string tf = source_path("sweeps/moe-targets.json");
+  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
+  std::string text = explain(out.report, "t.json", "moe-8e2a1s", "");
+  for (const char* g : {"[embedding]", "[attn_qkv]", "[attn_out]", "[expert_up]", "[expert_down]",
+                        "[shared_up]", "[shared_down]", "[router]", "[norm]", "[unembedding]",
+                        "[optimizer]", "[scalars]"})
+    CHECK_MESSAGE(text.find(g) != std::string::npos, g);
+  // Each group shows its five values, each followed by its base line.
+  std::size_t values_shown = 0;
+  for (std::size_t at = text.find("  init_std    = "); at != std::string::npos;
+       at = text.find("  init_std    = ", at + 1))
+    ++values_shown;
+  CHECK(values_shown == 10);
+  CHECK(text.find("bridge2.down_init") != std::string::npos);
+  CHECK_THROWS_AS(explain(out.report, "t.json", "nosuch", ""), UsageError);
+  CHECK_THROWS_AS(explain(out.report, "t.json", "moe-8e2a", "ffn_down"), UsageError);
+  std::string one = explain(out.report, "t.json", "moe-8e2a", "expert_down");
+  CHECK(one.find("[expert_up]") == std::string::npos);
+  for (const auto& r : all_rules()) CHECK(rules_text().find(std::string(r.id)) != std::string::npos);
+}
+
+TEST_CASE("a reference config that itself names a reference is refused") {
+  LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
+  const std::string tf = source_path("sweeps/moe-targets.json");
+  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
+  char tmpl[] = "/tmp/mue-ref-XXXXXX.json";
+  int fd = ::mkstemps(tmpl, 5);
+  REQUIRE(fd >= 0);
+  std::string text = out.configs[0].second.dump();
+  REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  CHECK(failure_of([&] { load_reference(tmpl); }).pointer == "/reference");
+  ::unlink(tmpl);
 }

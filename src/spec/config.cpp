@@ -46,17 +46,28 @@ RunConfig parse_config(const Json& j, const Where& where) {
   c.train = parse_train(r.raw("train"), r.at("train"));
   c.hparams = parse_hparams(r.raw("hparams"), r.at("hparams"));
   if (r.has("backend")) c.backend = parse_backend(r.raw("backend"), r.at("backend"));
+  if (r.has("options")) c.options = parse_options(r.raw("options"), r.at("options"));
+  if (r.has("reference")) {
+    ObjectReader rr = r.object("reference");
+    BaseShape b;
+    b.model = parse_model(rr.raw("model"), rr.at("model"));
+    b.train = parse_train(rr.raw("train"), rr.at("train"));
+    rr.finish();
+    resolve_and_check(b.model, b.train, r.at("reference"));
+    c.reference = b;
+  }
   r.finish();
   resolve_and_check(c.model, c.train, where);
   return c;
 }
 
 Json to_json(const RunConfig& c) {
-  return Json{{"schema", kConfigSchema},
-              {"model", to_json(c.model)},
-              {"train", to_json(c.train)},
-              {"hparams", to_json(c.hparams)},
-              {"backend", to_json(c.backend)}};
+  Json j{{"schema", kConfigSchema},      {"model", to_json(c.model)},
+         {"train", to_json(c.train)},    {"hparams", to_json(c.hparams)},
+         {"backend", to_json(c.backend)}, {"options", to_json(c.options)}};
+  if (c.reference)
+    j["reference"] = Json{{"model", to_json(c.reference->model)}, {"train", to_json(c.reference->train)}};
+  return j;
 }
 
 }  // namespace mue

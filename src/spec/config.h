@@ -1,10 +1,12 @@
 #pragma once
 // RunConfig: everything one training run needs (`muE train CONFIG`, a reference
 // config for `muE transfer`, the body of a TrialSpec).
+#include <optional>
 #include <string>
 
 #include "spec/hparams.h"
 #include "spec/model_spec.h"
+#include "spec/options.h"
 #include "spec/train_spec.h"
 #include "util/json.h"
 
@@ -16,11 +18,21 @@ struct BackendSpec {
   BackendKind kind = BackendKind::kLibTorch;
 };
 
+// The shape the hparams were tuned at (μP's "base shape"). A config written by
+// `muE transfer` for a target carries the reference's hparams and shape, so its
+// table is transfer(reference, target): exactly the transferred values.
+struct BaseShape {
+  ModelSpec model;
+  TrainSpec train;
+};
+
 struct RunConfig {
   ModelSpec model;
   TrainSpec train;  // steps and tokens both resolved
-  HParams hparams;
+  HParams hparams;  // at `reference` when given, else at this model
   BackendSpec backend;
+  TransferOptions options;
+  std::optional<BaseShape> reference;
 };
 
 inline constexpr const char* kConfigSchema = "mue.config/1";

@@ -40,13 +40,25 @@ SpecKind detect_kind(const Json& j, const std::string& file) {
          "\"schema\" field");
 }
 
+namespace {
+void check_kind(SpecKind k, SpecKind expected, const std::string& path) {
+  if (k != expected)
+    Where{path, ""}.fail(std::string("this is a ") + to_string(k) + " file, but a " +
+                         to_string(expected) + " is expected here");
+}
+}  // namespace
+
+Json read_spec(const std::string& path, SpecKind expected) {
+  Json j = read_json_file(path);
+  check_kind(detect_kind(j, path), expected, path);
+  return j;
+}
+
 SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected) {
   Json j = read_json_file(path);
   SpecKind k = detect_kind(j, path);
   Where w{path, ""};
-  if (expected && k != *expected)
-    w.fail(std::string("this is a ") + to_string(k) + " file, but a " + to_string(*expected) +
-           " is expected here");
+  if (expected) check_kind(k, *expected, path);
   switch (k) {
     case SpecKind::kConfig: parse_config(j, w); break;
     case SpecKind::kSweepSpec: parse_sweep_spec(j, w); break;

@@ -15,6 +15,10 @@ const char* to_string(SpecKind k);
 // targets -> targets, model+train -> config). InputError when neither tells.
 SpecKind detect_kind(const Json& j, const std::string& file);
 
+// Reads a file and checks that it is a `expected` file (by schema or shape);
+// the caller parses it fully.
+Json read_spec(const std::string& path, SpecKind expected);
+
 // Parses the file fully as its kind; throws InputError on the first problem.
 // With `expected`, a file of another kind is an error too.
 SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected = std::nullopt);

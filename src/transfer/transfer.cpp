@@ -376,4 +376,13 @@ Parameterization reference_table(const Reference& ref, const TransferOptions& op
   return transfer(ref, ref.model, ref.train, options, ref.where);
 }
 
+Parameterization table_for(const RunConfig& config, const std::string& file) {
+  Reference ref;
+  ref.model = config.reference ? config.reference->model : config.model;
+  ref.train = config.reference ? config.reference->train : config.train;
+  ref.hparams = config.hparams;
+  ref.where = Where{file, "/hparams"};
+  return transfer(ref, config.model, config.train, config.options, Where{file, ""});
+}
+
 }  // namespace mue

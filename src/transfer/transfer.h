@@ -3,6 +3,7 @@
 // THEORY.md as one pure function.
 #include <string>
 
+#include "spec/config.h"
 #include "spec/hparams.h"
 #include "spec/model_spec.h"
 #include "spec/options.h"
@@ -27,5 +28,9 @@ Parameterization transfer(const Reference& ref, const ModelSpec& model, const Tr
 
 // THEORY §3: the table a reference is trained with is transfer(ref, ref).
 Parameterization reference_table(const Reference& ref, const TransferOptions& options);
+
+// The table a config trains with: transfer(its reference shape with its hparams,
+// its own model and train), or transfer(itself, itself) without a reference.
+Parameterization table_for(const RunConfig& config, const std::string& file);
 
 }  // namespace mue

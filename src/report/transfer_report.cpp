@@ -1,0 +1,224 @@
+#include "report/transfer_report.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "spec/validate.h"
+#include "transfer/rules.h"
+#include "util/error.h"
+#include "util/version.h"
+
+namespace mue {
+
+LoadedReference load_reference(const std::string& path) {
+  Json j = read_json_file(path);
+  LoadedReference out;
+  out.file = path;
+  Where w{path, ""};
+  if (j.is_object() && j.value("schema", "") == kSweepReportSchema) {
+    // A sweep report: its fitted optimum as a config, and whether it sits at an edge.
+    out.kind = "sweep";
+    ObjectReader r(j, w);
+    RunConfig c = parse_config(r.raw("reference"), r.at("reference"));
+    ObjectReader opt(r.raw("optimum"), r.at("optimum"));
+    out.at_edge = opt.boolean("at_edge");
+    out.ref.model = c.model;
+    out.ref.train = c.train;
+    out.ref.hparams = c.hparams;
+    out.ref.where = r.at("reference").at("hparams");
+    return out;  // the rest of the report is the sweep's business
+  }
+  if (detect_kind(j, path) != SpecKind::kConfig)
+    w.fail("expected a reference config {model, train, hparams} or a sweep report (schema " +
+           std::string(kSweepReportSchema) + ")");
+  RunConfig c = parse_config(j, w);
+  if (c.reference)
+    w.at("reference").fail("a reference config must be the tuned run itself, without a reference of its own");
+  out.kind = "config";
+  out.ref.model = c.model;
+  out.ref.train = c.train;
+  out.ref.hparams = c.hparams;
+  out.ref.where = w.at("hparams");
+  return out;
+}
+
+TransferOutput run_transfer(const LoadedReference& lr, const TargetsSpec& targets,
+                            const std::string& targets_file) {
+  TransferOutput out;
+  const Reference& ref = lr.ref;
+  if (lr.at_edge)
+    out.warnings.push_back("the reference optimum is at the edge of its sweep grid (at_edge): the "
+                           "true optimum may lie outside it; widen the reference sweep");
+  Json list = Json::array();
+  for (std::size_t i = 0; i < targets.targets.size(); ++i) {
+    const TargetSpec& t = targets.targets[i];
+    const Where tw{targets_file, pointer_append("/targets", i)};
+    ModelSpec m;
+    TrainSpec tr;
+    resolve_target(t, ref.model, ref.train, tw, m, tr);
+    Parameterization p = transfer(ref, m, tr, t.options, tw);
+    Json e = to_json(p);
+    e["name"] = t.name;
+    e["description"] = t.description;
+    e["model"] = to_json(m);
+    e["train"] = to_json(tr);
+    e["options"] = to_json(t.options);
+    for (const auto& w : p.warnings) out.warnings.push_back(t.name + ": " + w);
+    list.push_back(std::move(e));
+
+    RunConfig c;
+    c.model = m;
+    c.train = tr;
+    c.hparams = ref.hparams;
+    c.options = t.options;
+    c.reference = BaseShape{ref.model, ref.train};
+    out.configs.emplace_back(t.name, to_json(c));
+  }
+  out.report = Json{
+      {"schema", kTransferSchema},
+      {"muE_version", std::string(version()) + " (git " + git_hash() + ")"},
+      {"reference",
+       {{"file", lr.file},
+        {"kind", lr.kind},
+        {"at_edge", lr.at_edge},
+        {"model", to_json(ref.model)},
+        {"train", to_json(ref.train)},
+        {"hparams", to_json(ref.hparams)}}},
+      {"options", to_json(targets.options)},
+      {"warnings", out.warnings},
+      {"targets", list}};
+  return out;
+}
+
+namespace {
+
+std::string pad(const std::string& s, std::size_t w) {
+  // Width in characters, not bytes (the table uses σ, ρ, ×).
+  std::size_t chars = 0;
+  for (unsigned char c : s) chars += (c & 0xC0) != 0x80;
+  return chars >= w ? s + " " : s + std::string(w - chars, ' ');
+}
+
+const Json& target_list(const Json& report, const std::string& file) {
+  Where w{file, ""};
+  if (!report.is_object() || report.value("schema", "") != kTransferSchema)
+    w.at("schema").fail(std::string("expected a transfer report (schema ") + kTransferSchema + ")");
+  return as_array(report.at("targets"), w.at("targets"));
+}
+
+Parameterization table_of(const Json& target, const Where& w) {
+  Json sub = Json::object();
+  for (const char* k : {"groups", "optimizer", "scalars", "ratios", "diagnostics", "route", "warnings"}) {
+    if (!target.contains(k)) w.at(k).fail("required field is missing");
+    sub[k] = target[k];
+  }
+  return parameterization_from_json(sub, w);
+}
+
+void explain_value(std::ostringstream& os, const std::string& label, const Traced& t) {
+  os << "  " << pad(label, 12) << "= " << fmt(t.value) << "\n";
+  os << "      " << pad(fmt(t.base), 12) << t.base_reason << "\n";
+  for (const auto& f : t.trace)
+    os << "    × " << pad(fmt(f.factor), 12) << pad(f.rule, 26) << f.reason << "\n";
+}
+
+}  // namespace
+
+std::string transfer_table(const Json& report) {
+  std::ostringstream os;
+  const std::vector<std::pair<const char*, std::size_t>> cols = {
+      {"target", 20}, {"layout", 12}, {"H_act", 8},   {"A", 10},       {"R", 5},
+      {"lr", 12},     {"wd", 11},     {"σ_down", 11}, {"lr_down", 12}, {"σ0 ratio", 8}};
+  for (const auto& [name, w] : cols) os << pad(name, w);
+  os << "\n";
+  for (const auto& t : report.at("targets")) {
+    const Json& g = t.at("groups");
+    const char* down = g.contains("expert_down") ? "expert_down" : "ffn_down";
+    double sigma0 = t.at("diagnostics").at("sigma0_ratio").value(down, 1.0);
+    FfnSpec f = parse_ffn(t.at("model").at("ffn"), Where{"", ""});
+    std::vector<std::string> cells = {
+        t.at("name").get<std::string>(),
+        f.layout_name(),
+        fmt(t.at("scalars").at("H_act").at("value").get<double>()),
+        fmt(t.at("scalars").at("A").at("value").get<double>()),
+        fmt(t.at("scalars").at("route_scale").at("value").get<double>()),
+        fmt(t.at("optimizer").at("lr").at("value").get<double>()),
+        fmt(t.at("optimizer").at("wd").at("value").get<double>()),
+        fmt(g.at(down).at("init_std").at("value").get<double>()),
+        fmt(g.at(down).at("lr").at("value").get<double>()),
+        fmt(sigma0)};
+    for (std::size_t i = 0; i < cells.size(); ++i) os << pad(cells[i], cols[i].second);
+    os << "\n";
+  }
+  return os.str();
+}
+
+std::string explain(const Json& report, const std::string& file, const std::string& target,
+                    const std::string& group) {
+  const Json& list = target_list(report, file);
+  std::ostringstream os;
+  std::string names;
+  bool found_target = false, found_group = group.empty();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const Json& t = list[i];
+    const std::string name = t.value("name", "");
+    names += (names.empty() ? "" : ", ") + name;
+    if (!target.empty() && name != target) continue;
+    found_target = true;
+    Parameterization p = table_of(t, Where{file, pointer_append("/targets", i)});
+    os << "target " << name << "\n";
+    os << "  route: ";
+    for (std::size_t k = 0; k < p.route.size(); ++k) os << (k ? " → " : "") << p.route[k];
+    os << "\n  ratios: ρ_d " << fmt(p.ratios.rho_d) << ", m_L " << fmt(p.ratios.m_L) << ", ρ_B "
+       << fmt(p.ratios.rho_B) << ", ρ_D " << fmt(p.ratios.rho_D) << ", ρ_T " << fmt(p.ratios.rho_T)
+       << ", k " << fmt(p.ratios.k_sde) << "\n";
+    for (const auto& w : p.warnings) os << "  warning: " << w << "\n";
+    for (const auto& [gname, g] : p.groups) {
+      if (!group.empty() && group != gname) continue;
+      found_group = true;
+      os << "\n[" << gname << "]   σ0 ratio " << fmt(p.sigma0_ratio.count(gname) ? p.sigma0_ratio.at(gname) : 1)
+         << " (bridge2.sigma0, reported, not corrected)\n";
+      explain_value(os, "init_std", g.init_std);
+      explain_value(os, "lr", g.lr);
+      explain_value(os, "wd", g.wd);
+      explain_value(os, "multiplier", g.multiplier);
+      explain_value(os, "eps", g.eps);
+    }
+    if (group.empty() || group == "optimizer") {
+      found_group = true;
+      os << "\n[optimizer]\n";
+      explain_value(os, "lr", p.optimizer.lr);
+      explain_value(os, "wd", p.optimizer.wd);
+      explain_value(os, "eps", p.optimizer.eps);
+      explain_value(os, "1-beta1", p.optimizer.one_minus_beta1);
+      explain_value(os, "1-beta2", p.optimizer.one_minus_beta2);
+    }
+    if (group.empty() || group == "scalars") {
+      found_group = true;
+      os << "\n[scalars]\n";
+      const Scalars& s = p.scalars;
+      explain_value(os, "H_act", s.H_act);
+      explain_value(os, "A", s.A);
+      explain_value(os, "R", s.route_scale);
+      explain_value(os, "shared", s.shared_scale);
+      explain_value(os, "residual", s.residual_multiplier);
+      explain_value(os, "attention", s.attention_scale);
+      explain_value(os, "logits", s.output_multiplier);
+    }
+    os << "\n";
+  }
+  if (!found_target) throw UsageError("--target " + target + ": no such target in " + file + " (targets: " + names + ")");
+  if (!found_group)
+    throw UsageError("--group " + group + ": no such group in the selected target(s); groups are "
+                     "parameter groups such as expert_down, or 'optimizer', 'scalars'");
+  return os.str();
+}
+
+std::string rules_text() {
+  std::ostringstream os;
+  for (const auto& r : all_rules())
+    os << pad(std::string(r.id), 26) << pad(std::string(r.section), 12) << r.summary << "\n";
+  return os.str();
+}
+
+}  // namespace mue

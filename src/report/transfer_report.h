@@ -1,0 +1,49 @@
+#pragma once
+// `muE transfer` and `muE explain` as library functions: load a reference, map it
+// onto every target, render the report, its table and its explanation.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spec/config.h"
+#include "spec/target_spec.h"
+#include "transfer/transfer.h"
+#include "util/json.h"
+
+namespace mue {
+
+inline constexpr const char* kTransferSchema = "mue.transfer/1";
+inline constexpr const char* kSweepReportSchema = "mue.sweep/1";
+
+struct LoadedReference {
+  Reference ref;
+  std::string file;
+  std::string kind;      // "config" or "sweep"
+  bool at_edge = false;  // a sweep whose fitted optimum sits at the edge of its grid
+};
+
+// A config {model, train, hparams} or a sweep report (mue.sweep/1), of which
+// transfer reads /reference (the config at the fitted optimum) and /optimum/at_edge.
+LoadedReference load_reference(const std::string& path);
+
+struct TransferOutput {
+  Json report;                                        // mue.transfer/1
+  std::vector<std::pair<std::string, Json>> configs;  // per target: a config `muE train` accepts
+  std::vector<std::string> warnings;
+};
+
+// Every target is resolved and transferred before anything is returned, so a bad
+// target means no output at all.
+TransferOutput run_transfer(const LoadedReference& ref, const TargetsSpec& targets,
+                            const std::string& targets_file);
+
+// Compact terminal table: target, H_act, A, R, lr, wd, down-projection init, σ0 ratio.
+std::string transfer_table(const Json& report);
+
+// For each value, its base and every factor with rule id and reason. Filters are
+// optional; an unknown target or group is a UsageError listing the known ones.
+std::string explain(const Json& report, const std::string& file, const std::string& target,
+                    const std::string& group);
+std::string rules_text();
+
+}  // namespace mue
