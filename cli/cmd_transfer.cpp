@@ -20,20 +20,20 @@ int run(const TransferArgs& a, const GlobalOptions& g) {
       parse_targets_spec(read_spec(a.targets, SpecKind::kTargets), Where{a.targets, ""});
   TransferOutput out = run_transfer(ref, targets, a.targets);  // all or nothing
   for (const auto& w : out.warnings) std::cerr << "muE: warning: " << w << "\n";
-  write_file_atomic(a.out, out.report.dump(1) + "\n");
+  write_file_atomic(a.out, [&](std::ostream& os) { write_report(os, out); });
   if (!a.emit_configs.empty()) {
     std::filesystem::create_directories(a.emit_configs);
-    for (const auto& [name, config] : out.configs)
-      write_file_atomic((std::filesystem::path(a.emit_configs) / (name + ".json")).string(),
-                        config.dump(1) + "\n");
+    for (const auto& r : out.results)
+      write_file_atomic((std::filesystem::path(a.emit_configs) / (r.spec->name + ".json")).string(),
+                        to_json(target_config(out, r)).dump(1) + "\n");
   }
   if (g.json) {
-    std::cout << out.report.dump(1) << "\n";
+    write_report(std::cout, out);
   } else if (!g.quiet) {
-    std::cout << transfer_table(out.report);
+    std::cout << transfer_table(out);
     std::cout << "wrote " << a.out;
     if (!a.emit_configs.empty())
-      std::cout << " and " << out.configs.size() << " configs in " << a.emit_configs;
+      std::cout << " and " << out.results.size() << " configs in " << a.emit_configs;
     std::cout << "; `muE explain " << a.out << "` shows every factor\n";
   }
   return 0;

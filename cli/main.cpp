@@ -7,6 +7,7 @@
 #include "runtime_info.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/runtime.h"
 #include "util/version.h"
 
 namespace mue::cli {
@@ -97,6 +98,7 @@ int run(int argc, char** argv) {
 }  // namespace mue::cli
 
 int main(int argc, char** argv) {
+  mue::tune_malloc();
   try {
     return mue::cli::run(argc, argv);
   } catch (const mue::Error& e) {

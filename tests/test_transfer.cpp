@@ -628,13 +628,14 @@ TEST_CASE("emitted configs reproduce each target's table exactly (shipped target
   TargetsSpec targets = parse_targets_spec(read_json_file(tf), Where{tf, ""});
   REQUIRE(targets.targets.size() >= 6);
   TransferOutput out = run_transfer(ref, targets, tf);
-  REQUIRE(out.configs.size() == targets.targets.size());
-  for (std::size_t i = 0; i < out.configs.size(); ++i) {
-    const auto& [name, cj] = out.configs[i];
+  REQUIRE(out.results.size() == targets.targets.size());
+  const Json report = Json::parse(report_text(out));
+  for (std::size_t i = 0; i < out.results.size(); ++i) {
+    const std::string name = out.results[i].spec->name;
     CAPTURE(name);
-    RunConfig c = parse_config(cj, Where{name + ".json", ""});
+    RunConfig c = parse_config(to_json(target_config(out, out.results[i])), Where{name + ".json", ""});
     Parameterization from_config = table_for(c, name + ".json");
-    const Json& t = out.report["targets"][i];
+    const Json& t = report["targets"][i];
     Parameterization reported =
         parameterization_from_json(Json{{"groups", t["groups"]}, {"optimizer", t["optimizer"]},
                                         {"scalars", t["scalars"]}, {"ratios", t["ratios"]},
@@ -653,9 +654,11 @@ TEST_CASE("emitted configs reproduce each target's table exactly (shipped target
 TEST_CASE("the shipped targets cover every axis of THEORY.md") {
   LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
   const std::string tf = source_path("sweeps/moe-targets.json");
-  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
+  const TargetsSpec targets = parse_targets_spec(read_json_file(tf), Where{tf, ""});
+  TransferOutput out = run_transfer(ref, targets, tf);
+  const Json report = Json::parse(report_text(out));
   std::set<std::string> seen;
-  for (const auto& t : out.report["targets"]) {
+  for (const auto& t : report["targets"]) {
     const Json& f = t["model"]["ffn"];
     const Json& r = t["ratios"];
     if (f["kind"] == "moe" && f["active"] == f["n_experts"]) seen.insert("bridge1");
@@ -669,7 +672,7 @@ TEST_CASE("the shipped targets cover every axis of THEORY.md") {
   }
   // Capacity and granularity are pairs of targets: N up at fixed (a, h); (N, a, h) × (k, k, 1/k).
   auto ffn = [&](const char* name) {
-    for (const auto& t : out.report["targets"])
+    for (const auto& t : report["targets"])
       if (t["name"] == name) return t["model"]["ffn"];
     FAIL("missing target ", name);
     return Json();
@@ -687,18 +690,22 @@ TEST_CASE("a sweep report at the edge of its grid transfers with a warning, reco
   CHECK(ref.kind == "sweep");
   CHECK(ref.at_edge);
   const std::string tf = source_path("tests/fixtures/good/targets.json");
-  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
+  const TargetsSpec targets = parse_targets_spec(read_json_file(tf), Where{tf, ""});
+  TransferOutput out = run_transfer(ref, targets, tf);
   REQUIRE_FALSE(out.warnings.empty());
   CHECK(out.warnings[0].find("at_edge") != std::string::npos);
-  CHECK(out.report["reference"]["at_edge"] == true);
-  CHECK(out.report["warnings"].size() == out.warnings.size());
+  const Json report = Json::parse(report_text(out));
+  CHECK(report["reference"]["at_edge"] == true);
+  CHECK(report["warnings"].size() == out.warnings.size());
 }
 
 TEST_CASE("explain shows a trace for every value of every group, optimizer and scalar") {
   LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
   const std::string tf = source_path("sweeps/moe-targets.json");
-  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
-  std::string text = explain(out.report, "t.json", "moe-8e2a1s", "");
+  const TargetsSpec targets = parse_targets_spec(read_json_file(tf), Where{tf, ""});
+  TransferOutput out = run_transfer(ref, targets, tf);
+  const Json report = Json::parse(report_text(out));
+  std::string text = explain(report, "t.json", "moe-8e2a1s", "");
   for (const char* g : {"[embedding]", "[attn_qkv]", "[attn_out]", "[expert_up]", "[expert_down]",
                         "[shared_up]", "[shared_down]", "[router]", "[norm]", "[unembedding]",
                         "[optimizer]", "[scalars]"})
@@ -710,9 +717,9 @@ TEST_CASE("explain shows a trace for every value of every group, optimizer and s
     ++values_shown;
   CHECK(values_shown == 10);
   CHECK(text.find("bridge2.down_init") != std::string::npos);
-  CHECK_THROWS_AS(explain(out.report, "t.json", "nosuch", ""), UsageError);
-  CHECK_THROWS_AS(explain(out.report, "t.json", "moe-8e2a", "ffn_down"), UsageError);
-  std::string one = explain(out.report, "t.json", "moe-8e2a", "expert_down");
+  CHECK_THROWS_AS(explain(report, "t.json", "nosuch", ""), UsageError);
+  CHECK_THROWS_AS(explain(report, "t.json", "moe-8e2a", "ffn_down"), UsageError);
+  std::string one = explain(report, "t.json", "moe-8e2a", "expert_down");
   CHECK(one.find("[expert_up]") == std::string::npos);
   for (const auto& r : all_rules()) CHECK(rules_text().find(std::string(r.id)) != std::string::npos);
 }
@@ -720,11 +727,12 @@ TEST_CASE("explain shows a trace for every value of every group, optimizer and s
 TEST_CASE("a reference config that itself names a reference is refused") {
   LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
   const std::string tf = source_path("sweeps/moe-targets.json");
-  TransferOutput out = run_transfer(ref, parse_targets_spec(read_json_file(tf), Where{tf, ""}), tf);
+  const TargetsSpec targets = parse_targets_spec(read_json_file(tf), Where{tf, ""});
+  TransferOutput out = run_transfer(ref, targets, tf);
   char tmpl[] = "/tmp/mue-ref-XXXXXX.json";
   int fd = ::mkstemps(tmpl, 5);
   REQUIRE(fd >= 0);
-  std::string text = out.configs[0].second.dump();
+  std::string text = to_json(target_config(out, out.results[0])).dump();
   REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
   ::close(fd);
   CHECK(failure_of([&] { load_reference(tmpl); }).pointer == "/reference");

@@ -6,6 +6,7 @@
 #include "spec/validate.h"
 #include "transfer/rules.h"
 #include "util/error.h"
+#include "util/json_writer.h"
 #include "util/version.h"
 
 namespace mue {
@@ -44,50 +45,76 @@ LoadedReference load_reference(const std::string& path) {
 
 TransferOutput run_transfer(const LoadedReference& lr, const TargetsSpec& targets,
                             const std::string& targets_file) {
-  TransferOutput out;
+  TransferOutput out{&lr, &targets, {}, {}};
   const Reference& ref = lr.ref;
   if (lr.at_edge)
     out.warnings.push_back("the reference optimum is at the edge of its sweep grid (at_edge): the "
                            "true optimum may lie outside it; widen the reference sweep");
-  Json list = Json::array();
+  out.results.reserve(targets.targets.size());
   for (std::size_t i = 0; i < targets.targets.size(); ++i) {
     const TargetSpec& t = targets.targets[i];
     const Where tw{targets_file, pointer_append("/targets", i)};
-    ModelSpec m;
-    TrainSpec tr;
-    resolve_target(t, ref.model, ref.train, tw, m, tr);
-    Parameterization p = transfer(ref, m, tr, t.options, tw);
-    Json e = to_json(p);
-    e["name"] = t.name;
-    e["description"] = t.description;
-    e["model"] = to_json(m);
-    e["train"] = to_json(tr);
-    e["options"] = to_json(t.options);
-    for (const auto& w : p.warnings) out.warnings.push_back(t.name + ": " + w);
-    list.push_back(std::move(e));
-
-    RunConfig c;
-    c.model = m;
-    c.train = tr;
-    c.hparams = ref.hparams;
-    c.options = t.options;
-    c.reference = BaseShape{ref.model, ref.train};
-    out.configs.emplace_back(t.name, to_json(c));
+    TargetResult r{&t, {}, {}, {}};
+    resolve_target(t, ref.model, ref.train, tw, r.model, r.train);
+    r.table = transfer(ref, r.model, r.train, t.options, tw);
+    for (const auto& w : r.table.warnings) out.warnings.push_back(t.name + ": " + w);
+    out.results.push_back(std::move(r));
   }
-  out.report = Json{
-      {"schema", kTransferSchema},
-      {"muE_version", std::string(version()) + " (git " + git_hash() + ")"},
-      {"reference",
-       {{"file", lr.file},
-        {"kind", lr.kind},
-        {"at_edge", lr.at_edge},
-        {"model", to_json(ref.model)},
-        {"train", to_json(ref.train)},
-        {"hparams", to_json(ref.hparams)}}},
-      {"options", to_json(targets.options)},
-      {"warnings", out.warnings},
-      {"targets", list}};
   return out;
+}
+
+RunConfig target_config(const TransferOutput& out, const TargetResult& r) {
+  RunConfig c;
+  c.model = r.model;
+  c.train = r.train;
+  c.hparams = out.reference->ref.hparams;
+  c.options = r.spec->options;
+  c.reference = BaseShape{out.reference->ref.model, out.reference->ref.train};
+  return c;
+}
+
+void write_report(std::ostream& os, const TransferOutput& out) {
+  const Reference& ref = out.reference->ref;
+  std::string s;
+  s.reserve(2 << 20);
+  JsonWriter w(s, os);
+  w.begin_object();
+  w.key("schema").value(kTransferSchema);
+  w.key("muE_version").value(std::string(version()) + " (git " + git_hash() + ")");
+  w.key("reference").begin_object();
+  w.key("file").value(out.reference->file).key("kind").value(out.reference->kind);
+  w.key("at_edge").value(out.reference->at_edge);
+  w.key("model").raw(to_json(ref.model).dump());
+  w.key("train").raw(to_json(ref.train).dump());
+  w.key("hparams").raw(to_json(ref.hparams).dump());
+  w.end_object();
+  w.key("options").raw(to_json(out.targets->options).dump());
+  w.key("warnings").begin_array();
+  for (const auto& x : out.warnings) w.value(x);
+  w.end_array();
+  w.key("targets").begin_array();
+  for (const auto& r : out.results) {
+    w.newline().begin_object();
+    w.key("name").value(r.spec->name);
+    if (!r.spec->description.empty()) w.key("description").value(r.spec->description);
+    write_json(w.key("model"), r.model);
+    write_json(w.key("train"), r.train);
+    // A target's options are written only where they differ from the file's.
+    if (r.spec->options != out.targets->options) w.key("options").raw(to_json(r.spec->options).dump());
+    write_fields(w, r.table);
+    w.end_object();
+    w.flush();
+  }
+  w.end_array();
+  w.end_object();
+  s += '\n';
+  w.flush(true);
+}
+
+std::string report_text(const TransferOutput& out) {
+  std::ostringstream os;
+  write_report(os, out);
+  return os.str();
 }
 
 namespace {
@@ -124,29 +151,27 @@ void explain_value(std::ostringstream& os, const std::string& label, const Trace
 
 }  // namespace
 
-std::string transfer_table(const Json& report) {
+std::string transfer_table(const TransferOutput& out) {
   std::ostringstream os;
   const std::vector<std::pair<const char*, std::size_t>> cols = {
       {"target", 20}, {"layout", 12}, {"H_act", 8},   {"A", 10},       {"R", 5},
       {"lr", 12},     {"wd", 11},     {"σ_down", 11}, {"lr_down", 12}, {"σ0 ratio", 8}};
   for (const auto& [name, w] : cols) os << pad(name, w);
   os << "\n";
-  for (const auto& t : report.at("targets")) {
-    const Json& g = t.at("groups");
-    const char* down = g.contains("expert_down") ? "expert_down" : "ffn_down";
-    double sigma0 = t.at("diagnostics").at("sigma0_ratio").value(down, 1.0);
-    FfnSpec f = parse_ffn(t.at("model").at("ffn"), Where{"", ""});
-    std::vector<std::string> cells = {
-        t.at("name").get<std::string>(),
-        f.layout_name(),
-        fmt(t.at("scalars").at("H_act").at("value").get<double>()),
-        fmt(t.at("scalars").at("A").at("value").get<double>()),
-        fmt(t.at("scalars").at("route_scale").at("value").get<double>()),
-        fmt(t.at("optimizer").at("lr").at("value").get<double>()),
-        fmt(t.at("optimizer").at("wd").at("value").get<double>()),
-        fmt(g.at(down).at("init_std").at("value").get<double>()),
-        fmt(g.at(down).at("lr").at("value").get<double>()),
-        fmt(sigma0)};
+  for (const auto& r : out.results) {
+    const Parameterization& p = r.table;
+    const char* down = p.groups.count("expert_down") ? "expert_down" : "ffn_down";
+    const GroupParams& g = p.groups.at(down);
+    std::vector<std::string> cells = {r.spec->name,
+                                      r.model.ffn.layout_name(),
+                                      fmt(p.scalars.H_act.value),
+                                      fmt(p.scalars.A.value),
+                                      fmt(p.scalars.route_scale.value),
+                                      fmt(p.optimizer.lr.value),
+                                      fmt(p.optimizer.wd.value),
+                                      fmt(g.init_std.value),
+                                      fmt(g.lr.value),
+                                      fmt(p.sigma0_ratio.at(down))};
     for (std::size_t i = 0; i < cells.size(); ++i) os << pad(cells[i], cols[i].second);
     os << "\n";
   }

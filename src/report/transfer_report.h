@@ -26,19 +26,36 @@ struct LoadedReference {
 // transfer reads /reference (the config at the fitted optimum) and /optimum/at_edge.
 LoadedReference load_reference(const std::string& path);
 
+struct TargetResult {
+  const TargetSpec* spec;  // points into the TargetsSpec given to run_transfer
+  ModelSpec model;
+  TrainSpec train;
+  Parameterization table;
+};
+
 struct TransferOutput {
-  Json report;                                        // mue.transfer/1
-  std::vector<std::pair<std::string, Json>> configs;  // per target: a config `muE train` accepts
+  const LoadedReference* reference;
+  const TargetsSpec* targets;
+  std::vector<TargetResult> results;
   std::vector<std::string> warnings;
 };
 
 // Every target is resolved and transferred before anything is returned, so a bad
-// target means no output at all.
+// target means no output at all. `ref` and `targets` must outlive the result.
 TransferOutput run_transfer(const LoadedReference& ref, const TargetsSpec& targets,
                             const std::string& targets_file);
 
+// The report (mue.transfer/1) as compact JSON, one target per line, streamed in
+// chunks without a DOM so 10,000 targets take a fraction of a second.
+void write_report(std::ostream& os, const TransferOutput& out);
+std::string report_text(const TransferOutput& out);
+
+// A config per target that `muE train` accepts: the target's model and train, the
+// reference's hparams and shape, the target's options. Its table is the target's.
+RunConfig target_config(const TransferOutput& out, const TargetResult& r);
+
 // Compact terminal table: target, H_act, A, R, lr, wd, down-projection init, σ0 ratio.
-std::string transfer_table(const Json& report);
+std::string transfer_table(const TransferOutput& out);
 
 // For each value, its base and every factor with rule id and reason. Filters are
 // optional; an unknown target or group is a UsageError listing the known ones.

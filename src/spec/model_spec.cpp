@@ -187,21 +187,39 @@ ModelSpec parse_model(const Json& j, const Where& where, const ModelSpec* base, 
   return m;
 }
 
-Json to_json(const FfnSpec& f) {
-  if (f.kind == FfnKind::kDense) return Json{{"kind", "dense"}, {"d_ff", f.d_ff}};
-  Json j{{"kind", "moe"},         {"n_experts", f.n_experts}, {"active", f.active},
-         {"d_expert", f.d_expert}, {"shared", f.shared},       {"d_shared", f.d_shared},
-         {"groups", f.groups}};
-  j["router"] = Json{{"aux_loss_coef", f.router.aux_loss_coef}};
-  return j;
+void write_json(JsonWriter& w, const FfnSpec& f) {
+  w.begin_object();
+  if (f.kind == FfnKind::kDense) {
+    w.key("kind").value("dense").key("d_ff").value(f.d_ff).end_object();
+    return;
+  }
+  w.key("kind").value("moe").key("n_experts").value(f.n_experts).key("active").value(f.active);
+  w.key("d_expert").value(f.d_expert).key("shared").value(f.shared).key("d_shared").value(f.d_shared);
+  w.key("groups").value(f.groups);
+  w.key("router").begin_object().key("aux_loss_coef").value(f.router.aux_loss_coef).end_object();
+  w.end_object();
 }
 
-Json to_json(const ModelSpec& m) {
-  return Json{{"vocab", m.vocab},       {"d_model", m.d_model},
-              {"n_layers", m.n_layers}, {"n_heads", m.n_heads},
-              {"d_head", m.d_head},     {"seq_len", m.seq_len},
-              {"ffn", to_json(m.ffn)},  {"norm", to_string(m.norm)},
-              {"activation", to_string(m.activation)}};
+void write_json(JsonWriter& w, const ModelSpec& m) {
+  w.begin_object().key("vocab").value(m.vocab).key("d_model").value(m.d_model);
+  w.key("n_layers").value(m.n_layers).key("n_heads").value(m.n_heads).key("d_head").value(m.d_head);
+  w.key("seq_len").value(m.seq_len);
+  write_json(w.key("ffn"), m.ffn);
+  w.key("norm").value(to_string(m.norm)).key("activation").value(to_string(m.activation));
+  w.end_object();
 }
+
+namespace {
+template <class T>
+Json via_writer(const T& x) {
+  std::string s;
+  JsonWriter w(s);
+  write_json(w, x);
+  return Json::parse(s);
+}
+}  // namespace
+
+Json to_json(const FfnSpec& f) { return via_writer(f); }
+Json to_json(const ModelSpec& m) { return via_writer(m); }
 
 }  // namespace mue

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "util/json.h"
+#include "util/json_writer.h"
 
 namespace mue {
 
@@ -52,6 +53,9 @@ struct ModelSpec {
 ModelSpec parse_model(const Json& j, const Where& where, const ModelSpec* base = nullptr,
                       bool partial = false);
 FfnSpec parse_ffn(const Json& j, const Where& where);
+// The JSON form, written by a streaming writer (the one definition; to_json parses it).
+void write_json(JsonWriter& w, const ModelSpec& m);
+void write_json(JsonWriter& w, const FfnSpec& f);
 Json to_json(const ModelSpec& m);
 Json to_json(const FfnSpec& f);
 

@@ -33,6 +33,14 @@ TransferOptions parse_options(const Json& j, const Where& where, const TransferO
   return o;
 }
 
+bool operator==(const TransferOptions& a, const TransferOptions& b) {
+  return a.head_rule == b.head_rule && a.wd_width_scaling == b.wd_width_scaling &&
+         a.router_rule == b.router_rule && a.duration_exponent == b.duration_exponent &&
+         a.beta_scaling == b.beta_scaling && a.eps_rule == b.eps_rule &&
+         a.depth_alpha == b.depth_alpha && a.routing_normalization == b.routing_normalization &&
+         a.attention_scale == b.attention_scale && a.wd_embedding == b.wd_embedding;
+}
+
 Json to_json(const TransferOptions& o) {
   return Json{
       {"head_rule", o.head_rule == HeadRule::kBlog ? "blog" : "mup"},

@@ -25,6 +25,9 @@ struct TransferOptions {
   bool wd_embedding = true;                                    // row 11
 };
 
+bool operator==(const TransferOptions& a, const TransferOptions& b);
+inline bool operator!=(const TransferOptions& a, const TransferOptions& b) { return !(a == b); }
+
 // Reads an options object on top of `base` (file-level options, then per-target ones).
 TransferOptions parse_options(const Json& j, const Where& where, const TransferOptions& base = {});
 Json to_json(const TransferOptions& o);

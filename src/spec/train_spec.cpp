@@ -142,38 +142,43 @@ TrainSpec parse_train(const Json& j, const Where& where, const TrainSpec* base, 
   return t;
 }
 
-Json to_json(const TrainSpec& t) {
-  Json sched{{"kind", to_string(t.schedule.kind)},
-             {"warmup_fraction", t.schedule.warmup_fraction},
-             {"min_lr_ratio", t.schedule.min_lr_ratio}};
-  if (t.schedule.kind == ScheduleKind::kWsd) sched["decay_fraction"] = t.schedule.decay_fraction;
-  Json data{{"kind", to_string(t.data.kind)}};
-  if (t.data.kind == DataKind::kSynthetic) {
-    data["seed"] = t.data.seed;
-  } else {
-    data["path"] = t.data.path;
-    if (!t.data.val_path.empty())
-      data["val_path"] = t.data.val_path;
-    else
-      data["val_fraction"] = t.data.val_fraction;
-  }
-  Json j{{"batch_size", t.batch_size},
-         {"schedule", sched},
-         {"optimizer",
-          {{"kind", "adamw"},
-           {"beta1", t.optimizer.beta1},
-           {"beta2", t.optimizer.beta2},
-           {"eps", t.optimizer.eps},
-           {"grad_clip", t.optimizer.grad_clip}}},
-         {"eval", {{"every", t.eval.every}, {"batches", t.eval.batches}}},
-         {"seed", t.seed},
-         {"data", data}};
+void write_json(JsonWriter& w, const TrainSpec& t) {
+  w.begin_object().key("batch_size").value(t.batch_size);
   // Exactly one of steps/tokens, as the input format requires.
   if (t.steps > 0)
-    j["steps"] = t.steps;
+    w.key("steps").value(t.steps);
   else
-    j["tokens"] = t.tokens;
-  return j;
+    w.key("tokens").value(t.tokens);
+  const ScheduleSpec& sc = t.schedule;
+  w.key("schedule").begin_object().key("kind").value(to_string(sc.kind));
+  w.key("warmup_fraction").value(sc.warmup_fraction).key("min_lr_ratio").value(sc.min_lr_ratio);
+  if (sc.kind == ScheduleKind::kWsd) w.key("decay_fraction").value(sc.decay_fraction);
+  w.end_object();
+  const OptimizerSpec& o = t.optimizer;
+  w.key("optimizer").begin_object().key("kind").value("adamw").key("beta1").value(o.beta1);
+  w.key("beta2").value(o.beta2).key("eps").value(o.eps).key("grad_clip").value(o.grad_clip);
+  w.end_object();
+  w.key("eval").begin_object().key("every").value(t.eval.every).key("batches").value(t.eval.batches);
+  w.end_object();
+  w.key("seed").value(static_cast<std::int64_t>(t.seed));
+  w.key("data").begin_object().key("kind").value(to_string(t.data.kind));
+  if (t.data.kind == DataKind::kSynthetic) {
+    w.key("seed").value(static_cast<std::int64_t>(t.data.seed));
+  } else {
+    w.key("path").value(t.data.path);
+    if (!t.data.val_path.empty())
+      w.key("val_path").value(t.data.val_path);
+    else
+      w.key("val_fraction").value(t.data.val_fraction);
+  }
+  w.end_object().end_object();
+}
+
+Json to_json(const TrainSpec& t) {
+  std::string s;
+  JsonWriter w(s);
+  write_json(w, t);
+  return Json::parse(s);
 }
 
 }  // namespace mue

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "util/json.h"
+#include "util/json_writer.h"
 
 namespace mue {
 
@@ -51,6 +52,7 @@ struct TrainSpec {
 // Like parse_model: `base` fills absent fields; `partial` accepts absent required fields.
 TrainSpec parse_train(const Json& j, const Where& where, const TrainSpec* base = nullptr,
                       bool partial = false);
+void write_json(JsonWriter& w, const TrainSpec& t);  // the one definition of the JSON form
 Json to_json(const TrainSpec& t);
 
 const char* to_string(ScheduleKind k);

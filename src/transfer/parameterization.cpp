@@ -32,38 +32,47 @@ auto scalar_field(S& s, std::string_view f) -> decltype(&s.A) {
 }
 }  // namespace
 
-Json to_json(const Parameterization& p) {
-  Json groups = Json::object();
+void write_fields(JsonWriter& w, const Parameterization& p) {
+  w.key("groups").begin_object();
   for (const auto& [name, g] : p.groups) {
-    Json e = Json::object();
-    for (const char* f : kGroupFields) e[f] = to_json(*group_field(g, f));
-    groups[name] = e;
+    w.key(name).begin_object();
+    for (const char* f : kGroupFields) write_json(w.key(f), *group_field(g, f));
+    w.end_object();
   }
-  Json scalars = Json::object();
-  for (const char* f : kScalarFields)
-    scalars[f] = to_json(*scalar_field(p.scalars, f));
+  w.end_object();
   const auto& o = p.optimizer;
-  return Json{
-      {"groups", groups},
-      {"optimizer",
-       {{"lr", to_json(o.lr)},
-        {"wd", to_json(o.wd)},
-        {"eps", to_json(o.eps)},
-        {"beta1", o.beta1()},
-        {"beta2", o.beta2()},
-        {"one_minus_beta1", to_json(o.one_minus_beta1)},
-        {"one_minus_beta2", to_json(o.one_minus_beta2)}}},
-      {"scalars", scalars},
-      {"ratios",
-       {{"rho_d", p.ratios.rho_d},
-        {"m_L", p.ratios.m_L},
-        {"rho_B", p.ratios.rho_B},
-        {"rho_D", p.ratios.rho_D},
-        {"rho_T", p.ratios.rho_T},
-        {"k_sde", p.ratios.k_sde}}},
-      {"diagnostics", {{"sigma0_ratio", p.sigma0_ratio}}},
-      {"route", p.route},
-      {"warnings", p.warnings}};
+  w.key("optimizer").begin_object();
+  write_json(w.key("lr"), o.lr);
+  write_json(w.key("wd"), o.wd);
+  write_json(w.key("eps"), o.eps);
+  w.key("beta1").value(o.beta1()).key("beta2").value(o.beta2());
+  write_json(w.key("one_minus_beta1"), o.one_minus_beta1);
+  write_json(w.key("one_minus_beta2"), o.one_minus_beta2);
+  w.end_object();
+  w.key("scalars").begin_object();
+  for (const char* f : kScalarFields) write_json(w.key(f), *scalar_field(p.scalars, f));
+  w.end_object();
+  const Ratios& r = p.ratios;
+  w.key("ratios").begin_object().key("rho_d").value(r.rho_d).key("m_L").value(r.m_L);
+  w.key("rho_B").value(r.rho_B).key("rho_D").value(r.rho_D).key("rho_T").value(r.rho_T);
+  w.key("k_sde").value(r.k_sde).end_object();
+  w.key("diagnostics").begin_object().key("sigma0_ratio").begin_object();
+  for (const auto& [g, v] : p.sigma0_ratio) w.key(g).value(v);
+  w.end_object().end_object();
+  w.key("route").begin_array();
+  for (const auto& s : p.route) w.value(s);
+  w.end_array().key("warnings").begin_array();
+  for (const auto& s : p.warnings) w.value(s);
+  w.end_array();
+}
+
+Json to_json(const Parameterization& p) {
+  std::string s;
+  JsonWriter w(s);
+  w.begin_object();
+  write_fields(w, p);
+  w.end_object();
+  return Json::parse(s);
 }
 
 Parameterization parameterization_from_json(const Json& j, const Where& where) {

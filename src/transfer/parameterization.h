@@ -7,6 +7,7 @@
 #include "spec/options.h"
 #include "transfer/trace.h"
 #include "util/json.h"
+#include "util/json_writer.h"
 
 namespace mue {
 
@@ -49,6 +50,10 @@ struct Parameterization {
   std::vector<std::string> warnings;
 };
 
+// Writes the table's fields (groups, optimizer, scalars, ratios, diagnostics,
+// route, warnings) into the object the writer has open. This is the one
+// definition of the table's JSON form; to_json parses what it writes.
+void write_fields(JsonWriter& w, const Parameterization& p);
 Json to_json(const Parameterization& p);
 Parameterization parameterization_from_json(const Json& j, const Where& where);
 

@@ -11,19 +11,37 @@ std::string fmt(double v) {
   return buf;
 }
 
-Json to_json(const Traced& t) {
-  Json steps = Json::array();
+void write_json(JsonWriter& w, const Traced& t) {
+  // A value no factor touched is written as {value, base_reason}: base = value, no trace.
+  w.begin_object().key("value").value(t.value).key("base_reason").value(t.base_reason);
+  if (t.trace.empty()) {
+    w.end_object();
+    return;
+  }
+  w.key("base").value(t.base).key("trace").begin_array();
   for (const auto& f : t.trace)
-    steps.push_back(Json{{"rule", f.rule}, {"factor", f.factor}, {"reason", f.reason}});
-  return Json{{"value", t.value}, {"base", t.base}, {"base_reason", t.base_reason}, {"trace", steps}};
+    w.begin_object().key("rule").value(f.rule).key("factor").value(f.factor).key("reason").value(f.reason).end_object();
+  w.end_array().end_object();
+}
+
+Json to_json(const Traced& t) {
+  std::string s;
+  JsonWriter w(s);
+  write_json(w, t);
+  return Json::parse(s);
 }
 
 Traced traced_from_json(const Json& j, const Where& where) {
   ObjectReader r(j, where);
   Traced t;
   t.value = r.number("value");
-  t.base = r.number("base");
   t.base_reason = r.string("base_reason");
+  if (!r.has("trace")) {
+    t.base = t.value;
+    r.finish();
+    return t;
+  }
+  t.base = r.number("base");
   const Json& steps = as_array(r.raw("trace"), r.at("trace"));
   for (std::size_t i = 0; i < steps.size(); ++i) {
     ObjectReader s(steps[i], r.at("trace").at(i));

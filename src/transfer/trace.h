@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "util/json.h"
+#include "util/json_writer.h"
 
 namespace mue {
 
@@ -23,13 +24,25 @@ struct Traced {
   Traced() = default;
   Traced(double b, std::string why) : base(b), value(b), base_reason(std::move(why)) {}
 
-  Traced& apply(const char* rule, double factor, std::string reason) {
+  // Multiplies by a factor of a rule. A factor of exactly 1 (its ratio is 1 for
+  // this target) changes nothing and is not recorded, so a trace lists what moved
+  // the value; the reason is only built when recorded.
+  template <class ReasonFn>
+  Traced& apply(const char* rule, double factor, ReasonFn&& reason) {
+    if (factor == 1) return *this;
     value *= factor;
-    trace.push_back(Factor{rule, factor, std::move(reason)});
+    trace.push_back(Factor{rule, factor, reason()});
+    return *this;
+  }
+  // Records a rule that applies here with factor 1 by its nature (e.g. Bridge II
+  // leaves expert lr unchanged): a statement worth showing, not a no-op.
+  Traced& note(const char* rule, std::string reason) {
+    trace.push_back(Factor{rule, 1, std::move(reason)});
     return *this;
   }
 };
 
+void write_json(JsonWriter& w, const Traced& t);
 Json to_json(const Traced& t);
 Traced traced_from_json(const Json& j, const Where& where);
 

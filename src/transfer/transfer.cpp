@@ -38,6 +38,8 @@ class Builder {
   const Where& where_;
   Parameterization p_;
   double H_all_ = 0;  // all-active width N·h + n_s·h_s (Bridge I's width)
+  // Reasons shared by every hidden group, formatted once per target.
+  std::string hidden_init_reason_, hidden_lr_reason_;
 
   void ratios() {
     Ratios& r = p_.ratios;
@@ -47,6 +49,10 @@ class Builder {
     r.rho_D = static_cast<double>(t_.tokens) / static_cast<double>(ref_.train.tokens);
     r.rho_T = r.rho_D / r.rho_B;
     r.k_sde = std::sqrt(r.rho_B) * std::pow(r.rho_D, -o_.duration_exponent);
+    if (r.rho_d != 1) {
+      hidden_init_reason_ = "× ρ_d^(-1/2), ρ_d = " + fmt(r.rho_d);
+      hidden_lr_reason_ = "× 1/ρ_d, ρ_d = " + fmt(r.rho_d);
+    }
   }
 
   // §5: one factor k on lr and wd, 1/k on eps, k² on 1-β.
@@ -58,21 +64,21 @@ class Builder {
     OptimizerParams& o = p_.optimizer;
     const std::string b = "ρ_B = " + fmt(r.rho_B), d = "ρ_D = " + fmt(r.rho_D);
     const std::string gam = "γ = " + fmt(g);
-    o.lr = Traced(h.lr, "reference lr η⋆");
-    o.lr.apply("sde.batch.lr", std::sqrt(r.rho_B), "lr × ρ_B^(1/2), " + b);
-    o.lr.apply("sde.duration.lr", std::pow(r.rho_D, -g), "lr × ρ_D^(-γ), " + d + ", " + gam);
-    o.wd = Traced(h.wd, "reference wd λ⋆");
-    o.wd.apply("sde.batch.wd", std::sqrt(r.rho_B), "wd × ρ_B^(1/2) keeps η·λ·T, " + b);
-    o.wd.apply("sde.duration.wd", std::pow(r.rho_D, -g), "wd × ρ_D^(-γ), " + d + ", " + gam);
-    o.eps = Traced(h.eps.value_or(opt.eps), "reference Adam eps ε⋆");
-    o.eps.apply("sde.batch.eps", 1 / std::sqrt(r.rho_B), "eps × ρ_B^(-1/2), " + b);
-    o.eps.apply("sde.duration.eps", std::pow(r.rho_D, g), "eps × ρ_D^(γ), " + d + ", " + gam);
+    o.lr = Traced(h.lr, "η⋆ (reference lr)");
+    o.lr.apply("sde.batch.lr", std::sqrt(r.rho_B), [&] { return std::string("lr × ρ_B^(1/2), " + b); });
+    o.lr.apply("sde.duration.lr", std::pow(r.rho_D, -g), [&] { return std::string("lr × ρ_D^(-γ), " + d + ", " + gam); });
+    o.wd = Traced(h.wd, "λ⋆ (reference wd)");
+    o.wd.apply("sde.batch.wd", std::sqrt(r.rho_B), [&] { return std::string("wd × ρ_B^(1/2) keeps η·λ·T, " + b); });
+    o.wd.apply("sde.duration.wd", std::pow(r.rho_D, -g), [&] { return std::string("wd × ρ_D^(-γ), " + d + ", " + gam); });
+    o.eps = Traced(h.eps.value_or(opt.eps), "ε⋆ (reference eps)");
+    o.eps.apply("sde.batch.eps", 1 / std::sqrt(r.rho_B), [&] { return std::string("eps × ρ_B^(-1/2), " + b); });
+    o.eps.apply("sde.duration.eps", std::pow(r.rho_D, g), [&] { return std::string("eps × ρ_D^(γ), " + d + ", " + gam); });
     o.one_minus_beta1 = Traced(1 - h.beta1.value_or(opt.beta1), "reference 1-β1⋆");
     o.one_minus_beta2 = Traced(1 - h.beta2.value_or(opt.beta2), "reference 1-β2⋆");
     if (o_.beta_scaling == BetaScaling::kSde) {
       for (auto* t : {&o.one_minus_beta1, &o.one_minus_beta2}) {
-        t->apply("sde.batch.beta", r.rho_B, "1-β × ρ_B, " + b);
-        t->apply("sde.duration.beta", std::pow(r.rho_D, -2 * g), "1-β × ρ_D^(-2γ), " + d);
+        t->apply("sde.batch.beta", r.rho_B, [&] { return "1-β × ρ_B, " + b; });
+        t->apply("sde.duration.beta", std::pow(r.rho_D, -2 * g), [&] { return "1-β × ρ_D^(-2γ), " + d; });
       }
       check_beta("beta1", o.one_minus_beta1);
       check_beta("beta2", o.one_minus_beta2);
@@ -98,53 +104,47 @@ class Builder {
       s.H_act = Traced(H_act, "a·h + n_s·h_s = " + std::to_string(f.active) + "·" +
                                   std::to_string(f.d_expert) + " + " + std::to_string(f.shared) +
                                   "·" + std::to_string(f.d_shared));
-      s.H_act.apply("bridge1.active_width", 1, "the fan-in of the down projections that fire per token");
+      s.H_act.note("bridge1.active_width", "fan-in of the down projections per token");
       // Bridge I at the all-active width, then Bridge II to the active width.
       s.A = Traced(1, "no multiplier");
-      s.A.apply("bridge1.output_mult", d / H_all_,
-                "A = d/H with all " + std::to_string(f.n_experts) + " experts active: " + fmt(d) +
-                    "/" + fmt(H_all_));
+      s.A.apply("bridge1.output_mult", d / H_all_, [&] { return std::string("A = d/H with all " + std::to_string(f.n_experts) + " experts active: " + fmt(d) +
+                    "/" + fmt(H_all_)); });
       s.route_scale = Traced(1, "no scale");
-      s.route_scale.apply("bridge1.route_scale", f.n_experts,
-                          "R = N: all " + std::to_string(f.n_experts) + " experts under one normalization");
+      s.route_scale.apply("bridge1.route_scale", f.n_experts, [&] { return std::string("R = N: all " + std::to_string(f.n_experts) + " experts under one normalization"); });
       if (f.active < f.n_experts) {
-        s.A.apply("bridge2.output_mult", H_all_ / H_act,
-                  "A re-applied at the active width: " + fmt(H_all_) + "/" + fmt(H_act));
-        s.route_scale.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts,
-                            "R: N → a = " + std::to_string(f.active));
+        s.A.apply("bridge2.output_mult", H_all_ / H_act, [&] { return std::string("A re-applied at the active width: " + fmt(H_all_) + "/" + fmt(H_act)); });
+        s.route_scale.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts, [&] { return std::string("R: N → a = " + std::to_string(f.active)); });
       }
       if (f.groups > 1 && o_.routing_normalization == RoutingNormalization::kPerGroup)
-        s.route_scale.apply("moe.groups.route_scale", 1.0 / f.groups,
-                            "per_group normalization: R = a/g over the " + std::to_string(f.active / f.groups) +
-                                " experts of one group");
+        s.route_scale.apply("moe.groups.route_scale", 1.0 / f.groups, [&] { return std::string("per_group normalization: R = a/g over the " + std::to_string(f.active / f.groups) +
+                                " experts of one group"); });
     } else {
       H_all_ = H_act;
       s.H_act = Traced(H_act, "d_ff = " + std::to_string(f.d_ff));
-      s.H_act.apply("bridge1.active_width", 1, "dense FFN: every hidden unit fires");
+      s.H_act.note("bridge1.active_width", "dense FFN: every hidden unit fires");
       s.A = Traced(1, "no multiplier");
-      s.A.apply("bridge1.output_mult", d / H_act, "A = d/H_act = " + fmt(d) + "/" + fmt(H_act));
+      s.A.apply("bridge1.output_mult", d / H_act, [&] { return std::string("A = d/H_act = " + fmt(d) + "/" + fmt(H_act)); });
       s.route_scale = Traced(1, "dense FFN: no routing");
     }
     s.shared_scale = Traced(1, "shared experts are added unscaled (bridge1.route_scale)");
     s.residual_multiplier = Traced(1, "no multiplier at the reference depth");
-    s.residual_multiplier.apply("completeP.depth.residual", std::pow(p_.ratios.m_L, -o_.depth_alpha),
-                                "r = m_L^(-α), m_L = " + fmt(p_.ratios.m_L) + ", α = " + fmt(o_.depth_alpha));
+    s.residual_multiplier.apply("completeP.depth.residual", std::pow(p_.ratios.m_L, -o_.depth_alpha), [&] { return std::string("r = m_L^(-α), m_L = " + fmt(p_.ratios.m_L) + ", α = " + fmt(o_.depth_alpha)); });
     s.attention_scale = Traced(1, "q·k");
     if (o_.attention_scale == AttentionScale::kInvDHead)
-      s.attention_scale.apply("muP.attn.scale", 1.0 / m_.d_head, "1/d_head, d_head = " + std::to_string(m_.d_head));
+      s.attention_scale.apply("muP.attn.scale", 1.0 / m_.d_head, [&] { return std::string("1/d_head, d_head = " + std::to_string(m_.d_head)); });
     else
-      s.attention_scale.apply("muP.attn.scale", 1.0 / std::sqrt(m_.d_head),
-                              "1/√d_head (attention_scale=inv_sqrt_dhead), d_head = " + std::to_string(m_.d_head));
+      s.attention_scale.apply("muP.attn.scale", 1.0 / std::sqrt(m_.d_head), [&] { return std::string("1/√d_head (attention_scale=inv_sqrt_dhead), d_head = " + std::to_string(m_.d_head)); });
     s.output_multiplier = Traced(1, "no multiplier at the reference width");
-    s.output_multiplier.apply("muP.output.mult", 1 / p_.ratios.rho_d, "logits × 1/ρ_d, ρ_d = " + fmt(p_.ratios.rho_d));
+    s.output_multiplier.apply("muP.output.mult", 1 / p_.ratios.rho_d, [&] { return std::string("logits × 1/ρ_d, ρ_d = " + fmt(p_.ratios.rho_d)); });
   }
 
   GroupParams start() const {
     GroupParams g;
-    g.init_std = Traced(ref_.hparams.init_std, "reference init std σ⋆");
-    g.lr = p_.optimizer.lr;
-    g.wd = p_.optimizer.wd;
-    g.eps = p_.optimizer.eps;
+    g.init_std = Traced(ref_.hparams.init_std, "σ⋆ (reference init)");
+    // The global values of §5; their own traces are in `optimizer`.
+    g.lr = Traced(p_.optimizer.lr.value, "optimizer.lr");
+    g.wd = Traced(p_.optimizer.wd.value, "optimizer.wd");
+    g.eps = Traced(p_.optimizer.eps.value, "optimizer.eps");
     g.multiplier = Traced(1, "no multiplier");
     return g;
   }
@@ -153,21 +153,18 @@ class Builder {
   GroupParams hidden() const {
     const Ratios& r = p_.ratios;
     GroupParams g = start();
-    g.init_std.apply("muP.hidden.init", 1 / std::sqrt(r.rho_d), "× ρ_d^(-1/2), ρ_d = " + fmt(r.rho_d));
-    g.lr.apply("muP.hidden.lr", 1 / r.rho_d, "× 1/ρ_d, ρ_d = " + fmt(r.rho_d));
-    g.lr.apply("completeP.depth.lr", std::pow(r.m_L, o_.depth_alpha - 1),
-               "× m_L^(α-1), m_L = " + fmt(r.m_L) + ", α = " + fmt(o_.depth_alpha));
+    g.init_std.apply("muP.hidden.init", 1 / std::sqrt(r.rho_d), [&] { return hidden_init_reason_; });
+    g.lr.apply("muP.hidden.lr", 1 / r.rho_d, [&] { return hidden_lr_reason_; });
+    g.lr.apply("completeP.depth.lr", std::pow(r.m_L, o_.depth_alpha - 1), [&] { return std::string("× m_L^(α-1), m_L = " + fmt(r.m_L) + ", α = " + fmt(o_.depth_alpha)); });
     width_wd(g);
     if (o_.eps_rule == EpsRule::kCompleteP)
-      g.eps.apply("completeP.eps", 1 / (r.rho_d * std::pow(r.m_L, o_.depth_alpha)),
-                  "hidden eps / (ρ_d·m_L^α)");
+      g.eps.apply("completeP.eps", 1 / (r.rho_d * std::pow(r.m_L, o_.depth_alpha)), [&] { return std::string("hidden eps / (ρ_d·m_L^α)"); });
     return g;
   }
 
   void width_wd(GroupParams& g) const {
     if (o_.wd_width_scaling == WdWidthScaling::kIndependent)
-      g.wd.apply("option.wd_width_scaling", p_.ratios.rho_d,
-                 "independent: λ × ρ_d keeps lr·wd across width");
+      g.wd.apply("option.wd_width_scaling", p_.ratios.rho_d, [&] { return std::string("independent: λ × ρ_d keeps lr·wd across width"); });
   }
 
   // A down projection: hidden, plus the active-width init and the multiplier A.
@@ -175,11 +172,9 @@ class Builder {
     GroupParams g = hidden();
     const double d = m_.d_model;
     const double H_act = p_.scalars.H_act.value;
-    g.init_std.apply("bridge1.down_init", std::sqrt(H_all_ / d),
-                     "× √(H/d) at the all-active width: √(" + fmt(H_all_) + "/" + fmt(d) + ")");
+    g.init_std.apply("bridge1.down_init", std::sqrt(H_all_ / d), [&] { return std::string("× √(H/d) at the all-active width: √(" + fmt(H_all_) + "/" + fmt(d) + ")"); });
     if (H_all_ != H_act)
-      g.init_std.apply("bridge2.down_init", std::sqrt(H_act / H_all_),
-                       "× √(H_act/H) at the active width: √(" + fmt(H_act) + "/" + fmt(H_all_) + ")");
+      g.init_std.apply("bridge2.down_init", std::sqrt(H_act / H_all_), [&] { return std::string("× √(H_act/H) at the active width: √(" + fmt(H_act) + "/" + fmt(H_all_) + ")"); });
     g.multiplier = p_.scalars.A;
     return g;
   }
@@ -187,10 +182,9 @@ class Builder {
   void mark_sde_cancel(GroupParams& g) const {
     const FfnSpec& f = m_.ffn;
     if (f.active == f.n_experts) return;
-    const std::string why = "per expert ρ_B = ρ_D = a/N = " + fmt(static_cast<double>(f.active) / f.n_experts) +
-                            ": the SDE factor √(ρ_B/ρ_D) is 1";
-    g.lr.apply("bridge2.sde_cancel", 1, why);
-    g.wd.apply("bridge2.sde_cancel", 1, why);
+    const std::string why = "per expert ρ_B = ρ_D = a/N: √(ρ_B/ρ_D) = 1";
+    g.lr.note("bridge2.sde_cancel", why);
+    g.wd.note("bridge2.sde_cancel", why);
   }
 
   void groups() {
@@ -198,33 +192,33 @@ class Builder {
     auto& G = p_.groups;
 
     GroupParams emb = start();
-    emb.init_std.apply("muP.input", 1, "embedding init is width-independent");
-    emb.lr.apply("muP.input", 1, "embedding lr is width-independent");
-    if (!o_.wd_embedding) emb.wd.apply("option.wd_embedding", 0, "wd_embedding=false");
+    emb.init_std.note("muP.input", "width-independent");
+    emb.lr.note("muP.input", "width-independent");
+    if (!o_.wd_embedding) emb.wd.apply("option.wd_embedding", 0, [&] { return std::string("wd_embedding=false"); });
     if (o_.eps_rule == EpsRule::kCompleteP)
-      emb.eps.apply("completeP.eps", 1 / r.rho_d, "embedding eps / ρ_d");
+      emb.eps.apply("completeP.eps", 1 / r.rho_d, [&] { return std::string("embedding eps / ρ_d"); });
     G["embedding"] = emb;
 
     G["attn_qkv"] = hidden();
     G["attn_out"] = hidden();  // its branch is scaled by the block scalar r, not here
 
     GroupParams norm = start();
-    norm.init_std.apply("muP.vector", 0, "gains start at exactly 1 (no noise)");
-    norm.lr.apply("muP.vector", 1, "vector parameters keep η");
-    norm.wd.apply("muP.vector", 0, "norm gains are never decayed");
+    norm.init_std.apply("muP.vector", 0, [&] { return std::string("gains start at exactly 1 (no noise)"); });
+    norm.lr.note("muP.vector", "vectors keep η");
+    norm.wd.apply("muP.vector", 0, [&] { return std::string("gains are never decayed"); });
     G["norm"] = norm;
 
     GroupParams head = start();
     if (o_.head_rule == HeadRule::kBlog) {
-      head.init_std.apply("muP.output.init", 1 / std::sqrt(r.rho_d), "head_rule=blog: × ρ_d^(-1/2)");
-      head.lr.apply("muP.output.lr", 1 / r.rho_d, "head_rule=blog: × 1/ρ_d");
+      head.init_std.apply("muP.output.init", 1 / std::sqrt(r.rho_d), [&] { return std::string("head_rule=blog: × ρ_d^(-1/2)"); });
+      head.lr.apply("muP.output.lr", 1 / r.rho_d, [&] { return std::string("head_rule=blog: × 1/ρ_d"); });
       width_wd(head);
     } else {
-      head.init_std.apply("muP.output.init", 1, "head_rule=mup: init σ at every width");
-      head.lr.apply("muP.output.lr", 1, "head_rule=mup: lr η at every width");
+      head.init_std.note("muP.output.init", "head_rule=mup: init σ at every width");
+      head.lr.note("muP.output.lr", "head_rule=mup: lr η at every width");
     }
     if (o_.eps_rule == EpsRule::kCompleteP)
-      head.eps.apply("completeP.eps", 1 / r.rho_d, "head eps / ρ_d");
+      head.eps.apply("completeP.eps", 1 / r.rho_d, [&] { return std::string("head eps / ρ_d"); });
     head.multiplier = p_.scalars.output_multiplier;
     G["unembedding"] = head;
 
@@ -245,16 +239,16 @@ class Builder {
     }
     if (o_.router_rule == RouterRule::kHidden) {
       GroupParams router = hidden();
-      router.lr.apply("option.router_rule", 1, "router_rule=hidden: the router is a hidden layer");
+      router.lr.note("option.router_rule", "router_rule=hidden");
       G["router"] = router;
     } else {
       GroupParams router = start();
-      router.init_std.apply("muP.output.init", 1, "router_rule=readout: init σ");
-      router.lr.apply("muP.output.lr", 1, "router_rule=readout: lr η");
-      router.lr.apply("option.router_rule", 1, "router_rule=readout: fan-out N is finite");
-      router.multiplier.apply("muP.output.mult", 1 / r.rho_d, "router logits × 1/ρ_d");
+      router.init_std.note("muP.output.init", "router_rule=readout: init σ");
+      router.lr.note("muP.output.lr", "router_rule=readout: lr η");
+      router.lr.note("option.router_rule", "router_rule=readout: fan-out N is finite");
+      router.multiplier.apply("muP.output.mult", 1 / r.rho_d, [&] { return std::string("router logits × 1/ρ_d"); });
       if (o_.eps_rule == EpsRule::kCompleteP)
-        router.eps.apply("completeP.eps", 1 / r.rho_d, "readout eps / ρ_d");
+        router.eps.apply("completeP.eps", 1 / r.rho_d, [&] { return std::string("readout eps / ρ_d"); });
       G["router"] = router;
     }
   }
@@ -353,9 +347,8 @@ void apply_overrides(const Reference& ref, const TransferOptions& o, Parameteriz
       if (rule_value == 0)
         w.at(name).fail(std::string("the rules set ") + group + "." + name +
                         " to 0 at the reference, so an override cannot be carried as a ratio");
-      (it->second.*field).apply("hparams.override", *v / rule_value,
-                                "reference override " + group + "." + name + " = " + fmt(*v) +
-                                    " is × " + fmt(*v / rule_value) + " its rule value");
+      (it->second.*field).apply("hparams.override", *v / rule_value, [&] { return std::string("reference override " + group + "." + name + " = " + fmt(*v) +
+                                    " is × " + fmt(*v / rule_value) + " its rule value"); });
     };
     carry(ov.lr, &GroupParams::lr, "lr");
     carry(ov.wd, &GroupParams::wd, "wd");

@@ -44,8 +44,9 @@ std::string json_type_name(const Json& j) {
 
 namespace {
 
-// Tracks the JSON pointer of the parser's position through nlohmann's callback
-// events, to reject duplicate keys (nlohmann would silently keep the last one).
+// Tracks the parser's position through nlohmann's callback events to reject
+// duplicate keys (nlohmann would silently keep the last one). The JSON pointer is
+// only built when a duplicate is found; objects are small, so keys are a vector.
 class DuplicateKeyGuard {
  public:
   explicit DuplicateKeyGuard(std::string file) : file_(std::move(file)) {}
@@ -53,23 +54,24 @@ class DuplicateKeyGuard {
   bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
     switch (event) {
       case Json::parse_event_t::object_start:
-        frames_.push_back(Frame{false, element_pointer(), {}, {}, 0});
+        push(false);
         break;
       case Json::parse_event_t::array_start:
-        frames_.push_back(Frame{true, element_pointer(), {}, {}, 0});
+        push(true);
         break;
       case Json::parse_event_t::key: {
-        Frame& f = frames_.back();
-        std::string key = parsed.get<std::string>();
-        if (!f.keys.insert(key).second)
-          throw InputError(file_, pointer_append(f.pointer, key),
-                           "duplicate key '" + key + "' (each key may appear once)");
-        f.current_key = key;
+        Frame& f = frames_[depth_ - 1];
+        const std::string& key = parsed.get_ref<const std::string&>();
+        for (const auto& k : f.keys)
+          if (k == key)
+            throw InputError(file_, pointer_to(depth_ - 1) + "/" + escape(key),
+                             "duplicate key '" + key + "' (each key may appear once)");
+        f.keys.push_back(key);
         break;
       }
       case Json::parse_event_t::object_end:
       case Json::parse_event_t::array_end:
-        frames_.pop_back();
+        --depth_;
         advance();
         break;
       case Json::parse_event_t::value:
@@ -81,23 +83,39 @@ class DuplicateKeyGuard {
 
  private:
   struct Frame {
-    bool is_array;
-    std::string pointer;
-    std::set<std::string> keys;
-    std::string current_key;
-    std::size_t index;
+    bool is_array = false;
+    std::size_t index = 0;          // arrays: the element being read
+    std::vector<std::string> keys;  // objects: keys so far (the last one is current)
   };
-  std::string element_pointer() const {
-    if (frames_.empty()) return "";
-    const Frame& f = frames_.back();
-    return f.is_array ? pointer_append(f.pointer, f.index) : pointer_append(f.pointer, f.current_key);
+  // Frames are reused across siblings so their vectors keep their capacity.
+  void push(bool is_array) {
+    if (frames_.size() == depth_) frames_.emplace_back();
+    Frame& f = frames_[depth_++];
+    f.is_array = is_array;
+    f.index = 0;
+    f.keys.clear();
   }
   void advance() {
-    if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
+    if (depth_ > 0 && frames_[depth_ - 1].is_array) ++frames_[depth_ - 1].index;
+  }
+  static std::string escape(std::string_view key) { return pointer_append("", key).substr(1); }
+  // The pointer of the container at frame `level`.
+  std::string pointer_to(std::size_t level) const {
+    std::string p;
+    for (std::size_t i = 0; i < level; ++i) {
+      const Frame& f = frames_[i];
+      p += "/" + (f.is_array ? std::to_string(f.index) : escape(f.keys.back()));
+    }
+    return p;
   }
   std::string file_;
   std::vector<Frame> frames_;
+  std::size_t depth_ = 0;
 };
+
+}  // namespace
+
+namespace {
 
 std::string line_column(std::string_view text, std::size_t byte) {
   std::size_t line = 1, col = 1;
