@@ -209,17 +209,7 @@ void write_json(JsonWriter& w, const ModelSpec& m) {
   w.end_object();
 }
 
-namespace {
-template <class T>
-Json via_writer(const T& x) {
-  std::string s;
-  JsonWriter w(s);
-  write_json(w, x);
-  return Json::parse(s);
-}
-}  // namespace
-
-Json to_json(const FfnSpec& f) { return via_writer(f); }
-Json to_json(const ModelSpec& m) { return via_writer(m); }
+Json to_json(const FfnSpec& f) { return writer_to_json(f); }
+Json to_json(const ModelSpec& m) { return writer_to_json(m); }
 
 }  // namespace mue

@@ -174,11 +174,6 @@ void write_json(JsonWriter& w, const TrainSpec& t) {
   w.end_object().end_object();
 }
 
-Json to_json(const TrainSpec& t) {
-  std::string s;
-  JsonWriter w(s);
-  write_json(w, t);
-  return Json::parse(s);
-}
+Json to_json(const TrainSpec& t) { return writer_to_json(t); }
 
 }  // namespace mue

@@ -24,12 +24,7 @@ void write_json(JsonWriter& w, const Traced& t) {
   w.end_array().end_object();
 }
 
-Json to_json(const Traced& t) {
-  std::string s;
-  JsonWriter w(s);
-  write_json(w, t);
-  return Json::parse(s);
-}
+Json to_json(const Traced& t) { return writer_to_json(t); }
 
 Traced traced_from_json(const Json& j, const Where& where) {
   ObjectReader r(j, where);

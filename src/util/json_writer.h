@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/json.h"
+
 namespace mue {
 
 class JsonWriter {
@@ -46,5 +48,15 @@ class JsonWriter {
   bool after_key_ = false;
   bool pending_newline_ = false;
 };
+
+// The DOM form of any value that has a write_json overload: parsed from what the
+// writer writes, so the writer stays the one definition of its JSON form.
+template <class T>
+Json writer_to_json(const T& x) {
+  std::string s;
+  JsonWriter w(s);
+  write_json(w, x);
+  return Json::parse(s);
+}
 
 }  // namespace mue
