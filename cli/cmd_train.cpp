@@ -1,8 +1,15 @@
 // muE train: one training run from a full config.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
 #include <memory>
+#include <thread>
 
 #include "cli/commands.h"
 #include "spec/validate.h"
+#include "trainer.h"
+#include "util/fs.h"
 
 namespace mue::cli {
 namespace {
@@ -11,19 +18,48 @@ struct TrainArgs {
 };
 }  // namespace
 
-Command add_train(CLI::App& app, const GlobalOptions&) {
+int default_threads(const GlobalOptions& g) {
+  if (g.threads > 0) return g.threads;
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+Command add_train(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<TrainArgs>();
   auto* sub = app.add_subcommand("train", "Train one model from a full config");
   sub->footer(
-      "Input: a config {model, train, hparams, backend?} (mue.config/1), e.g. one written by\n"
-      "  `muE transfer` for a target.\n"
-      "Output: a result JSON (mue.result/1: status, losses, loss curve, tokens/s, wall time,\n"
-      "  peak memory) on stdout or in --out.");
+      "Input: a config {model, train, hparams, options?, reference?} (mue.config/1), e.g. one\n"
+      "  written by `muE transfer --emit-configs` for a target. It trains with the table\n"
+      "  transfer gives it (every init std, lr, wd and multiplier).\n"
+      "Output: a result (mue.result/1: status, objective, final val loss, loss curve, tokens/s,\n"
+      "  wall time, peak RSS, device, expert load) on stdout, or written atomically to --out.\n"
+      "A progress line (step, loss, tokens/s, ETA) goes to stderr when it is a terminal.\n"
+      "Exit: 0 when the run finished (also when it diverged: the result says so), 2 bad\n"
+      "  config, 3 runtime failure.");
   sub->add_option("CONFIG", a->config, "Config (JSON)")->required();
   sub->add_option("--out", a->out, "Write the result here instead of stdout");
-  return {sub, [a]() -> int {
-            validate_file(a->config, SpecKind::kConfig);
-            not_implemented("train");
+  return {sub, [a, &g]() -> int {
+            Json j = read_spec(a->config, SpecKind::kConfig);
+            TrialSpec spec;
+            spec.config = parse_config(j, Where{a->config, ""});
+            spec.device = g.device;
+            spec.threads = default_threads(g);
+            const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;
+            TrialResult r = torch_backend::train(spec, a->config, [&](const torch_backend::Progress& p) {
+              if (!tty) return;
+              std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0f s   ",
+                           static_cast<long long>(p.step), static_cast<long long>(p.steps),
+                           p.train_loss, p.tokens_per_s, p.eta_s);
+              if (p.step == p.steps) std::fprintf(stderr, "\n");
+            });
+            const std::string text = to_json(r).dump(1) + "\n";
+            if (a->out.empty())
+              std::cout << text;
+            else
+              write_file_atomic(a->out, text);
+            if (!g.quiet && r.status != TrialStatus::kOk)
+              std::cerr << "muE: run " << to_string(r.status) << ": " << r.error << "\n";
+            return 0;
           }};
 }
 }  // namespace mue::cli

@@ -110,6 +110,15 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
   if (auto v = r.opt_string("log_tail")) out.log_tail = *v;
   if (r.has("exit_status") && !r.raw("exit_status").is_null())
     out.exit_status = to_int(r.integer("exit_status"), r.at("exit_status"));
+  if (r.has("expert_load")) {
+    const Json& layers = as_array(r.raw("expert_load"), r.at("expert_load"));
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const Json& row = as_array(layers[i], r.at("expert_load").at(i));
+      std::vector<double> v;
+      for (std::size_t e = 0; e < row.size(); ++e) v.push_back(as_number(row[e], r.at("expert_load").at(i).at(e)));
+      out.expert_load.push_back(std::move(v));
+    }
+  }
   r.finish();
   return out;
 }
@@ -134,6 +143,7 @@ Json to_json(const TrialResult& r) {
   if (!r.error.empty()) j["error"] = r.error;
   if (!r.log_tail.empty()) j["log_tail"] = r.log_tail;
   if (r.exit_status) j["exit_status"] = *r.exit_status;
+  if (!r.expert_load.empty()) j["expert_load"] = r.expert_load;
   return j;
 }
 

@@ -47,6 +47,7 @@ struct TrialResult {
   std::string error;     // failed/timeout/diverged: what happened
   std::string log_tail;  // last lines of the trial's stderr, when it failed
   std::optional<int> exit_status;
+  std::vector<std::vector<double>> expert_load;  // per MoE layer: fraction of routed slots per expert
 };
 
 inline constexpr const char* kTrialSchema = "mue.trial/1";

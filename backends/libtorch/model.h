@@ -1,0 +1,91 @@
+#pragma once
+// GPT with a dense or MoE FFN. Every init std and forward multiplier comes from
+// the Parameterization table; the model decides no scale itself (DESIGN.md).
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "spec/model_spec.h"
+#include "transfer/parameterization.h"
+
+namespace mue::torch_backend {
+
+// Pre-norm gain-only norm (RMSNorm or LayerNorm without bias).
+struct NormImpl : torch::nn::Module {
+  NormImpl(int d, NormKind kind);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor gain;
+  NormKind kind;
+};
+TORCH_MODULE(Norm);
+
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(const ModelSpec& m, double scale);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor w_qkv, w_out;  // [3d, d], [d, d]
+  int n_heads, d_head;
+  double scale;
+};
+TORCH_MODULE(Attention);
+
+// y = A · W_down φ(W_up x); for swiglu W_up holds gate and up ([2H, d]).
+struct DenseFfnImpl : torch::nn::Module {
+  DenseFfnImpl(int d, int hidden, Activation act, double A, const std::string& prefix);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor w_up, w_down;
+  Activation act;
+  double A;
+};
+TORCH_MODULE(DenseFfn);
+
+// THEORY §2: sigmoid scores, top-a (top-a/g per group), gates normalized over the
+// selected experts, routed sum × R, shared experts unscaled, every down × A.
+struct MoeFfnImpl : torch::nn::Module {
+  MoeFfnImpl(int d, const FfnSpec& f, Activation act, double A, double R);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor router;        // [N, d]
+  torch::Tensor w_up, w_down;  // [N, h·(1|2), d], [N, d, h]
+  DenseFfn shared{nullptr};    // the n_s shared experts as one block of width n_s·h_s
+  FfnSpec spec;
+  Activation act;
+  double A, R;
+  torch::Tensor last_aux_loss;       // load-balance loss of the last forward (0-dim)
+  std::vector<double> last_load;     // fraction of routed slots per expert, last forward
+};
+TORCH_MODULE(MoeFfn);
+
+struct BlockImpl : torch::nn::Module {
+  BlockImpl(const ModelSpec& m, const Parameterization& p);
+  torch::Tensor forward(const torch::Tensor& x);
+  Norm norm1{nullptr}, norm2{nullptr};
+  Attention attn{nullptr};
+  DenseFfn dense{nullptr};
+  MoeFfn moe{nullptr};
+  double r;  // residual branch multiplier
+};
+TORCH_MODULE(Block);
+
+struct GptImpl : torch::nn::Module {
+  GptImpl(const ModelSpec& m, const Parameterization& p);
+  // tokens [B, T] (int64) -> logits [B, T, vocab]
+  torch::Tensor forward(const torch::Tensor& tokens);
+  // Sum of the MoE load-balance losses of the last forward (0 without MoE).
+  torch::Tensor aux_loss() const;
+  std::vector<std::vector<double>> expert_load() const;  // per MoE layer
+
+  // Each parameter with its table group; every parameter is in exactly one.
+  std::vector<std::pair<std::string, torch::Tensor>> grouped_parameters() const;
+  // Normal(0, init_std of its group) for every weight, 1 for norm gains.
+  void initialize(const Parameterization& p);
+
+  torch::Tensor embedding, unembedding;  // [V, d] each
+  std::vector<Block> blocks;
+  Norm final_norm{nullptr};
+  double output_multiplier;
+  ModelSpec spec;
+};
+TORCH_MODULE(Gpt);
+
+}  // namespace mue::torch_backend

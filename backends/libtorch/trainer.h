@@ -1,0 +1,24 @@
+#pragma once
+// One training run: TrialSpec in, TrialResult out (DESIGN.md "The LibTorch backend").
+#include <functional>
+#include <string>
+
+#include "spec/trial.h"
+
+namespace mue::torch_backend {
+
+struct Progress {
+  std::int64_t step = 0, steps = 0;
+  double train_loss = 0, tokens_per_s = 0, eta_s = 0;
+};
+
+// LR multiplier of the schedule at `step` (0-based) of `steps`.
+double schedule_factor(const ScheduleSpec& s, std::int64_t step, std::int64_t steps);
+
+// Trains the spec's config with the table transfer gives it (table_for). `file`
+// names the config in errors. A NaN or a loss above the divergence threshold ends
+// the run early with status "diverged"; it is a result, not an exception.
+TrialResult train(const TrialSpec& spec, const std::string& file,
+                  const std::function<void(const Progress&)>& on_step = {});
+
+}  // namespace mue::torch_backend
