@@ -57,8 +57,15 @@ Command add_train(CLI::App& app, const GlobalOptions& g) {
               std::cout << text;
             else
               write_file_atomic(a->out, text);
-            if (!g.quiet && r.status != TrialStatus::kOk)
+            if (g.quiet) return 0;
+            if (r.status != TrialStatus::kOk) {
               std::cerr << "muE: run " << to_string(r.status) << ": " << r.error << "\n";
+            } else {
+              std::fprintf(stderr, "%s: ok, objective %.4f, final val loss %.4f, %lld steps in %.1f s (%.0f tok/s, %s)%s%s\n",
+                           a->config.c_str(), *r.objective, *r.final_val_loss,
+                           static_cast<long long>(r.curve.back().step), r.wall_s, r.tokens_per_s,
+                           r.device.c_str(), a->out.empty() ? "" : " -> ", a->out.c_str());
+            }
             return 0;
           }};
 }
