@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "data.h"
 #include "helpers.h"
@@ -196,4 +198,57 @@ TEST_CASE("a huge LR is reported as diverged, not a crash") {
   CHECK(r.status == TrialStatus::kDiverged);
   CHECK_FALSE(r.objective);
   CHECK(r.error.find("divergence threshold") != std::string::npos);
+}
+
+namespace {
+std::string write_temp(const std::string& name, const std::string& bytes) {
+  const std::string path = (std::filesystem::temp_directory_path() / name).string();
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+}  // namespace
+
+TEST_CASE("text data: windows are byte-exact slices of the file; train and val do not overlap") {
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "In the beginning was the word " + std::to_string(i) + ". ";
+  const std::string path = write_temp("mue-test-text.txt", text);
+  RunConfig c = config(R"({"kind": "dense", "d_ff": 64})");
+  c.train.data.kind = DataKind::kText;
+  c.train.data.path = path;
+  c.train.data.val_fraction = 0.25;
+  auto src = make_source(c, "config.json");
+  auto batch = src->train_batch(3);
+  REQUIRE(batch.size(1) == c.model.seq_len + 1);
+  std::string window;
+  for (int k = 0; k <= c.model.seq_len; ++k) window += static_cast<char>(batch[0][k].item<std::int64_t>());
+  const auto at = text.find(window);
+  CHECK(at != std::string::npos);
+  CHECK(at + window.size() <= text.size() * 3 / 4 + 1);  // from the training part
+  CHECK(torch::equal(src->train_batch(3), batch));        // a pure function of the step
+  TrialResult r = train(trial(c), "config.json");
+  CHECK(r.status == TrialStatus::kOk);
+  CHECK(r.curve.back().train_loss < r.curve.front().train_loss);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("bin data: uint16 tokens, and a token past the vocabulary is an input error") {
+  std::string bytes;
+  for (int i = 0; i < 2000; ++i) {
+    const std::uint16_t t = static_cast<std::uint16_t>((i * 7) % 300);
+    bytes += static_cast<char>(t & 0xFF);
+    bytes += static_cast<char>(t >> 8);
+  }
+  const std::string path = write_temp("mue-test-tokens.bin", bytes);
+  RunConfig c = config(R"({"kind": "dense", "d_ff": 64})");
+  c.train.data.kind = DataKind::kBin;
+  c.train.data.path = path;
+  auto f = mue::test::failure_of([&] { make_source(c, "config.json"); });
+  CHECK(f.pointer == "/model/vocab");
+  c.model.vocab = 300;
+  auto src = make_source(c, "config.json");
+  auto b = src->train_batch(0);
+  // Consecutive tokens of the sequence t_i = 7i mod 300.
+  for (int k = 0; k < c.model.seq_len; ++k)
+    CHECK((b[0][k + 1].item<std::int64_t>() - b[0][k].item<std::int64_t>() + 300) % 300 == 7);
+  std::filesystem::remove(path);
 }

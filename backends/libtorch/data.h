@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "spec/config.h"
@@ -19,7 +20,8 @@ class TokenSource {
   virtual const std::vector<torch::Tensor>& val_batches() = 0;
 };
 
-std::unique_ptr<TokenSource> make_source(const RunConfig& c);
+// `file` is the config's path: relative data paths are resolved beside it.
+std::unique_ptr<TokenSource> make_source(const RunConfig& c, const std::string& file);
 
 // The synthetic language (exposed for tests): a seeded sparse Markov chain over
 // the vocabulary (4 successors per token, weights 8:4:2:1) mixed with copy spans

@@ -78,7 +78,7 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
   torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(table.optimizer.lr.value));
   std::vector<torch::Tensor> all_params = model->parameters();
 
-  auto source = make_source(c);
+  auto source = make_source(c, file);
   const std::int64_t steps = c.train.steps;
   const int T = c.model.seq_len, V = c.model.vocab;
   const double threshold = spec.divergence_threshold();
