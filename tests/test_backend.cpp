@@ -252,3 +252,35 @@ TEST_CASE("bin data: uint16 tokens, and a token past the vocabulary is an input 
     CHECK((b[0][k + 1].item<std::int64_t>() - b[0][k].item<std::int64_t>() + 300) % 300 == 7);
   std::filesystem::remove(path);
 }
+
+#include "coord_check.h"
+
+TEST_CASE("coord-check: table slopes ~0 for hidden activations, standard parameterization grows") {
+  RunConfig c = config(R"({"kind": "dense", "d_ff": 32})", 32);
+  c.model.n_heads = 2;
+  c.model.d_head = 16;
+  CoordCheckOptions o;
+  o.widths = {32, 64, 128, 256};
+  o.steps = 5;
+  auto mup = coord_check(c, "t", o);
+  o.standard = true;
+  auto sp = coord_check(c, "t", o);
+  for (const char* g : {"attn", "ffn", "embedding"}) {
+    CAPTURE(g);
+    CHECK(std::abs(mup.report["slopes"]["init_rms"][g].get<double>()) < 0.2);
+    CHECK(std::abs(mup.report["slopes"]["delta_rms"][g].get<double>()) < 0.3);
+  }
+  for (const char* g : {"attn", "ffn"}) {
+    CAPTURE(g);
+    CHECK(sp.report["slopes"]["init_rms"][g].get<double>() > 0.75);
+    CHECK(sp.report["slopes"]["delta_rms"][g].get<double>() > 0.75);
+  }
+  CHECK_FALSE(sp.stable);
+  // The head rule shows in the logits: blog shrinks their updates ~1/ρ_d, mup does not.
+  CHECK(mup.report["slopes"]["delta_rms"]["logits"].get<double>() < -0.7);
+  c.options.head_rule = HeadRule::kMup;
+  o.standard = false;
+  auto mup_head = coord_check(c, "t", o);
+  CHECK(mup_head.report["slopes"]["delta_rms"]["logits"].get<double>() > -0.5);
+  CHECK(mup_head.stable);
+}

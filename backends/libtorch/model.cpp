@@ -130,9 +130,15 @@ BlockImpl::BlockImpl(const ModelSpec& m, const Parameterization& p)
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
-  auto h = x + r * attn->forward(norm1->forward(x));
+  auto a = r * attn->forward(norm1->forward(x));
+  auto h = x + a;
   auto f = norm2->forward(h);
-  return h + r * (moe ? moe->forward(f) : dense->forward(f));
+  auto y = r * (moe ? moe->forward(f) : dense->forward(f));
+  if (capture) {
+    (*capture)["attn"].push_back(a.detach());
+    (*capture)["ffn"].push_back(y.detach());
+  }
+  return h + y;
 }
 
 GptImpl::GptImpl(const ModelSpec& m, const Parameterization& p)
@@ -146,8 +152,16 @@ GptImpl::GptImpl(const ModelSpec& m, const Parameterization& p)
 
 torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
   auto x = embedding.index_select(0, tokens.reshape({-1})).view({tokens.size(0), tokens.size(1), -1});
+  if (capture) (*capture)["embedding"].push_back(x.detach());
   for (auto& b : blocks) x = b->forward(x);
-  return torch::linear(final_norm->forward(x), unembedding) * output_multiplier;
+  auto logits = torch::linear(final_norm->forward(x), unembedding) * output_multiplier;
+  if (capture) (*capture)["logits"].push_back(logits.detach());
+  return logits;
+}
+
+void GptImpl::set_capture(std::map<std::string, std::vector<torch::Tensor>>* c) {
+  capture = c;
+  for (auto& b : blocks) b->capture = c;
 }
 
 torch::Tensor GptImpl::aux_loss() const {

@@ -59,6 +59,8 @@ TORCH_MODULE(MoeFfn);
 struct BlockImpl : torch::nn::Module {
   BlockImpl(const ModelSpec& m, const Parameterization& p);
   torch::Tensor forward(const torch::Tensor& x);
+  // When set, forward records its branch outputs (after r) as "attn" and "ffn".
+  std::map<std::string, std::vector<torch::Tensor>>* capture = nullptr;
   Norm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   DenseFfn dense{nullptr};
@@ -74,6 +76,9 @@ struct GptImpl : torch::nn::Module {
   // Sum of the MoE load-balance losses of the last forward (0 without MoE).
   torch::Tensor aux_loss() const;
   std::vector<std::vector<double>> expert_load() const;  // per MoE layer
+  // Records activations of the next forwards: "embedding", per block "attn" and
+  // "ffn" (branch outputs), "logits". Null stops recording. For coord-check.
+  void set_capture(std::map<std::string, std::vector<torch::Tensor>>* c);
 
   // Each parameter with its table group; every parameter is in exactly one.
   std::vector<std::pair<std::string, torch::Tensor>> grouped_parameters() const;
@@ -85,6 +90,7 @@ struct GptImpl : torch::nn::Module {
   Norm final_norm{nullptr};
   double output_multiplier;
   ModelSpec spec;
+  std::map<std::string, std::vector<torch::Tensor>>* capture = nullptr;
 };
 TORCH_MODULE(Gpt);
 
