@@ -4,6 +4,7 @@
 
 #include "data.h"
 #include "model.h"
+#include "optim.h"
 #include "transfer/transfer.h"
 #include "util/error.h"
 
@@ -82,16 +83,7 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file, con
     torch::manual_seed(c.train.seed);
     Gpt model(c.model, table);
     model->initialize(table);
-    std::map<std::string, std::vector<torch::Tensor>> by_group;
-    for (auto& [g, t] : model->grouped_parameters()) by_group[g].push_back(t);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    for (auto& [g, params] : by_group) {
-      const GroupParams& gp = table.groups.at(g);
-      auto opts = std::make_unique<torch::optim::AdamWOptions>(gp.lr.value);
-      opts->weight_decay(gp.wd.value).eps(gp.eps.value).betas({table.optimizer.beta1(), table.optimizer.beta2()});
-      groups.emplace_back(params, std::move(opts));
-    }
-    torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(table.optimizer.lr.value));
+    auto opt = make_optimizer(model, table);
     auto source = make_source(c, file);
     const torch::Tensor probe = source->val_batches().front().narrow(1, 0, T);
 
@@ -106,9 +98,9 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file, con
       auto batch = source->train_batch(s);
       auto logits = model->forward(batch.narrow(1, 0, T));
       auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}));
-      opt.zero_grad();
+      opt->zero_grad();
       loss.backward();
-      opt.step();
+      opt->step();
     }
     Capture end;
     {

@@ -7,11 +7,28 @@
 
 #include "data.h"
 #include "model.h"
+#include "optim.h"
 #include "runtime_info.h"
 #include "transfer/transfer.h"
 #include "util/error.h"
 
 namespace mue::torch_backend {
+
+std::unique_ptr<torch::optim::AdamW> make_optimizer(Gpt& model, const Parameterization& table,
+                                                    std::vector<double>* base_lr) {
+  std::map<std::string, std::vector<torch::Tensor>> by_group;
+  for (auto& [g, t] : model->grouped_parameters()) by_group[g].push_back(t);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  const auto betas = std::make_tuple(table.optimizer.beta1(), table.optimizer.beta2());
+  for (auto& [g, params] : by_group) {
+    const GroupParams& gp = table.groups.at(g);
+    auto opts = std::make_unique<torch::optim::AdamWOptions>(gp.lr.value);
+    opts->weight_decay(gp.wd.value).eps(gp.eps.value).betas(betas);
+    groups.emplace_back(params, std::move(opts));
+    if (base_lr) base_lr->push_back(gp.lr.value);
+  }
+  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(table.optimizer.lr.value));
+}
 
 double schedule_factor(const ScheduleSpec& s, std::int64_t step, std::int64_t steps) {
   const double warmup = std::floor(s.warmup_fraction * static_cast<double>(steps));
@@ -62,20 +79,9 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
   model->initialize(table);
   model->to(device);
 
-  // One AdamW parameter group per table group.
-  std::map<std::string, std::vector<torch::Tensor>> by_group;
-  for (auto& [g, t] : model->grouped_parameters()) by_group[g].push_back(t);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
   std::vector<double> base_lr;
-  const auto betas = std::make_tuple(table.optimizer.beta1(), table.optimizer.beta2());
-  for (auto& [g, params] : by_group) {
-    const GroupParams& gp = table.groups.at(g);
-    auto opts = std::make_unique<torch::optim::AdamWOptions>(gp.lr.value);
-    opts->weight_decay(gp.wd.value).eps(gp.eps.value).betas(betas);
-    groups.emplace_back(params, std::move(opts));
-    base_lr.push_back(gp.lr.value);
-  }
-  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(table.optimizer.lr.value));
+  auto opt_ptr = make_optimizer(model, table, &base_lr);
+  torch::optim::AdamW& opt = *opt_ptr;
   std::vector<torch::Tensor> all_params = model->parameters();
 
   auto source = make_source(c, file);
