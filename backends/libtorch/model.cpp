@@ -54,7 +54,8 @@ DenseFfnImpl::DenseFfnImpl(int d, int hidden, Activation a, double mult, const s
 }
 
 torch::Tensor DenseFfnImpl::forward(const torch::Tensor& x) {
-  return torch::linear(activate(torch::linear(x, w_up), act), w_down) * A;
+  auto y = torch::linear(activate(torch::linear(x, w_up), act), w_down);
+  return A == 1 ? y : y * A;  // a multiplier of exactly 1 is not worth a pass over memory
 }
 
 MoeFfnImpl::MoeFfnImpl(int d, const FfnSpec& f, Activation a, double mult, double route)
@@ -104,7 +105,7 @@ torch::Tensor MoeFfnImpl::forward(const torch::Tensor& x) {
     out.index_add_(0, tok, y);
     start += n;
   }
-  out = out * (R * A);
+  if (R * A != 1) out = out * (R * A);
   if (shared) out = out + shared->forward(flat);
   // Load-balance loss (Switch-style): N · Σ_i f_i · P_i with P from scores normalized over all.
   if (spec.router.aux_loss_coef > 0) {
@@ -130,10 +131,12 @@ BlockImpl::BlockImpl(const ModelSpec& m, const Parameterization& p)
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
-  auto a = r * attn->forward(norm1->forward(x));
+  auto a = attn->forward(norm1->forward(x));
+  if (r != 1) a = a * r;
   auto h = x + a;
   auto f = norm2->forward(h);
-  auto y = r * (moe ? moe->forward(f) : dense->forward(f));
+  auto y = moe ? moe->forward(f) : dense->forward(f);
+  if (r != 1) y = y * r;
   if (capture) {
     (*capture)["attn"].push_back(a.detach());
     (*capture)["ffn"].push_back(y.detach());
@@ -154,7 +157,8 @@ torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
   auto x = embedding.index_select(0, tokens.reshape({-1})).view({tokens.size(0), tokens.size(1), -1});
   if (capture) (*capture)["embedding"].push_back(x.detach());
   for (auto& b : blocks) x = b->forward(x);
-  auto logits = torch::linear(final_norm->forward(x), unembedding) * output_multiplier;
+  auto logits = torch::linear(final_norm->forward(x), unembedding);
+  if (output_multiplier != 1) logits = logits * output_multiplier;
   if (capture) (*capture)["logits"].push_back(logits.detach());
   return logits;
 }
