@@ -15,11 +15,14 @@
 #include "optim.h"
 #include "runtime_info.h"
 #include "transfer/transfer.h"
+#include "bench_util.h"
 #include "util/fs.h"
 #include "util/runtime.h"
 #include "util/version.h"
 
 using namespace mue;
+using mue::bench::cpu_model;
+using mue::bench::median;
 using namespace mue::torch_backend;
 
 namespace {
@@ -72,18 +75,7 @@ std::vector<double> theirs(const std::string& script, int threads, int steps, in
   return Json::parse(text)["step_s"].get<std::vector<double>>();
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
 
 }  // namespace
 

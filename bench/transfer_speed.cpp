@@ -15,11 +15,14 @@
 
 #include "report/transfer_report.h"
 #include "spec/validate.h"
+#include "bench_util.h"
 #include "util/fs.h"
 #include "util/runtime.h"
 #include "util/version.h"
 
 using namespace mue;
+using mue::bench::cpu_model;
+using mue::bench::median;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -53,13 +56,6 @@ Json generate_targets(int n, std::uint64_t seed) {
   return Json{{"schema", kTargetsSchema}, {"targets", list}};
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
 
 }  // namespace
 
@@ -96,10 +92,6 @@ int main(int argc, char** argv) {
     report_bytes = std::filesystem::file_size(report_path);
   }
   fs::remove_all(dir);
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   utsname u{};
   ::uname(&u);
   Json result{

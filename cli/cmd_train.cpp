@@ -16,13 +16,14 @@ namespace {
 struct TrainArgs {
   std::string config, out;
 };
-}  // namespace
 
+// One run uses every core unless --threads says otherwise (torch defaults to 1 here).
 int default_threads(const GlobalOptions& g) {
   if (g.threads > 0) return g.threads;
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? static_cast<int>(n) : 1;
 }
+}  // namespace
 
 Command add_train(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<TrainArgs>();

@@ -19,7 +19,8 @@ int run(const TransferArgs& a, const GlobalOptions& g) {
   TargetsSpec targets =
       parse_targets_spec(read_spec(a.targets, SpecKind::kTargets), Where{a.targets, ""});
   TransferOutput out = run_transfer(ref, targets, a.targets);  // all or nothing
-  for (const auto& w : out.warnings) std::cerr << "muE: warning: " << w << "\n";
+  if (!g.quiet && g.log_level != "error")
+    for (const auto& w : out.warnings) std::cerr << "muE: warning: " << w << "\n";
   write_file_atomic(a.out, [&](std::ostream& os) { write_report(os, out); });
   if (!a.emit_configs.empty()) {
     std::filesystem::create_directories(a.emit_configs);

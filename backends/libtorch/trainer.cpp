@@ -132,7 +132,7 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
       r.status = TrialStatus::kDiverged;
       r.error = "train loss " + std::to_string(lv) + " at step " + std::to_string(step + 1) +
                 " is past the divergence threshold " + std::to_string(threshold);
-      r.curve.push_back(CurvePoint{step + 1, lv, std::nullopt, base_lr.empty() ? 0 : table.optimizer.lr.value * f});
+      r.curve.push_back(CurvePoint{step + 1, lv, std::nullopt, table.optimizer.lr.value * f});
       break;
     }
     CurvePoint pt{step + 1, lv, std::nullopt, table.optimizer.lr.value * f};
