@@ -40,6 +40,13 @@ class UsageError : public Error {
   ExitCode exit_code() const override { return ExitCode::kBadInput; }
 };
 
+// The check ran and said no (no usable trial, drift past tolerance): exit 1.
+class CheckFailedError : public Error {
+ public:
+  using Error::Error;
+  ExitCode exit_code() const override { return ExitCode::kCheckFailed; }
+};
+
 class RuntimeError : public Error {
  public:
   using Error::Error;

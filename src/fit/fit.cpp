@@ -1,0 +1,260 @@
+#include "fit/fit.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+#include "util/error.h"
+
+namespace mue {
+namespace {
+
+struct Grid {
+  std::vector<std::vector<double>> t;  // per point, per axis: fit coordinate
+  std::vector<std::vector<double>> levels;  // per axis: sorted distinct coordinates
+};
+
+double to_t(double v, const FitAxis& a) { return a.log_scale ? std::log2(v) : v; }
+double from_t(double t, const FitAxis& a) { return a.log_scale ? std::exp2(t) : t; }
+
+// Features of a full quadratic in k variables: 1, x_i, x_i², x_i·x_j (i < j).
+Eigen::VectorXd features(const std::vector<double>& x) {
+  const std::size_t k = x.size();
+  Eigen::VectorXd f(1 + 2 * k + k * (k - 1) / 2);
+  int n = 0;
+  f(n++) = 1;
+  for (std::size_t i = 0; i < k; ++i) f(n++) = x[i];
+  for (std::size_t i = 0; i < k; ++i) f(n++) = x[i] * x[i];
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = i + 1; j < k; ++j) f(n++) = x[i] * x[j];
+  return f;
+}
+
+struct Quadratic {
+  bool fitted = false;  // enough points for the least squares
+  bool ok = false;      // fitted, and convex with a vertex
+  std::vector<double> vertex;
+  double r2 = 0, at_vertex = 0;
+  std::vector<double> fitted_values, residuals;  // on the points used, in their order
+};
+
+// Least squares on the points `use` (coordinates centred on `centre` for conditioning).
+Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y, const std::vector<std::size_t>& use,
+                        const std::vector<double>& centre) {
+  Quadratic q;
+  const std::size_t k = centre.size();
+  const std::size_t p = 1 + 2 * k + k * (k - 1) / 2;
+  if (use.size() < p + (k == 1 ? 0 : 1)) return q;
+  Eigen::MatrixXd X(use.size(), p);
+  Eigen::VectorXd Y(use.size());
+  for (std::size_t r = 0; r < use.size(); ++r) {
+    std::vector<double> x(k);
+    for (std::size_t i = 0; i < k; ++i) x[i] = g.t[use[r]][i] - centre[i];
+    X.row(r) = features(x);
+    Y(r) = y[use[r]];
+  }
+  Eigen::VectorXd beta = X.colPivHouseholderQr().solve(Y);
+  const Eigen::VectorXd fit = X * beta;
+  const Eigen::VectorXd resid = Y - fit;
+  q.fitted = true;
+  // Residuals inflated for the parameters spent, so a resample has the noise's scale.
+  const double inflate = use.size() > p ? std::sqrt(double(use.size()) / double(use.size() - p)) : 1.0;
+  for (Eigen::Index r = 0; r < resid.size(); ++r) {
+    q.fitted_values.push_back(fit(r));
+    q.residuals.push_back(resid(r) * inflate);
+  }
+  const double ss_res = resid.squaredNorm();
+  const double ss_tot = (Y.array() - Y.mean()).square().sum();
+  q.r2 = ss_tot > 0 ? 1 - ss_res / ss_tot : 0;
+  // Gradient b + H x = 0 with H = [[2 c_ii, c_ij], ...].
+  Eigen::VectorXd b(k);
+  Eigen::MatrixXd H = Eigen::MatrixXd::Zero(k, k);
+  for (std::size_t i = 0; i < k; ++i) {
+    b(i) = beta(1 + i);
+    H(i, i) = 2 * beta(1 + k + i);
+  }
+  int n = 1 + 2 * static_cast<int>(k);
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = i + 1; j < k; ++j) H(i, j) = H(j, i) = beta(n++);
+  Eigen::LLT<Eigen::MatrixXd> llt(H);
+  if (llt.info() != Eigen::Success) return q;  // not convex: no minimum
+  const Eigen::VectorXd x = llt.solve(-b);
+  q.vertex.resize(k);
+  for (std::size_t i = 0; i < k; ++i) q.vertex[i] = x(i) + centre[i];
+  std::vector<double> xs(x.data(), x.data() + k);
+  q.at_vertex = features(xs).dot(beta);
+  q.ok = std::isfinite(q.at_vertex);
+  return q;
+}
+
+struct Estimate {
+  std::vector<double> t;  // optimum in fit coordinates
+  std::vector<bool> at_edge;
+  std::string method;
+  double r2 = 0, predicted = 0;
+  std::vector<std::size_t> used;  // the neighbourhood fitted
+  Quadratic q;
+};
+
+Estimate estimate(const Grid& g, const std::vector<double>& y, const std::vector<bool>& usable) {
+  const std::size_t k = g.levels.size();
+  std::size_t best = std::numeric_limits<std::size_t>::max();
+  for (std::size_t i = 0; i < y.size(); ++i)
+    if (usable[i] && (best == std::numeric_limits<std::size_t>::max() || y[i] < y[best])) best = i;
+  // Neighbourhood: within two grid levels of the best point on every axis.
+  std::vector<std::size_t> use;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    if (!usable[i]) continue;
+    bool near = true;
+    for (std::size_t a = 0; a < k && near; ++a) {
+      const auto& lv = g.levels[a];
+      const auto ib = std::lower_bound(lv.begin(), lv.end(), g.t[best][a]) - lv.begin();
+      const auto ii = std::lower_bound(lv.begin(), lv.end(), g.t[i][a]) - lv.begin();
+      near = std::abs(ib - ii) <= 2;
+    }
+    if (near) use.push_back(i);
+  }
+  Estimate e;
+  e.used = use;
+  e.q = fit_quadratic(g, y, use, g.t[best]);
+  const Quadratic& q = e.q;
+  e.at_edge.assign(k, false);
+  bool inside = q.ok;
+  if (q.ok)
+    for (std::size_t a = 0; a < k; ++a)
+      if (q.vertex[a] < g.levels[a].front() || q.vertex[a] > g.levels[a].back()) inside = false;
+  if (inside) {
+    e.t = q.vertex;
+    e.method = k == 1 ? "quadratic" : "response_surface";
+    e.r2 = q.r2;
+    e.predicted = q.at_vertex;
+    return e;
+  }
+  // Fallback: the best point; on an axis where it is the smallest or largest value
+  // tried (or where the vertex lies outside), the optimum may lie beyond the grid.
+  e.t = g.t[best];
+  e.method = "best_point";
+  e.r2 = q.ok ? q.r2 : 0;
+  e.predicted = y[best];
+  for (std::size_t a = 0; a < k; ++a) {
+    const bool at_bound = g.t[best][a] == g.levels[a].front() || g.t[best][a] == g.levels[a].back();
+    const bool vertex_out = q.ok && (q.vertex[a] < g.levels[a].front() || q.vertex[a] > g.levels[a].back());
+    e.at_edge[a] = g.levels[a].size() > 1 && (at_bound || vertex_out);
+  }
+  return e;
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const auto hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+}  // namespace
+
+FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoint>& points,
+                      const FitOptions& options) {
+  const std::size_t k = axes.size();
+  if (k == 0 || k > 3) throw std::invalid_argument("fit: 1 to 3 axes, got " + std::to_string(k));
+  Grid g;
+  g.levels.resize(k);
+  std::vector<double> y(points.size(), 0);
+  std::vector<bool> usable(points.size(), false);
+  FitResult r;
+  std::vector<std::set<double>> lv(k);
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const FitPoint& p = points[i];
+    if (p.coords.size() != k) throw std::invalid_argument("fit: a point has the wrong number of coordinates");
+    std::vector<double> t(k);
+    for (std::size_t a = 0; a < k; ++a) {
+      if (axes[a].log_scale && !(p.coords[a] > 0))
+        throw std::invalid_argument("fit: axis " + axes[a].key + " is log-scaled but has a value <= 0");
+      t[a] = to_t(p.coords[a], axes[a]);
+      lv[a].insert(t[a]);
+    }
+    g.t.push_back(t);
+    r.excluded_trials += static_cast<std::size_t>(p.excluded);
+    if (!p.objectives.empty()) {
+      double s = 0;
+      for (double o : p.objectives) s += o;
+      y[i] = s / static_cast<double>(p.objectives.size());
+      usable[i] = std::isfinite(y[i]);
+    }
+  }
+  for (std::size_t a = 0; a < k; ++a) g.levels[a].assign(lv[a].begin(), lv[a].end());
+  if (std::none_of(usable.begin(), usable.end(), [](bool u) { return u; }))
+    throw CheckFailedError("no usable trial: every trial of the sweep diverged or failed (" +
+                           std::to_string(r.excluded_trials) + " excluded); lower the learning-rate grid "
+                           "or look at the trial logs");
+
+  const Estimate e = estimate(g, y, usable);
+  r.method = e.method;
+  r.r2 = e.r2;
+  r.used_points = e.used.size();
+  r.predicted_objective = e.predicted;
+  r.best_objective = std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < y.size(); ++i)
+    if (usable[i]) r.best_objective = std::min(r.best_objective, y[i]);
+
+  // Bootstrap: resample each point's seeds when points have several; with one seed
+  // per point, resample the residuals of the local quadratic around its fitted values
+  // (or, without a fit, differences of neighbouring points as the noise scale).
+  std::mt19937_64 rng(options.seed);
+  std::vector<std::vector<double>> draws(k);
+  bool multi_seed = false;
+  for (const auto& p : points) multi_seed = multi_seed || p.objectives.size() > 1;
+  std::vector<double> base = y, noise;
+  if (!multi_seed && e.q.fitted) {
+    for (std::size_t u = 0; u < e.used.size(); ++u) base[e.used[u]] = e.q.fitted_values[u];
+    noise = e.q.residuals;
+  } else if (!multi_seed) {
+    for (std::size_t i = 0; i + 1 < y.size(); ++i)
+      if (usable[i] && usable[i + 1]) noise.push_back((y[i + 1] - y[i]) / std::sqrt(2.0));
+  }
+  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  for (int b = 0; b < options.bootstrap; ++b) {
+    std::vector<double> yb(y.size(), 0);
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      if (!usable[i]) continue;
+      const auto& obs = points[i].objectives;
+      if (multi_seed) {
+        // Resampled mean, its spread widened by √(n/(n-1)): plain resampling of n seeds
+        // has (n-1)/n of the variance of the mean.
+        double s = 0;
+        for (std::size_t j = 0; j < obs.size(); ++j) s += obs[pick(obs.size())];
+        const double n = static_cast<double>(obs.size());
+        const double spread = n > 1 ? std::sqrt(n / (n - 1)) : 1.0;
+        yb[i] = y[i] + spread * (s / n - y[i]);
+      } else {
+        yb[i] = base[i] + (noise.empty() ? 0 : noise[pick(noise.size())]);
+      }
+    }
+    const Estimate eb = estimate(g, yb, usable);
+    for (std::size_t a = 0; a < k; ++a) draws[a].push_back(eb.t[a]);
+  }
+
+  const double tail = (1 - options.confidence) / 2;
+  r.axes.resize(k);
+  for (std::size_t a = 0; a < k; ++a) {
+    AxisFit& f = r.axes[a];
+    f.value = from_t(e.t[a], axes[a]);
+    f.ci_low = from_t(std::min(e.t[a], draws[a].empty() ? e.t[a] : percentile(draws[a], tail)), axes[a]);
+    f.ci_high = from_t(std::max(e.t[a], draws[a].empty() ? e.t[a] : percentile(draws[a], 1 - tail)), axes[a]);
+    f.at_edge = e.at_edge[a];
+    if (f.at_edge) {
+      const bool low = e.t[a] == g.levels[a].front();
+      f.edge_message = "the best " + axes[a].key + " is the " + (low ? "smallest" : "largest") +
+                       " value tried; extend the grid " + (low ? "downward" : "upward") +
+                       " to find the optimum";
+    }
+  }
+  return r;
+}
+
+}  // namespace mue

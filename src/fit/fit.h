@@ -1,0 +1,51 @@
+#pragma once
+// Fitting the optimum of a sweep (DESIGN.md "Fit"): a quadratic in log2 space
+// around the best point (1 axis) or a quadratic response surface (2-3 axes), the
+// best point with at_edge when the vertex leaves the sampled box, a bootstrap
+// confidence interval on each coordinate, and R².
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mue {
+
+struct FitAxis {
+  std::string key;        // "lr", "wd", "init_std" or a JSON pointer
+  bool log_scale = true;  // fit in log2(value); needs positive values
+};
+
+struct FitPoint {
+  std::vector<double> coords;       // one value per axis
+  std::vector<double> objectives;   // usable trials (one per seed); empty = none usable
+  int excluded = 0;                 // diverged / failed / timed-out trials at this point
+};
+
+struct AxisFit {
+  double value = 0;  // the optimum
+  double ci_low = 0, ci_high = 0;
+  bool at_edge = false;
+  std::string edge_message;  // which way to widen the grid
+};
+
+struct FitOptions {
+  int bootstrap = 200;
+  std::uint64_t seed = 0;
+  double confidence = 0.95;
+};
+
+struct FitResult {
+  std::vector<AxisFit> axes;
+  std::string method;  // "quadratic", "response_surface" or "best_point"
+  double r2 = 0;       // of the fitted quadratic on the points it used (0 for best_point)
+  double best_objective = 0;
+  double predicted_objective = 0;  // the fit at the optimum (the best objective for best_point)
+  std::size_t used_points = 0;
+  std::size_t excluded_trials = 0;
+};
+
+// Objective per point = mean over its usable trials. CheckFailedError (exit 1) when
+// no point has a usable trial; std::invalid_argument for malformed input.
+FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoint>& points,
+                      const FitOptions& options = {});
+
+}  // namespace mue

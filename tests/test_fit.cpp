@@ -1,0 +1,117 @@
+// Tests of src/fit: known optima recovered within their CI, edges, failures, flat data.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "fit/fit.h"
+#include "util/error.h"
+
+using namespace mue;
+
+namespace {
+// Loss = c + a·(log2 lr − log2 lr*)² (+ noise), one point per grid value and seed.
+std::vector<FitPoint> lr_sweep(double lo, double hi, double step, double log2_opt, double noise,
+                               int seeds, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0, noise);
+  std::vector<FitPoint> pts;
+  for (double x = lo; x <= hi + 1e-9; x += step) {
+    FitPoint p;
+    p.coords = {std::exp2(x)};
+    for (int s = 0; s < seeds; ++s) p.objectives.push_back(3.0 + 0.1 * (x - log2_opt) * (x - log2_opt) + n(rng));
+    pts.push_back(p);
+  }
+  return pts;
+}
+}  // namespace
+
+TEST_CASE("1-D: a known optimum between grid points is recovered, inside its CI") {
+  for (int seeds : {1, 3}) {
+    CAPTURE(seeds);
+    auto pts = lr_sweep(-12, -5, 1, -8.3, 0.01, seeds, 7);
+    FitResult r = fit_optimum({{"lr", true}}, pts);
+    CHECK(r.method == "quadratic");
+    CHECK(std::log2(r.axes[0].value) == doctest::Approx(-8.3).epsilon(0.02));
+    CHECK(r.axes[0].ci_low <= std::exp2(-8.3));
+    CHECK(r.axes[0].ci_high >= std::exp2(-8.3));
+    CHECK(r.axes[0].ci_high / r.axes[0].ci_low < 2.0);  // tight with little noise
+    CHECK_FALSE(r.axes[0].at_edge);
+    CHECK(r.r2 > 0.99);
+  }
+}
+
+// Measured: nominal 95% intervals cover the truth in ~78% (1 seed, residual bootstrap)
+// and ~82% (3 seeds, corrected seed bootstrap) of these sweeps: too narrow, a known gap
+// (issue 6). The bound below catches a broken interval (a degenerate one covers ~0%).
+TEST_CASE("1-D: the bootstrap CI covers the true optimum in most noisy sweeps") {
+  for (int seeds : {1, 3}) {
+    CAPTURE(seeds);
+    int covered = 0;
+    const int sweeps = 100;
+    for (int i = 0; i < sweeps; ++i) {
+      auto pts = lr_sweep(-12, -5, 1, -8.3, 0.05, seeds, 1000 + i);
+      FitResult r = fit_optimum({{"lr", true}}, pts, FitOptions{100, 0, 0.95});
+      covered += r.axes[0].ci_low <= std::exp2(-8.3) && std::exp2(-8.3) <= r.axes[0].ci_high;
+    }
+    MESSAGE("coverage with ", seeds, " seed(s): ", covered, "/", sweeps);
+    CHECK(covered >= 70);
+  }
+}
+
+TEST_CASE("optimum beyond the grid -> best point, at_edge, a message saying which way") {
+  auto pts = lr_sweep(-12, -8, 1, -5.0, 0.0, 1, 1);
+  FitResult r = fit_optimum({{"lr", true}}, pts);
+  CHECK(r.method == "best_point");
+  CHECK(r.axes[0].at_edge);
+  CHECK(r.axes[0].value == std::exp2(-8));
+  CHECK(r.axes[0].edge_message.find("upward") != std::string::npos);
+  auto low = lr_sweep(-8, -4, 1, -11.0, 0.0, 1, 1);
+  FitResult rl = fit_optimum({{"lr", true}}, low);
+  CHECK(rl.axes[0].at_edge);
+  CHECK(rl.axes[0].edge_message.find("downward") != std::string::npos);
+}
+
+TEST_CASE("diverged points are excluded but counted; all diverged is a check failure") {
+  auto pts = lr_sweep(-12, -5, 1, -8.3, 0.0, 1, 1);
+  pts.back().objectives.clear();
+  pts.back().excluded = 1;
+  FitResult r = fit_optimum({{"lr", true}}, pts);
+  CHECK(r.excluded_trials == 1);
+  CHECK(std::log2(r.axes[0].value) == doctest::Approx(-8.3).epsilon(0.02));
+  for (auto& p : pts) {
+    p.objectives.clear();
+    p.excluded = 1;
+  }
+  CHECK_THROWS_AS(fit_optimum({{"lr", true}}, pts), CheckFailedError);
+}
+
+TEST_CASE("flat objective: no crash, and a CI as wide as the grid allows") {
+  std::vector<FitPoint> pts;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> n(0, 0.01);
+  for (int x = -12; x <= -5; ++x) pts.push_back({{std::exp2(x)}, {3.0 + n(rng)}, 0});
+  FitResult r = fit_optimum({{"lr", true}}, pts);
+  CHECK(std::isfinite(r.axes[0].value));
+  CHECK(r.axes[0].ci_high / r.axes[0].ci_low >= 4.0);  // at least two octaves of doubt
+}
+
+TEST_CASE("2 axes: response surface recovers (lr, init_std)") {
+  std::vector<FitPoint> pts;
+  for (int x = -11; x <= -5; ++x)
+    for (int z = -8; z <= -4; ++z) {
+      const double dx = x - (-8.4), dz = z - (-6.2);
+      pts.push_back({{std::exp2(x), std::exp2(z)}, {2.5 + 0.1 * dx * dx + 0.05 * dz * dz + 0.02 * dx * dz}, 0});
+    }
+  FitResult r = fit_optimum({{"lr", true}, {"init_std", true}}, pts);
+  CHECK(r.method == "response_surface");
+  CHECK(std::log2(r.axes[0].value) == doctest::Approx(-8.4).epsilon(0.01));
+  CHECK(std::log2(r.axes[1].value) == doctest::Approx(-6.2).epsilon(0.01));
+  CHECK(r.r2 > 0.999);
+}
+
+TEST_CASE("malformed input is rejected") {
+  CHECK_THROWS_AS(fit_optimum({}, {}), std::invalid_argument);
+  CHECK_THROWS_AS(fit_optimum({{"lr", true}}, {{{-1.0}, {1.0}, 0}}), std::invalid_argument);
+  CHECK_THROWS_AS(fit_optimum({{"lr", true}}, {{{1.0, 2.0}, {1.0}, 0}}), std::invalid_argument);
+}
