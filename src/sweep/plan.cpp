@@ -1,0 +1,59 @@
+#include "sweep/plan.h"
+
+#include <fstream>
+
+#include "util/error.h"
+
+namespace mue {
+
+std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file) {
+  std::vector<PlannedTrial> out;
+  std::vector<std::size_t> idx(s.axes.size(), 0);
+  const std::size_t total = s.grid_points();
+  for (std::size_t n = 0; n < total; ++n) {
+    std::vector<double> point;
+    for (std::size_t a = 0; a < s.axes.size(); ++a) point.push_back(s.axes[a].values[idx[a]]);
+    for (std::uint64_t seed : s.seeds) {
+      PlannedTrial t;
+      t.point = point;
+      t.seed = seed;
+      t.spec.config = config_at(s, point, seed, Where{file, ""});
+      t.spec.objective = s.objective;
+      t.spec.divergence_loss = s.divergence_loss;
+      out.push_back(std::move(t));
+    }
+    for (std::size_t a = s.axes.size(); a-- > 0;) {  // odometer, last axis fastest
+      if (++idx[a] < s.axes[a].values.size()) break;
+      idx[a] = 0;
+    }
+  }
+  return out;
+}
+
+std::map<std::string, TrialResult> read_journal(const std::string& path, bool* torn) {
+  std::map<std::string, TrialResult> out;
+  if (torn) *torn = false;
+  std::ifstream in(path);
+  if (!in) return out;
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty()) continue;
+    try {
+      TrialResult r = parse_trial_result(Json::parse(line), Where{path, ""});
+      out[r.id] = std::move(r);
+    } catch (const std::exception& e) {
+      // Only the last line may be torn; anything else is a damaged journal.
+      if (in.peek() == EOF) {
+        if (torn) *torn = true;
+        break;
+      }
+      throw RuntimeError(path + ": line " + std::to_string(n) + " is not a trial result (" + e.what() +
+                         "); the journal is damaged");
+    }
+  }
+  return out;
+}
+
+}  // namespace mue

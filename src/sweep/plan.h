@@ -1,0 +1,25 @@
+#pragma once
+// Grid -> trials, and the append-only journal of finished trials (DESIGN.md "Sweep engine").
+#include <map>
+#include <string>
+#include <vector>
+
+#include "spec/sweep_spec.h"
+#include "spec/trial.h"
+
+namespace mue {
+
+struct PlannedTrial {
+  std::vector<double> point;  // one value per axis
+  std::uint64_t seed = 0;
+  TrialSpec spec;
+};
+
+// Every grid point × seed, in a stable order (axes in spec order, last axis fastest).
+std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file);
+
+// Reads DIR/trials.jsonl. A torn last line (a crash mid-append) is skipped and
+// reported through `torn`; a later result for the same id wins.
+std::map<std::string, TrialResult> read_journal(const std::string& path, bool* torn = nullptr);
+
+}  // namespace mue
