@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "fit/fit.h"
+#include "runtime_info.h"
 #include "spec/validate.h"
 #include "sweep/plan.h"
 #include "util/error.h"
@@ -118,6 +119,7 @@ int run_sweep(const SweepArgs& args, const GlobalOptions& g) {
     std::cerr << "muE sweep " << s.name << ": " << plan.size() << " trials, " << (plan.size() - pending.size())
               << " already in the journal; " << jobs << " at a time × " << threads << " thread(s)\n";
 
+  const std::string device = torch_backend::resolve_device(g.device);  // "auto" -> cuda or cpu
   auto env = boost::this_process::environment();
   if (env.find("OMP_WAIT_POLICY") == env.end()) env["OMP_WAIT_POLICY"] = "PASSIVE";  // read by libgomp at start
   const std::string exe = self_exe();
@@ -138,7 +140,7 @@ int run_sweep(const SweepArgs& args, const GlobalOptions& g) {
       const std::size_t i = pending[next++];
       TrialSpec spec = plan[i].spec;
       spec.threads = threads;
-      spec.device = g.device == "auto" ? "cpu" : g.device;
+      spec.device = device;
       const std::string id = spec.id();
       const std::string spec_file = (dir / "trials" / (id + ".spec.json")).string();
       const std::string result_file = (dir / "trials" / (id + ".result.json")).string();
