@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "data.h"
 #include "helpers.h"
 #include "model.h"
@@ -191,6 +193,18 @@ TEST_CASE("two CPU runs of the same spec give identical losses; the loss decreas
   CHECK(total == doctest::Approx(1.0));
 }
 
+TEST_CASE("precision: fp32 is what auto means on CPU; bf16 asks for CUDA") {
+  RunConfig c = config(R"({"kind": "dense", "d_ff": 64})");
+  c.train.steps = 5;
+  TrialResult automatic = train(trial(c), "t");
+  c.train.precision = Precision::kFp32;
+  TrialResult fp32 = train(trial(c), "t");
+  REQUIRE(automatic.status == TrialStatus::kOk);
+  CHECK(*automatic.objective == *fp32.objective);
+  c.train.precision = Precision::kBf16;
+  CHECK_THROWS_AS(train(trial(c), "t"), UsageError);
+}
+
 TEST_CASE("a huge LR is reported as diverged, not a crash") {
   RunConfig c = config(R"({"kind": "dense", "d_ff": 64})");
   c.hparams.lr = 10.0;
@@ -202,8 +216,14 @@ TEST_CASE("a huge LR is reported as diverged, not a crash") {
 
 namespace {
 std::string write_temp(const std::string& name, const std::string& bytes) {
-  const std::string path = (std::filesystem::temp_directory_path() / name).string();
-  std::ofstream(path, std::ios::binary) << bytes;
+  // Per-process name: parallel ctest runs of this binary must not share the file.
+  const std::string path =
+      (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name)).string();
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  REQUIRE(out.good());
+  REQUIRE(std::filesystem::file_size(path) == bytes.size());
   return path;
 }
 }  // namespace

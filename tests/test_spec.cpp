@@ -415,6 +415,34 @@ TEST_CASE("trial id: stable, changes with what matters, not with how it runs") {
   CHECK(a.divergence_threshold() == doctest::Approx(1.5 * std::log(256.0)));
 }
 
+TEST_CASE("train precision: auto is the unwritten default (ids of older specs unchanged); bad values fail") {
+  TrialSpec a;
+  a.config = parse_config(parse(kConfig), Where{"c.json", ""});
+  CHECK(a.config.train.precision == Precision::kAuto);
+  CHECK_FALSE(to_json(a)["config"]["train"].contains("precision"));
+  Json j = to_json(a.config);
+  j["train"]["precision"] = "fp32";
+  TrialSpec b = a;
+  b.config = parse_config(j, Where{"c.json", ""});
+  CHECK(b.config.train.precision == Precision::kFp32);
+  CHECK(to_json(b)["config"]["train"]["precision"] == "fp32");
+  CHECK(a.id() != b.id());
+  j["train"]["precision"] = "fp16";
+  CHECK(failure_of([&] { parse_config(j, Where{"c.json", ""}); }).pointer == "/train/precision");
+}
+
+TEST_CASE("trial spec: base_dir is how it runs, not part of the id; it must be absolute") {
+  TrialSpec a;
+  a.config = parse_config(parse(kConfig), Where{"c.json", ""});
+  TrialSpec b = a;
+  b.base_dir = "/data/sweeps";
+  CHECK(a.id() == b.id());
+  CHECK(parse_trial_spec(to_json(b), Where{"t", ""}).base_dir == "/data/sweeps");
+  Json j = to_json(b);
+  j["base_dir"] = "relative/dir";
+  CHECK(failure_of([&] { parse_trial_spec(j, Where{"t", ""}); }).pointer == "/base_dir");
+}
+
 TEST_CASE("trial spec: device and threads are checked") {
   TrialSpec a;
   a.config = parse_config(parse(kConfig), Where{"c.json", ""});

@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <torch/version.h>
+
 #include <cmath>
 
 #include "util/error.h"
@@ -40,10 +42,18 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const auto B = x.size(0), T = x.size(1), D = x.size(2);
   auto qkv = torch::linear(x, w_qkv).view({B, T, 3, n_heads, d_head}).permute({2, 0, 3, 1, 4});
   auto q = qkv[0], k = qkv[1], v = qkv[2];  // [B, H, T, dh]
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  // Fused kernel (flash / memory-efficient on CUDA, flash on CPU) with the table's scale.
+  auto y = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale);
+#else
+  // torch < 2.1 has no public fused attention taking a custom scale: explicit softmax path.
+  if (!mask.defined() || mask.size(0) != T || mask.device() != x.device())
+    mask = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
   auto att = torch::matmul(q, k.transpose(-2, -1)) * scale;
-  auto mask = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
   att = att.masked_fill(mask, -std::numeric_limits<float>::infinity()).softmax(-1);
-  auto y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, D});
+  auto y = torch::matmul(att, v);
+#endif
+  y = y.transpose(1, 2).reshape({B, T, D});
   return torch::linear(y, w_out);
 }
 

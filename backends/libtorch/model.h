@@ -27,6 +27,7 @@ struct AttentionImpl : torch::nn::Module {
   torch::Tensor w_qkv, w_out;  // [3d, d], [d, d]
   int n_heads, d_head;
   double scale;
+  torch::Tensor mask;  // cached causal mask for the unfused path ([T, T], true above the diagonal)
 };
 TORCH_MODULE(Attention);
 

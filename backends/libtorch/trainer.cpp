@@ -1,8 +1,11 @@
 #include "trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <sys/resource.h>
+#include <torch/version.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 
 #include "data.h"
@@ -64,6 +67,49 @@ std::int64_t peak_rss_bytes() {
   return static_cast<std::int64_t>(u.ru_maxrss) * 1024;
 }
 
+// bf16 autocast on CUDA around one forward pass (matmuls in bf16, reductions,
+// norms' statistics and the loss in fp32 by autocast's own op lists; weights and AdamW state
+// stay fp32). Leaving the outermost scope drops autocast's cache of bf16 weight copies, which
+// must not outlive an optimizer step. The autocast API moved to per-device-type calls in torch 2.4.
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    previous_ = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
+#else
+    at::autocast::set_enabled(previous_);
+#endif
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool on_;
+  bool previous_ = false;
+};
+
+bool use_bf16(Precision p, const torch::Device& device) {
+  if (p == Precision::kBf16 && !device.is_cuda())
+    throw UsageError("train.precision 'bf16' needs a CUDA device (this run is on " + device.str() +
+                     "); use 'auto' or 'fp32'");
+  return device.is_cuda() && p != Precision::kFp32;
+}
+
 }  // namespace
 
 TrialResult train(const TrialSpec& spec, const std::string& file,
@@ -78,13 +124,15 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
   Gpt model(c.model, table);
   model->initialize(table);
   model->to(device);
+  const bool bf16 = use_bf16(c.train.precision, device);
 
   std::vector<double> base_lr;
   auto opt_ptr = make_optimizer(model, table, &base_lr);
   torch::optim::AdamW& opt = *opt_ptr;
   std::vector<torch::Tensor> all_params = model->parameters();
 
-  auto source = make_source(c, file);
+  // Relative data paths resolve beside the file, or in base_dir when the sweep set one.
+  auto source = make_source(c, spec.base_dir.empty() ? file : (std::filesystem::path(spec.base_dir) / "-").string());
   const std::int64_t steps = c.train.steps;
   const int T = c.model.seq_len, V = c.model.vocab;
   const double threshold = spec.divergence_threshold();
@@ -102,6 +150,7 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
     double sum = 0;
     for (const auto& b : source->val_batches()) {
       auto batch = b.to(device);
+      const CudaAutocast autocast(bf16);
       auto logits = model->forward(batch.narrow(1, 0, T));
       sum += torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}))
                  .item<double>();
@@ -117,9 +166,13 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
       static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[i].options()).lr(base_lr[i] * f);
 
     auto batch = source->train_batch(step).to(device);
-    auto logits = model->forward(batch.narrow(1, 0, T));
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}));
-    auto total = loss + model->aux_loss();
+    torch::Tensor loss, total;
+    {
+      const CudaAutocast autocast(bf16);
+      auto logits = model->forward(batch.narrow(1, 0, T));
+      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}));
+      total = loss + model->aux_loss();
+    }
     opt.zero_grad();
     total.backward();
     if (c.train.optimizer.grad_clip > 0) torch::nn::utils::clip_grad_norm_(all_params, c.train.optimizer.grad_clip);

@@ -20,6 +20,15 @@ const char* to_string(DataKind k) {
   return "?";
 }
 
+const char* to_string(Precision p) {
+  switch (p) {
+    case Precision::kAuto: return "auto";
+    case Precision::kFp32: return "fp32";
+    case Precision::kBf16: return "bf16";
+  }
+  return "?";
+}
+
 namespace {
 
 void parse_schedule(ObjectReader r, ScheduleSpec& s) {
@@ -137,6 +146,8 @@ TrainSpec parse_train(const Json& j, const Where& where, const TrainSpec* base, 
     if (*s < 0) r.fail("seed", "must be >= 0");
     t.seed = static_cast<std::uint64_t>(*s);
   }
+  if (auto p = r.opt_choice("precision", {"auto", "fp32", "bf16"}))
+    t.precision = *p == "auto" ? Precision::kAuto : *p == "fp32" ? Precision::kFp32 : Precision::kBf16;
   if (r.has("data")) parse_data(r.object("data"), t.data);
   r.finish();
   return t;
@@ -161,6 +172,8 @@ void write_json(JsonWriter& w, const TrainSpec& t) {
   w.key("eval").begin_object().key("every").value(t.eval.every).key("batches").value(t.eval.batches);
   w.end_object();
   w.key("seed").value(static_cast<std::int64_t>(t.seed));
+  // Written only when set, so the canonical form (and every trial id) of older specs is unchanged.
+  if (t.precision != Precision::kAuto) w.key("precision").value(to_string(t.precision));
   w.key("data").begin_object().key("kind").value(to_string(t.data.kind));
   if (t.data.kind == DataKind::kSynthetic) {
     w.key("seed").value(static_cast<std::int64_t>(t.data.seed));

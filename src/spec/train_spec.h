@@ -10,6 +10,8 @@ namespace mue {
 
 enum class ScheduleKind { kConstant, kCosine, kWsd };
 enum class DataKind { kSynthetic, kText, kBin };
+// auto: bf16 autocast on CUDA, fp32 on CPU; fp32: full precision everywhere; bf16: CUDA only.
+enum class Precision { kAuto, kFp32, kBf16 };
 
 struct ScheduleSpec {
   ScheduleKind kind = ScheduleKind::kCosine;
@@ -46,6 +48,7 @@ struct TrainSpec {
   OptimizerSpec optimizer;
   EvalSpec eval;
   std::uint64_t seed = 0;  // model init and batch order
+  Precision precision = Precision::kAuto;
   DataSpec data;
 };
 
@@ -57,5 +60,6 @@ Json to_json(const TrainSpec& t);
 
 const char* to_string(ScheduleKind k);
 const char* to_string(DataKind k);
+const char* to_string(Precision p);
 
 }  // namespace mue

@@ -50,6 +50,10 @@ TrialSpec parse_trial_spec(const Json& j, const Where& where) {
     if (*n <= 0 || *n > 1024) r.fail("threads", "must be in [1, 1024]");
     t.threads = static_cast<int>(*n);
   }
+  if (auto d = r.opt_string("base_dir")) {
+    if (d->empty() || (*d)[0] != '/') r.fail("base_dir", "must be an absolute directory, got '" + *d + "'");
+    t.base_dir = *d;
+  }
   // "id" is written for readers; when present it must be the id of this content.
   if (auto id = r.opt_string("id"); id && *id != t.id())
     r.fail("id", "id '" + *id + "' does not match the spec's content (its id is '" + t.id() +
@@ -64,6 +68,7 @@ Json to_json(const TrialSpec& t) {
   j["id"] = t.id();
   j["device"] = t.device;
   j["threads"] = t.threads;
+  if (!t.base_dir.empty()) j["base_dir"] = t.base_dir;
   return j;
 }
 

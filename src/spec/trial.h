@@ -20,6 +20,9 @@ struct TrialSpec {
   // How to run it; not part of the id (resuming with other --jobs/--device is fine).
   std::string device = "cpu";
   int threads = 1;
+  // Absolute directory that relative data paths resolve against (the sweep spec's folder);
+  // empty = beside the trial file. Not part of the id either.
+  std::string base_dir;
 
   std::string id() const;
   double divergence_threshold() const;
