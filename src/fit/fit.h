@@ -41,6 +41,8 @@ struct FitResult {
   double predicted_objective = 0;  // the fit at the optimum (the best objective for best_point)
   std::size_t used_points = 0;
   std::size_t excluded_trials = 0;
+  double ci_dof = 0;       // degrees of freedom behind the noise estimate
+  double ci_widening = 1;  // t_dof / z applied to the bootstrap percentiles
 };
 
 // Objective per point = mean over its usable trials. CheckFailedError (exit 1) when
