@@ -5,15 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "util/runtime.h"
+
 namespace mue::bench {
 
-inline std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
+using mue::cpu_model;  // src/util/runtime.h
 
 // Median (upper median for even sizes); the benchmarks report medians, not means.
 inline double median(std::vector<double> v) {

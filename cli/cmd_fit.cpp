@@ -1,24 +1,51 @@
-// muE fit: re-fit a sweep directory's optimum from its journal.
+// muE fit: rebuild a sweep directory's report from its journal alone.
 #include <filesystem>
+#include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/sweep_common.h"
+#include "spec/validate.h"
+#include "sweep/report.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mue::cli {
-Command add_fit(CLI::App& app, const GlobalOptions&) {
+Command add_fit(CLI::App& app, const GlobalOptions& g) {
   auto dir = std::make_shared<std::string>();
   auto* sub = app.add_subcommand("fit", "Re-fit the optimum of a sweep directory from its journal");
   sub->footer(
-      "Input: DIR written by `muE sweep` (reads DIR/trials.jsonl and DIR/spec.json).\n"
-      "Output: DIR/sweep.json rewritten atomically: per grid point the objective over seeds,\n"
-      "  the fitted optimum (quadratic in log2 space; best point with at_edge when the\n"
-      "  vertex falls outside the grid) and its bootstrap confidence interval.");
+      "Input: DIR written by `muE sweep` (reads DIR/spec.json and DIR/trials.jsonl only).\n"
+      "Output: DIR/sweep.json rewritten atomically (every point with its trials, the fitted\n"
+      "  optimum — quadratic in log2 space, best point with at_edge when the vertex leaves the\n"
+      "  grid — its bootstrap confidence interval) and DIR/plots/loss_vs_lr.svg. Trials not in\n"
+      "  the journal are listed as missing; the fit uses what is there.\n"
+      "Exit: 0 ok, 1 no usable trial, 2 DIR is not a sweep directory.");
   sub->add_option("DIR", *dir, "Sweep directory")->required();
-  return {sub, [dir]() -> int {
-            if (!std::filesystem::is_directory(*dir))
+  return {sub, [dir, &g]() -> int {
+            namespace fs = std::filesystem;
+            if (!fs::is_directory(*dir))
               throw InputError(*dir, "", "not a directory (expected the --out DIR of muE sweep)");
-            not_implemented("fit");
+            const std::string spec_file = (fs::path(*dir) / "spec.json").string();
+            if (!fs::exists(spec_file))
+              throw InputError(spec_file, "", "missing: " + *dir + " is not a sweep directory");
+            const SweepSpec s = parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
+            const std::vector<PlannedTrial> plan = plan_sweep(s, spec_file);
+            bool torn = false;
+            const auto done = read_journal((fs::path(*dir) / "trials.jsonl").string(), &torn);
+            if (torn && !g.quiet) std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
+            // The environment of the run that produced the trials, kept from the old report.
+            Json environment = Json::object();
+            const std::string old = (fs::path(*dir) / "sweep.json").string();
+            if (fs::exists(old)) {
+              try {
+                environment = Json::parse(read_file(old)).at("environment");
+              } catch (const std::exception&) {
+                environment = Json::object();
+              }
+            }
+            environment["refit_by"] = "muE fit";
+            return write_sweep_outputs(s, spec_file, plan, done, environment, *dir, g);
           }};
 }
 }  // namespace mue::cli

@@ -1,12 +1,17 @@
 // muE trial: internal worker of `muE sweep`; one TrialSpec in, one TrialResult out.
+#include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <sstream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "spec/trial.h"
 #include "spec/validate.h"
 #include "trainer.h"
+#include "util/error.h"
 #include "util/fs.h"
 
 namespace mue::cli {
@@ -14,6 +19,25 @@ namespace {
 struct TrialArgs {
   std::string spec, result;
 };
+
+// Test hook: MUE_FAULT="crash:ID,hang:ID,nan:ID,garbage:ID" (ID: a trial id or a prefix
+// of one). The matching trial aborts, hangs, goes NaN at its second step, or writes an
+// unparsable result — how the tests drive the sweep engine's failure paths.
+std::string fault_for(const std::string& id) {
+  const char* env = std::getenv("MUE_FAULT");
+  if (!env || !*env) return "";
+  std::stringstream items(env);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    const auto colon = item.find(':');
+    const std::string kind = item.substr(0, colon);
+    if (colon == std::string::npos || colon + 1 == item.size() ||
+        !(kind == "crash" || kind == "hang" || kind == "nan" || kind == "garbage"))
+      throw UsageError("MUE_FAULT: '" + item + "' is not KIND:TRIAL_ID with KIND crash, hang, nan or garbage");
+    if (id.rfind(item.substr(colon + 1), 0) == 0) return kind;
+  }
+  return "";
+}
 }  // namespace
 
 Command add_trial(CLI::App& app, const GlobalOptions&) {
@@ -24,6 +48,8 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
       "Used by `muE sweep` for isolation: each trial is its own process.\n"
       "Input: a TrialSpec (mue.trial/1) on stdin or in --spec; its device and threads are used.\n"
       "Output: a TrialResult (mue.result/1) on stdout or written atomically to --result.\n"
+      "Test hook: MUE_FAULT=\"crash:ID,hang:ID,nan:ID,garbage:ID\" makes the trial whose id\n"
+      "  starts with ID abort, hang, go NaN, or write garbage (for the sweep engine's tests).\n"
       "Exit: 0 when a result was written (ok or diverged), 2 bad spec, 3 runtime failure.");
   sub->add_option("--spec", a->spec, "Read the TrialSpec from this file instead of stdin");
   sub->add_option("--result", a->result, "Write the TrialResult to this file instead of stdout");
@@ -33,8 +59,14 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
                          ? parse_json_strict(std::string{std::istreambuf_iterator<char>(std::cin), {}}, file)
                          : read_spec(a->spec, SpecKind::kTrial);
             TrialSpec spec = parse_trial_spec(j, Where{file, ""});
-            TrialResult r = torch_backend::train(spec, file);
-            const std::string text = to_json(r).dump() + "\n";
+            const std::string fault = fault_for(spec.id());
+            if (!fault.empty()) std::cerr << "muE trial " << spec.id() << ": MUE_FAULT " << fault << "\n";
+            if (fault == "crash") std::abort();
+            if (fault == "hang")
+              for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
+            const std::string text =
+                fault == "garbage" ? "{\"schema\": \"mue.result/1\", \"status\": \n"
+                                   : to_json(torch_backend::train(spec, file, {}, fault == "nan")).dump() + "\n";
             if (a->result.empty())
               std::cout << text;
             else

@@ -59,6 +59,18 @@ TEST_CASE("1-D: the bootstrap CI covers the true optimum in most noisy sweeps") 
   }
 }
 
+TEST_CASE("exactly three usable points near the best: the CI is not a zero-width claim") {
+  // Neighbours of the best point failed, so the local quadratic interpolates 3 points
+  // with no residual: the noise must come from elsewhere, not be taken as zero.
+  auto pts = lr_sweep(-12, -3, 1, -5.4, 0.05, 1, 11);
+  for (int drop : {0, 5, 9}) {
+    pts[drop].objectives.clear();
+    pts[drop].excluded = 1;
+  }
+  FitResult r = fit_optimum({{"lr", true}}, pts);
+  CHECK(r.axes[0].ci_high / r.axes[0].ci_low > 1.05);
+}
+
 TEST_CASE("optimum beyond the grid -> best point, at_edge, a message saying which way") {
   auto pts = lr_sweep(-12, -8, 1, -5.0, 0.0, 1, 1);
   FitResult r = fit_optimum({{"lr", true}}, pts);

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "helpers.h"
 #include "spec/config.h"
@@ -452,6 +453,19 @@ TEST_CASE("trial spec: device and threads are checked") {
   j = to_json(a);
   j["threads"] = 0;
   CHECK(failure_of([&] { parse_trial_spec(j, Where{"t", ""}); }).pointer == "/threads");
+}
+
+TEST_CASE("trial result: a diverged run's NaN loss survives the JSON round trip (as null)") {
+  TrialResult r;
+  r.id = "abc";
+  r.status = TrialStatus::kDiverged;
+  r.curve.push_back(CurvePoint{2, std::numeric_limits<double>::quiet_NaN(), std::nullopt, 0.01});
+  const std::string text = to_json(r).dump();
+  CHECK(text.find("NaN") == std::string::npos);
+  TrialResult back = parse_trial_result(Json::parse(text), Where{"r.json", ""});
+  CHECK(back.status == TrialStatus::kDiverged);
+  REQUIRE(back.curve.size() == 1);
+  CHECK(std::isnan(back.curve[0].train_loss));
 }
 
 TEST_CASE("trial result: round trip, and an ok result must carry its objective") {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <cmath>
 
 #include "data.h"
@@ -113,7 +114,7 @@ bool use_bf16(Precision p, const torch::Device& device) {
 }  // namespace
 
 TrialResult train(const TrialSpec& spec, const std::string& file,
-                  const std::function<void(const Progress&)>& on_step) {
+                  const std::function<void(const Progress&)>& on_step, bool inject_nan) {
   const RunConfig& c = spec.config;
   const std::string device_name = resolve_device(spec.device);
   torch::Device device(device_name);
@@ -172,6 +173,7 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
       auto logits = model->forward(batch.narrow(1, 0, T));
       loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}));
       total = loss + model->aux_loss();
+      if (inject_nan && step == 1) loss = total = total * std::numeric_limits<double>::quiet_NaN();
     }
     opt.zero_grad();
     total.backward();

@@ -18,7 +18,9 @@ double schedule_factor(const ScheduleSpec& s, std::int64_t step, std::int64_t st
 // Trains the spec's config with the table transfer gives it (table_for). `file`
 // names the config in errors. A NaN or a loss above the divergence threshold ends
 // the run early with status "diverged"; it is a result, not an exception.
+// `inject_nan` is a test hook (MUE_FAULT=nan in `muE trial`): the loss of the second
+// step becomes NaN, exercising the divergence path end to end.
 TrialResult train(const TrialSpec& spec, const std::string& file,
-                  const std::function<void(const Progress&)>& on_step = {});
+                  const std::function<void(const Progress&)>& on_step = {}, bool inject_nan = false);
 
 }  // namespace mue::torch_backend

@@ -23,6 +23,8 @@ struct Grid {
 double to_t(double v, const FitAxis& a) { return a.log_scale ? std::log2(v) : v; }
 double from_t(double t, const FitAxis& a) { return a.log_scale ? std::exp2(t) : t; }
 
+std::size_t quadratic_params(std::size_t k) { return 1 + 2 * k + k * (k - 1) / 2; }
+
 // Features of a full quadratic in k variables: 1, x_i, x_i², x_i·x_j (i < j).
 Eigen::VectorXd features(const std::vector<double>& x) {
   const std::size_t k = x.size();
@@ -222,10 +224,13 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
       pooled_dof += static_cast<double>(points[i].objectives.size()) - 1;
     }
     pooled_var = pooled_dof > 0 ? pooled_var / pooled_dof : 0;
-  } else if (e.q.fitted) {
+  } else if (e.q.fitted && e.used.size() > quadratic_params(k)) {
     for (std::size_t u = 0; u < e.used.size(); ++u) base[e.used[u]] = e.q.fitted_values[u];
     noise = e.q.residuals;
   } else {
+    // No residual left to learn the noise from (no fit, or exactly as many points as the
+    // quadratic has parameters): differences of neighbouring points, which also carry the
+    // curvature, so the interval errs wide rather than claiming a precision it lacks.
     for (std::size_t i = 0; i + 1 < y.size(); ++i)
       if (usable[i] && usable[i + 1]) noise.push_back((y[i + 1] - y[i]) / std::sqrt(2.0));
   }
@@ -251,9 +256,10 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
   double df = 0;
   if (multi_seed) {
     df = pooled_dof;
+  } else if (noise.size() == e.q.residuals.size() && e.q.fitted && e.used.size() > quadratic_params(k)) {
+    df = static_cast<double>(e.used.size() - quadratic_params(k));
   } else {
-    const double params = 1.0 + 2.0 * static_cast<double>(k) + static_cast<double>(k * (k - 1) / 2);
-    df = static_cast<double>(e.used.size()) - params;
+    df = static_cast<double>(noise.size()) - 1;
   }
   const double z = boost::math::quantile(boost::math::normal_distribution<double>(), 1 - tail);
   const double widen =

@@ -1,6 +1,7 @@
 #include "spec/trial.h"
 
 #include <cmath>
+#include <limits>
 
 #include "util/hash.h"
 
@@ -100,7 +101,9 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
       ObjectReader pr(c[i], r.at("curve").at(i));
       CurvePoint p;
       p.step = pr.integer("step");
-      p.train_loss = pr.number("train_loss");
+      // JSON has no NaN/inf: a diverged step's non-finite loss is written as null.
+      if (!pr.has("train_loss")) pr.fail("train_loss", "required field is missing");
+      p.train_loss = read_opt_num(pr, "train_loss").value_or(std::numeric_limits<double>::quiet_NaN());
       p.val_loss = read_opt_num(pr, "val_loss");
       if (auto lr = pr.opt_number("lr")) p.lr = *lr;
       pr.finish();
@@ -132,7 +135,7 @@ Json to_json(const TrialResult& r) {
   Json curve = Json::array();
   for (const auto& p : r.curve)
     curve.push_back(Json{{"step", p.step},
-                         {"train_loss", p.train_loss},
+                         {"train_loss", std::isfinite(p.train_loss) ? Json(p.train_loss) : Json(nullptr)},
                          {"val_loss", opt_num(p.val_loss)},
                          {"lr", p.lr}});
   Json j{{"schema", kResultSchema},

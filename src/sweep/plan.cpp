@@ -1,5 +1,6 @@
 #include "sweep/plan.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "util/error.h"
@@ -8,6 +9,10 @@ namespace mue {
 
 std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file) {
   std::vector<PlannedTrial> out;
+  // Relative data paths in the spec mean "beside the spec file", wherever the trial runs.
+  std::string base_dir;
+  if (!file.empty() && file[0] != '<')
+    base_dir = std::filesystem::absolute(std::filesystem::path(file)).parent_path().lexically_normal().string();
   std::vector<std::size_t> idx(s.axes.size(), 0);
   const std::size_t total = s.grid_points();
   for (std::size_t n = 0; n < total; ++n) {
@@ -20,6 +25,7 @@ std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file
       t.spec.config = config_at(s, point, seed, Where{file, ""});
       t.spec.objective = s.objective;
       t.spec.divergence_loss = s.divergence_loss;
+      t.spec.base_dir = base_dir;
       out.push_back(std::move(t));
     }
     for (std::size_t a = s.axes.size(); a-- > 0;) {  // odometer, last axis fastest

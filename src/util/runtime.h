@@ -1,4 +1,5 @@
 #pragma once
+#include <string>
 
 namespace mue {
 // glibc malloc returns large buffers to the kernel on every free and gets them
@@ -6,4 +7,9 @@ namespace mue {
 // the heap (measured: a torch training step 274 -> 161 ms; see bench/). Call
 // once, first thing in main.
 void tune_malloc();
+
+// The CPU's model name from /proc/cpuinfo ("unknown" elsewhere).
+std::string cpu_model();
+// This host's name ("unknown" when it cannot be read).
+std::string host_name();
 }  // namespace mue

@@ -1,0 +1,34 @@
+#pragma once
+// What `muE sweep` and `muE fit` share: the process layout, the environment record, and
+// writing DIR/sweep.json with its plot.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "sweep/plan.h"
+#include "util/json.h"
+
+namespace mue::cli {
+
+struct Layout {
+  int jobs = 1, threads = 1;
+};
+
+// --jobs (0 = one per core, at most the pending trials) and --threads (0 = the cores
+// split between the jobs).
+Layout choose_layout(const GlobalOptions& g, int jobs, std::size_t pending);
+
+// muE and torch versions, host, CPU, cores, device and the layout: sweep.json /environment.
+Json sweep_environment(const std::string& device, const Layout& layout);
+
+// Fits, writes DIR/sweep.json (atomic) and DIR/plots/loss_vs_lr.svg, prints the optimum and
+// where both are. Returns the exit code (CheckFailedError propagates when nothing is usable).
+int write_sweep_outputs(const SweepSpec& s, const std::string& spec_file, const std::vector<PlannedTrial>& plan,
+                        const std::map<std::string, TrialResult>& done, const Json& environment,
+                        const std::string& dir, const GlobalOptions& g);
+
+// Path of the running muE executable (/proc/self/exe).
+std::string self_exe();
+
+}  // namespace mue::cli

@@ -1,0 +1,294 @@
+#include "sweep/local_runner.h"
+
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <list>
+#include <thread>
+
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace mue {
+namespace fs = std::filesystem;
+namespace bp = boost::process;
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// Installs the stop handlers for the life of a run and restores the previous ones.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &previous_[i]);
+  }
+  ~StopSignals() {
+    for (std::size_t i = 0; i < 3; ++i) ::sigaction(kSignals[i], &previous_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction previous_[3] {};
+};
+
+std::string tail_of(const std::string& path, std::size_t bytes = 2000) {
+  std::string s;
+  try {
+    s = read_file(path);
+  } catch (const Error&) {
+    return "";
+  }
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+std::string fmt_duration(double s) {
+  char buf[32];
+  if (!(s >= 0) || s > 1e7) return "?";
+  const auto t = static_cast<long>(s + 0.5);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", t);
+  return buf;
+}
+
+struct Running {
+  std::size_t index;
+  bp::child child;
+  std::chrono::steady_clock::time_point start;
+  std::string result_path, log_path;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// A valid result for `id` in `path`, or nullopt.
+std::optional<TrialResult> read_result(const std::string& path, const std::string& id) {
+  try {
+    TrialResult r = parse_trial_result(Json::parse(read_file(path)), Where{path, ""});
+    if (r.id == id) return r;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void open_sweep_dir(const fs::path& dir, const std::string& spec_text, bool force_new,
+                    const std::string& spec_file) {
+  const fs::path spec_path = dir / "spec.json", journal = dir / "trials.jsonl";
+  if (fs::exists(spec_path) && read_file(spec_path.string()) != spec_text) {
+    if (!force_new)
+      throw InputError(spec_file, "", "the sweep directory " + dir.string() +
+                                          " holds a different spec; use another --out, or --force-new to "
+                                          "start over there");
+    fs::remove(journal);
+    fs::remove_all(dir / "trials");
+  }
+  fs::create_directories(dir / "logs");
+  fs::create_directories(dir / "trials");
+  write_file_atomic(spec_path.string(), spec_text);
+}
+
+RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
+                     std::map<std::string, TrialResult>& done, const LocalRunOptions& o) {
+  const std::string journal = (dir / "trials.jsonl").string();
+  RunSummary summary;
+  auto trial_file = [&](const std::string& id, const char* what) {
+    return (dir / "trials" / (id + what)).string();
+  };
+
+  // Salvage: a result a child wrote just before the sweep was killed, never journaled.
+  std::vector<std::size_t> pending;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const std::string id = plan[i].spec.id();
+    if (done.count(id)) continue;
+    if (auto r = read_result(trial_file(id, ".result.json"), id)) {
+      append_line_durable(journal, to_json(*r).dump());
+      done[id] = *r;
+      ++summary.salvaged;
+      continue;
+    }
+    pending.push_back(i);
+  }
+  if (summary.salvaged && !o.quiet)
+    std::fprintf(stderr, "muE: journaled %zu finished result(s) an interrupted run had left in %s\n",
+                 summary.salvaged, (dir / "trials").c_str());
+  if (pending.empty()) return summary;
+
+  const StopSignals signals;
+  auto env = boost::this_process::environment();
+  if (env.find("OMP_WAIT_POLICY") == env.end()) env["OMP_WAIT_POLICY"] = "PASSIVE";  // read by libgomp at load
+  const pid_t parent = ::getpid();
+  // In the child, before exec: its own process group (a terminal's Ctrl-C reaches only
+  // the sweep, which then stops its children in order) and death with the sweep.
+  auto setup = [parent](auto&) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+  };
+
+  const std::size_t total = plan.size();
+  std::size_t finished = total - pending.size(), next = 0;
+  double wall_sum = 0;
+  std::list<Running> running;
+  // " | best 2.3104 at lr=0.002 seed 0 | ETA 1m20s": what a user watching wants to know.
+  auto best_and_eta = [&]() {
+    const TrialResult* best = nullptr;
+    const PlannedTrial* best_t = nullptr;
+    for (const auto& t : plan) {
+      const auto it = done.find(t.spec.id());
+      if (it == done.end()) continue;
+      const TrialResult& r = it->second;
+      if (r.status == TrialStatus::kOk && r.objective && (!best || *r.objective < *best->objective))
+        best = &r, best_t = &t;
+    }
+    std::string line;
+    if (best) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " | best %.4f at ", *best->objective);
+      line += buf + (o.describe ? o.describe(*best_t) : best->id);
+    }
+    const std::size_t left = total - finished;
+    const double eta = summary.ran ? wall_sum / double(summary.ran) * double(left) / double(o.jobs) : -1;
+    return line + " | ETA " + (left == 0 ? "0s" : fmt_duration(eta));
+  };
+  auto progress_line = [&]() {
+    std::size_t unusable = 0;
+    for (const auto& t : plan) {
+      const auto it = done.find(t.spec.id());
+      unusable += it != done.end() && it->second.status != TrialStatus::kOk;
+    }
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%zu/%zu done, %zu running, %zu unusable", finished, total, running.size(),
+                  unusable);
+    return buf + best_and_eta();
+  };
+  auto draw = [&]() {
+    if (o.live) std::fprintf(stderr, "\r\033[K%s", progress_line().c_str());
+  };
+  auto record = [&](const Running& run, TrialResult r, double wall) {
+    append_line_durable(journal, to_json(r).dump());  // durable before anything else
+    done[r.id] = r;
+    ++finished;
+    ++summary.ran;
+    wall_sum += wall;
+    if (r.status != TrialStatus::kOk) ++summary.unusable;
+    if (o.quiet) return;
+    std::string what = to_string(r.status);
+    if (r.objective) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, " %.4f", *r.objective);
+      what += buf;
+    } else if (!r.error.empty()) {
+      what += " (" + r.error + ")";
+    }
+    std::fprintf(stderr, "%s[%zu/%zu] %s: %s, %.1f s%s\n", o.live ? "\r\033[K" : "", finished, total,
+                 (o.describe ? o.describe(plan[run.index]) : r.id).c_str(), what.c_str(), wall,
+                 o.live ? "" : best_and_eta().c_str());
+  };
+  // A finished child's outcome: its result file when valid, else a failure record.
+  auto outcome = [&](Running& run) {
+    const std::string id = plan[run.index].spec.id();
+    run.child.wait();
+    const int native = run.child.native_exit_code();
+    if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
+      if (auto r = read_result(run.result_path, id)) return *r;
+    TrialResult r;
+    r.id = id;
+    r.status = TrialStatus::kFailed;
+    r.exit_status = WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
+    r.error = WIFSIGNALED(native)
+                  ? "the trial process died from signal " + std::to_string(WTERMSIG(native)) + " (" +
+                        ::strsignal(WTERMSIG(native)) + ")"
+                  : "the trial process exited with status " + std::to_string(WEXITSTATUS(native)) +
+                        (WEXITSTATUS(native) == 0 ? " but wrote no valid result" : " without a valid result");
+    r.log_tail = tail_of(run.log_path);
+    return r;
+  };
+
+  auto last_draw = std::chrono::steady_clock::now();
+  draw();
+  while ((next < pending.size() || !running.empty()) && !g_stop_signal) {
+    while (static_cast<int>(running.size()) < o.jobs && next < pending.size() && !g_stop_signal) {
+      const std::size_t i = pending[next++];
+      TrialSpec spec = plan[i].spec;
+      spec.threads = o.threads;
+      spec.device = o.device;
+      const std::string id = spec.id();
+      const std::string spec_file = trial_file(id, ".spec.json"), result_file = trial_file(id, ".result.json");
+      const std::string log_file = (dir / "logs" / (id + ".log")).string();
+      write_file_atomic(spec_file, to_json(spec).dump(1) + "\n");
+      fs::remove(result_file);
+      running.push_back(Running{i,
+                                bp::child(o.exe, "-q", "trial", "--spec", spec_file, "--result", result_file,
+                                          (bp::std_out & bp::std_err) > log_file, bp::std_in < bp::null, env,
+                                          bp::extend::on_exec_setup = setup),
+                                std::chrono::steady_clock::now(), result_file, log_file});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto it = running.begin(); it != running.end() && !g_stop_signal;) {
+      const double wall = seconds_since(it->start);
+      TrialResult r;
+      if (it->child.running()) {
+        if (wall <= o.timeout_s) {
+          ++it;
+          continue;
+        }
+        it->child.terminate();
+        it->child.wait();
+        r.id = plan[it->index].spec.id();
+        r.status = TrialStatus::kTimeout;
+        r.error = "killed after the trial timeout of " + Json(o.timeout_s).dump() + " s";
+        r.log_tail = tail_of(it->log_path);
+      } else {
+        r = outcome(*it);
+      }
+      if (!(r.wall_s > 0)) r.wall_s = wall;
+      record(*it, r, wall);
+      it = running.erase(it);
+      draw();
+    }
+    if (o.live && seconds_since(last_draw) > 0.5) {
+      draw();
+      last_draw = std::chrono::steady_clock::now();
+    }
+  }
+  if (o.live) std::fprintf(stderr, "\r\033[K");
+
+  if (g_stop_signal) {
+    summary.stop_signal = g_stop_signal;
+    // Stop the children: TERM, a grace period, then KILL. A child that still managed to
+    // write its result is journaled; the others run again on resume.
+    for (auto& run : running) ::kill(run.child.id(), SIGTERM);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto& run : running)
+      while (run.child.running() && seconds_since(t0) < 3) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& run : running) {
+      if (run.child.running()) run.child.terminate();
+      run.child.wait();
+      const int native = run.child.native_exit_code();
+      if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
+        if (auto r = read_result(run.result_path, plan[run.index].spec.id())) record(run, *r, seconds_since(run.start));
+    }
+    running.clear();
+  }
+  return summary;
+}
+
+}  // namespace mue
