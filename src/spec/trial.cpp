@@ -112,6 +112,7 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
   }
   if (auto v = r.opt_number("tokens_per_s")) out.tokens_per_s = *v;
   if (auto v = r.opt_number("wall_s")) out.wall_s = *v;
+  if (auto v = r.opt_number("process_wall_s")) out.process_wall_s = *v;
   if (auto v = r.opt_integer("peak_mem_bytes")) out.peak_mem_bytes = *v;
   if (auto v = r.opt_string("device")) out.device = *v;
   if (auto v = r.opt_string("error")) out.error = *v;
@@ -146,6 +147,7 @@ Json to_json(const TrialResult& r) {
          {"curve", curve},
          {"tokens_per_s", r.tokens_per_s},
          {"wall_s", r.wall_s},
+         {"process_wall_s", r.process_wall_s},
          {"peak_mem_bytes", r.peak_mem_bytes},
          {"device", r.device}};
   if (!r.error.empty()) j["error"] = r.error;

@@ -44,7 +44,8 @@ struct TrialResult {
   std::optional<double> final_val_loss;
   std::vector<CurvePoint> curve;
   double tokens_per_s = 0;
-  double wall_s = 0;
+  double wall_s = 0;          // the training loop (set by the trainer)
+  double process_wall_s = 0;  // the whole trial process, spawn to exit (set by the launcher)
   std::int64_t peak_mem_bytes = 0;
   std::string device;
   std::string error;     // failed/timeout/diverged: what happened

@@ -260,6 +260,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
         r = outcome(*it);
       }
       if (!(r.wall_s > 0)) r.wall_s = wall;
+      r.process_wall_s = wall;
       record(*it, r, wall);
       it = running.erase(it);
       draw();
@@ -284,7 +285,10 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       run.child.wait();
       const int native = run.child.native_exit_code();
       if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
-        if (auto r = read_result(run.result_path, plan[run.index].spec.id())) record(run, *r, seconds_since(run.start));
+        if (auto r = read_result(run.result_path, plan[run.index].spec.id())) {
+          r->process_wall_s = seconds_since(run.start);
+          record(run, *r, r->process_wall_s);
+        }
     }
     running.clear();
   }
