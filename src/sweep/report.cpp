@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "report/plot.h"
+#include "report/transfer_report.h"  // kSweepReportSchema
 #include "util/error.h"
 
 namespace mue {
@@ -50,7 +51,7 @@ const TrialResult* find(const std::map<std::string, TrialResult>& done, const st
   return it == done.end() ? nullptr : &it->second;
 }
 
-std::string fmt(double v) {
+std::string num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
@@ -60,7 +61,7 @@ std::string fmt(double v) {
 
 std::string describe_trial(const SweepSpec& s, const PlannedTrial& t) {
   std::string d;
-  for (std::size_t a = 0; a < s.axes.size(); ++a) d += s.axes[a].key + "=" + fmt(t.point[a]) + " ";
+  for (std::size_t a = 0; a < s.axes.size(); ++a) d += s.axes[a].key + "=" + num(t.point[a]) + " ";
   return d + "seed " + std::to_string(t.seed);
 }
 
@@ -194,7 +195,7 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
     << ", graph 1 fillcolor rgb '#dde8f5' fillstyle solid 1.0 noborder behind\n";
   p << "set arrow 1 from " << of.value << ", graph 0 to " << of.value
     << ", graph 1 nohead linecolor rgb '#1f4e8c' dashtype 2 linewidth 2\n";
-  p << "set label 1 " << gnuplot_quote("optimum " + fmt(of.value) + (of.at_edge ? " (at edge)" : "")) << " at "
+  p << "set label 1 " << gnuplot_quote("optimum " + num(of.value) + (of.at_edge ? " (at edge)" : "")) << " at "
     << of.value << ", graph 0.04 offset 0.5,0 textcolor rgb '#1f4e8c'\n";
 
   std::vector<std::string> series, data;
@@ -202,7 +203,7 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
     std::string title;
     std::size_t k = 0;
     for (std::size_t a = 0; a < s.axes.size(); ++a)
-      if (a != x_axis) title += (title.empty() ? "" : " ") + s.axes[a].key + "=" + fmt(key[k++]);
+      if (a != x_axis) title += (title.empty() ? "" : " ") + s.axes[a].key + "=" + num(key[k++]);
     if (title.empty()) title = "objective";
     std::ostringstream d;
     d.precision(10);

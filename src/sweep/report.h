@@ -11,8 +11,6 @@
 
 namespace mue {
 
-inline constexpr const char* kSweepReportSchema = "mue.sweep/1";
-
 struct SweepReport {
   Json json;
   FitResult fit;
