@@ -288,7 +288,7 @@ bool plot_target(const std::string& target, const std::vector<const VerifyCase*>
   const std::size_t n = cases.size();
   if (n == 0) return false;
   p << "set multiplot layout 1," << n << " title " << gnuplot_quote("muE verify: " + target) << "\n";
-  p << "set logscale x 2\nset format x '%g'\nset grid\nset key bottom center box\n";
+  p << "set logscale x 2\nset format x '%.3g'\nset grid\nset key top left box opaque\n";
   p << "set offsets graph 0.04, graph 0.04, graph 0.08, graph 0.08\n";
   for (std::size_t k = 0; k < n; ++k) {
     const VerifyCase& c = *cases[k];

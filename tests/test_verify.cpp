@@ -1,0 +1,140 @@
+// Tests of src/verify: the gate's verdicts and boundaries, drift from a fake result set,
+// and the transfer report reader's errors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "helpers.h"
+#include "util/error.h"
+#include "verify/verify.h"
+
+using namespace mue;
+
+namespace {
+
+CaseOutcome fitted(double drift, double lo, double hi, bool at_edge = false, double half_width = 1.0) {
+  CaseOutcome o;
+  o.usable = true;
+  o.drift = drift;
+  o.drift_ci_low = lo;
+  o.drift_ci_high = hi;
+  o.at_edge = at_edge;
+  o.half_width = half_width;
+  return o;
+}
+
+VerifyTarget target() {
+  VerifyTarget t;
+  t.name = "moe";
+  t.config = parse_config(mue::test::parse(R"({
+    "model": {"vocab": 256, "d_model": 32, "n_layers": 1, "n_heads": 2, "seq_len": 16,
+              "ffn": {"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 16}},
+    "train": {"batch_size": 4, "steps": 10, "data": {"kind": "synthetic"}},
+    "hparams": {"lr": 0.004, "wd": 0.1, "init_std": 0.02}})"),
+                          Where{"t.json", ""});
+  t.bridged = {{"lr", 0.002}, {"wd", 0.1}, {"init_std", 0.02}};  // the target's table halves lr
+  return t;
+}
+
+// Fake results: loss = 3 + 0.2·(log2(value/reference) − true_drift)², NaN-free, one per trial.
+std::map<std::string, TrialResult> fake(const VerifyCase& c, double true_drift,
+                                        const std::vector<double>& diverged_offsets = {}) {
+  std::map<std::string, TrialResult> done;
+  for (const auto& t : c.trials) {
+    TrialResult r;
+    r.id = t.spec.id();
+    const double x = std::log2(t.point[0] / c.reference);
+    bool bad = false;
+    for (double d : diverged_offsets) bad = bad || std::abs(d - x) < 1e-9;
+    r.status = bad ? TrialStatus::kDiverged : TrialStatus::kOk;
+    if (!bad) r.objective = 3 + 0.2 * (x - true_drift) * (x - true_drift);
+    done[r.id] = r;
+  }
+  return done;
+}
+
+}  // namespace
+
+TEST_CASE("gate: pass, fail, inconclusive, and the tolerance boundary") {
+  std::string why;
+  CHECK(judge(fitted(0.3, -0.2, 0.8), 1.0, &why) == Verdict::kPass);
+  CHECK(judge(fitted(1.0, 0.6, 1.4), 1.0, &why) == Verdict::kPass);  // |drift| == tolerance passes
+  CHECK(judge(fitted(1.0001, 0.6, 1.4), 1.0, &why) == Verdict::kFail);
+  CHECK(why.find("excludes 0") != std::string::npos);
+  CHECK(judge(fitted(-1.6, -3.0, 0.2), 1.0, &why) == Verdict::kPass);  // CI contains 0
+  CHECK(judge(fitted(-1.6, -3.0, -0.01), 1.0, &why) == Verdict::kFail);
+  CHECK(judge(fitted(-1.6, -3.0, 0.0), 1.0, &why) == Verdict::kPass);  // 0 on the CI's edge counts
+  // At the edge: inconclusive while the grid reaches no further than the tolerance...
+  CHECK(judge(fitted(1.0, 1.0, 1.0, true, 1.0), 1.0, &why) == Verdict::kInconclusive);
+  CHECK(why.find("widen") != std::string::npos);
+  // ...a fail once the grid's half-width alone exceeds it.
+  CHECK(judge(fitted(2.0, 2.0, 2.0, true, 2.0), 1.0, &why) == Verdict::kFail);
+  CaseOutcome none;
+  CHECK(judge(none, 1.0, &why) == Verdict::kFail);
+  CHECK(why.find("no usable trial") != std::string::npos);
+  CaseOutcome bridged_bad = fitted(0.0, -0.1, 0.1);
+  bridged_bad.bridged_usable = false;
+  CHECK(judge(bridged_bad, 1.0, &why) == Verdict::kFail);
+}
+
+TEST_CASE("verify case: grid centred on the reference value; drift recovered from fake results") {
+  const VerifyTarget t = target();
+  VerifyCase c = plan_case(t, "lr", 5, 0.5, 1, Objective{}, 60, "t.json");
+  REQUIRE(c.sweep.axes[0].values.size() == 5);
+  CHECK(c.sweep.axes[0].values[2] == doctest::Approx(0.004));
+  CHECK(c.sweep.axes[0].values[0] == doctest::Approx(0.002));
+  CHECK(c.bridged == 0.002);
+  CHECK(c.half_width == 1.0);
+  CHECK(c.trials.size() == 5);
+
+  CaseOutcome o = evaluate_case(c, fake(c, 0.3), 1.0);
+  CHECK(o.verdict == Verdict::kPass);
+  CHECK(o.drift == doctest::Approx(0.3).epsilon(0.01));
+  CHECK(o.empirical == doctest::Approx(0.002 * std::exp2(0.3)).epsilon(0.01));  // on the target's scale
+  REQUIRE(o.gap);
+  CHECK(*o.gap == doctest::Approx(0.2 * 0.09).epsilon(0.01));
+  REQUIRE(o.grid.size() == 5);
+  CHECK(o.grid[2]["value"].get<double>() == doctest::Approx(0.002));
+
+  // The true optimum three octaves away: at the edge of a ±1 grid -> inconclusive.
+  CHECK(evaluate_case(c, fake(c, -3.0), 1.0).verdict == Verdict::kInconclusive);
+  // A wide grid (±2) with the optimum 1.5 away: inside, past a tolerance of 1 -> fail.
+  VerifyCase wide = plan_case(t, "lr", 9, 0.5, 1, Objective{}, 60, "t.json");
+  CaseOutcome w = evaluate_case(wide, fake(wide, 1.5), 1.0);
+  CHECK(w.verdict == Verdict::kFail);
+  CHECK(w.drift == doctest::Approx(1.5).epsilon(0.01));
+  // The bridged value itself diverged: fail, whatever the fit says.
+  CaseOutcome d = evaluate_case(c, fake(c, 0.0, {0.0}), 1.0);
+  CHECK_FALSE(d.bridged_usable);
+  CHECK(d.verdict == Verdict::kFail);
+  // Every trial diverged.
+  CaseOutcome all = evaluate_case(c, fake(c, 0.0, {-1, -0.5, 0, 0.5, 1}), 1.0);
+  CHECK_FALSE(all.usable);
+  CHECK(all.verdict == Verdict::kFail);
+  // Not run yet: missing trials are not usable either.
+  CHECK(evaluate_case(c, {}, 1.0).verdict == Verdict::kFail);
+}
+
+TEST_CASE("verify case: points must be odd and >= 3; a zero wd has no log grid") {
+  const VerifyTarget t = target();
+  CHECK_THROWS_AS(plan_case(t, "lr", 1, 0.5, 1, Objective{}, 60, "t.json"), UsageError);
+  CHECK_THROWS_AS(plan_case(t, "lr", 4, 0.5, 1, Objective{}, 60, "t.json"), UsageError);
+  VerifyTarget z = t;
+  z.config.hparams.wd = 0;
+  z.bridged["wd"] = 0;
+  CHECK_THROWS_AS(plan_case(z, "wd", 5, 0.5, 1, Objective{}, 60, "t.json"), UsageError);
+}
+
+TEST_CASE("transfer report reader: schema version and missing fields name the pointer") {
+  auto failure = [](const char* text) {
+    return mue::test::failure_of([&] { read_transfer_report(mue::test::parse(text), "r.json"); });
+  };
+  auto f = failure(R"({"schema": "mue.transfer/2", "targets": []})");
+  CHECK(f.pointer == "/schema");
+  CHECK(f.reason.find("mue.transfer/1") != std::string::npos);
+  CHECK(failure(R"({"targets": []})").pointer == "/schema");
+  CHECK(failure(R"({"schema": "mue.transfer/1", "reference": {}, "options": {}, "targets": []})").pointer ==
+        "/targets");
+  CHECK(failure(R"({"schema": "mue.transfer/1", "reference": {"hparams": {}}, "options": {},
+                    "targets": [{"model": {}}]})").pointer == "/targets/0/name");
+}
