@@ -349,6 +349,33 @@ TEST_CASE("options of §9 move exactly the values they name") {
   CHECK_REL(grp(base, "norm").lr.value, 1e-3);
 }
 
+TEST_CASE("baseline: the standard parameterization reuses η⋆ everywhere with PyTorch-default init") {
+  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  TransferOptions o;
+  o.parameterization = ParameterizationKind::kStandard;
+  Parameterization sp = run(ref, model(512, 8, moe(8, 2, 512, 1, 256)), train(64, 32LL * 1024 * 4000), o);
+  for (const auto& [name, g] : sp.groups) {
+    CAPTURE(name);
+    CHECK_REL(g.lr.value, 1e-3);  // one global LR: batch, duration, width and depth ignored
+    CHECK_REL(g.wd.value, name == "norm" ? 0.0 : 0.1);
+    CHECK(g.multiplier.value == 1);
+    for (const auto& f : g.lr.trace) CHECK(is_known_rule(f.rule));
+  }
+  CHECK_REL(grp(sp, "attn_qkv").init_std.value, 1 / std::sqrt(3.0 * 512));
+  CHECK_REL(grp(sp, "expert_down").init_std.value, 1 / std::sqrt(3.0 * 512));
+  CHECK_REL(grp(sp, "shared_down").init_std.value, 1 / std::sqrt(3.0 * 256));
+  CHECK_REL(grp(sp, "embedding").init_std.value, 1.0);
+  CHECK(sp.scalars.A.value == 1);
+  CHECK(sp.scalars.route_scale.value == 1);
+  CHECK(sp.scalars.residual_multiplier.value == 1);
+  CHECK(sp.scalars.output_multiplier.value == 1);
+  CHECK_REL(sp.scalars.attention_scale.value, 1 / std::sqrt(32.0));  // d_head 32
+  CHECK(sp.route.front().find("standard parameterization") != std::string::npos);
+  // The option is written only when set: muE runs keep their canonical form and trial ids.
+  CHECK_FALSE(to_json(TransferOptions{}).contains("parameterization"));
+  CHECK(parse_options(to_json(o), Where{"o", ""}) == o);
+}
+
 TEST_CASE("depth: r = m_L^-α; hidden lr × m_L^(α-1)") {
   Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
   TransferOptions o;

@@ -29,6 +29,8 @@ TransferOptions parse_options(const Json& j, const Where& where, const TransferO
   if (auto v = r.opt_choice("attention_scale", {"inv_dhead", "inv_sqrt_dhead"}))
     o.attention_scale = *v == "inv_dhead" ? AttentionScale::kInvDHead : AttentionScale::kInvSqrtDHead;
   if (auto v = r.opt_boolean("wd_embedding")) o.wd_embedding = *v;
+  if (auto v = r.opt_choice("parameterization", {"mue", "standard"}))
+    o.parameterization = *v == "mue" ? ParameterizationKind::kMue : ParameterizationKind::kStandard;
   r.finish();
   return o;
 }
@@ -38,11 +40,12 @@ bool operator==(const TransferOptions& a, const TransferOptions& b) {
          a.router_rule == b.router_rule && a.duration_exponent == b.duration_exponent &&
          a.beta_scaling == b.beta_scaling && a.eps_rule == b.eps_rule &&
          a.depth_alpha == b.depth_alpha && a.routing_normalization == b.routing_normalization &&
-         a.attention_scale == b.attention_scale && a.wd_embedding == b.wd_embedding;
+         a.attention_scale == b.attention_scale && a.wd_embedding == b.wd_embedding &&
+         a.parameterization == b.parameterization;
 }
 
 Json to_json(const TransferOptions& o) {
-  return Json{
+  Json j{
       {"head_rule", o.head_rule == HeadRule::kBlog ? "blog" : "mup"},
       {"wd_width_scaling", o.wd_width_scaling == WdWidthScaling::kNone ? "none" : "independent"},
       {"router_rule", o.router_rule == RouterRule::kHidden ? "hidden" : "readout"},
@@ -55,6 +58,9 @@ Json to_json(const TransferOptions& o) {
       {"attention_scale",
        o.attention_scale == AttentionScale::kInvDHead ? "inv_dhead" : "inv_sqrt_dhead"},
       {"wd_embedding", o.wd_embedding}};
+  // Written only for the baseline, so the canonical form (and trial ids) of muE runs is unchanged.
+  if (o.parameterization == ParameterizationKind::kStandard) j["parameterization"] = "standard";
+  return j;
 }
 
 }  // namespace mue

@@ -11,6 +11,9 @@ enum class BetaScaling { kSde, kNone };
 enum class EpsRule { kGlobal, kCompleteP };
 enum class RoutingNormalization { kGlobal, kPerGroup };
 enum class AttentionScale { kInvDHead, kInvSqrtDHead };
+// Not a choice of THEORY §9: `standard` is the baseline muE is measured against
+// (PyTorch-default init, the reference's lr/wd reused unchanged, no multipliers).
+enum class ParameterizationKind { kMue, kStandard };
 
 struct TransferOptions {
   HeadRule head_rule = HeadRule::kBlog;                        // §9 row 1
@@ -23,6 +26,7 @@ struct TransferOptions {
   RoutingNormalization routing_normalization = RoutingNormalization::kGlobal;  // row 9
   AttentionScale attention_scale = AttentionScale::kInvDHead;  // row 10
   bool wd_embedding = true;                                    // row 11
+  ParameterizationKind parameterization = ParameterizationKind::kMue;  // baseline switch
 };
 
 bool operator==(const TransferOptions& a, const TransferOptions& b);

@@ -130,6 +130,8 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
                 {"train", r.raw("train")},
                 {"hparams", r.has("hparams") ? r.raw("hparams") : Json::object()}};
   if (r.has("backend")) s.backend = parse_backend(r.raw("backend"), r.at("backend"));
+  // Transfer options decide the table every trial trains with (e.g. the standard baseline).
+  if (r.has("options")) s.base["options"] = to_json(parse_options(r.raw("options"), r.at("options")));
 
   ObjectReader ar = r.object("axes");
   std::set<std::string> pointers;
@@ -229,6 +231,7 @@ Json to_json(const SweepSpec& s) {
          {"backend", to_json(s.backend)}};
   if (!s.description.empty()) j["description"] = s.description;
   if (s.divergence_loss > 0) j["divergence_loss"] = s.divergence_loss;
+  if (s.base.contains("options")) j["options"] = s.base["options"];
   return j;
 }
 

@@ -21,6 +21,7 @@ class Builder {
       : ref_(ref), m_(m), t_(t), o_(o), where_(where) {}
 
   Parameterization build() {
+    if (o_.parameterization == ParameterizationKind::kStandard) return standard();
     ratios();
     globals();
     scalars();
@@ -40,6 +41,77 @@ class Builder {
   double H_all_ = 0;  // all-active width N·h + n_s·h_s (Bridge I's width)
   // Reasons shared by every hidden group, formatted once per target.
   std::string hidden_init_reason_, hidden_lr_reason_;
+
+  // The baseline (not muE): what a user gets without a parameterization. Every value is
+  // the reference's or PyTorch's default, each traced to `baseline.standard`.
+  Parameterization standard() {
+    ratios();
+    const HParams& h = ref_.hparams;
+    const OptimizerSpec& opt = ref_.train.optimizer;
+    const char* id = "baseline.standard";
+    OptimizerParams& o = p_.optimizer;
+    o.lr = Traced(h.lr, "η⋆ (reference lr)");
+    o.lr.note(id, "standard parameterization: the tuned lr is reused unchanged");
+    o.wd = Traced(h.wd, "λ⋆ (reference wd)");
+    o.wd.note(id, "standard parameterization: the tuned wd is reused unchanged");
+    o.eps = Traced(h.eps.value_or(opt.eps), "ε⋆ (reference eps)");
+    o.one_minus_beta1 = Traced(1 - h.beta1.value_or(opt.beta1), "reference 1-β1⋆");
+    o.one_minus_beta2 = Traced(1 - h.beta2.value_or(opt.beta2), "reference 1-β2⋆");
+    const FfnSpec& f = m_.ffn;
+    Scalars& s = p_.scalars;
+    s.H_act = Traced(static_cast<double>(f.active_width()), "active FFN width");
+    H_all_ = f.is_moe() ? static_cast<double>(f.n_experts) * f.d_expert + static_cast<double>(f.shared) * f.d_shared
+                        : s.H_act.value;
+    s.A = Traced(1, "no multiplier");
+    s.A.note(id, "standard parameterization: no output multiplier");
+    s.route_scale = Traced(1, "no scale");
+    s.route_scale.note(id, "standard parameterization: the normalized gates sum to 1");
+    s.shared_scale = Traced(1, "shared experts are added unscaled");
+    s.residual_multiplier = Traced(1, "no multiplier");
+    s.attention_scale = Traced(1, "q·k");
+    s.attention_scale.apply(id, 1.0 / std::sqrt(m_.d_head), [&] { return std::string("1/√d_head, d_head = " + std::to_string(m_.d_head)); });
+    s.output_multiplier = Traced(1, "no multiplier");
+    const double d = m_.d_model;
+    auto group = [&](double fan_in) {
+      GroupParams g;
+      if (fan_in > 0) {
+        g.init_std = Traced(1 / std::sqrt(3 * fan_in), "PyTorch default U(±1/√fan_in): std 1/√(3·" + fmt(fan_in) + ")");
+      } else {
+        g.init_std = Traced(1, "PyTorch default nn.Embedding: N(0, 1)");
+      }
+      g.init_std.note(id, "σ⋆ is not used");
+      g.lr = Traced(o.lr.value, "optimizer.lr");
+      g.wd = Traced(o.wd.value, "optimizer.wd");
+      g.eps = Traced(o.eps.value, "optimizer.eps");
+      g.multiplier = Traced(1, "no multiplier");
+      return g;
+    };
+    auto& G = p_.groups;
+    G["embedding"] = group(0);
+    G["attn_qkv"] = group(d);
+    G["attn_out"] = group(d);
+    GroupParams norm = group(d);
+    norm.init_std = Traced(0, "gains start at exactly 1 (no noise)");
+    norm.wd.apply(id, 0, [] { return std::string("gains are not decayed"); });
+    G["norm"] = norm;
+    G["unembedding"] = group(d);
+    if (!f.is_moe()) {
+      G["ffn_up"] = group(d);
+      G["ffn_down"] = group(f.d_ff);
+    } else {
+      G["expert_up"] = group(d);
+      G["expert_down"] = group(f.d_expert);
+      G["router"] = group(d);
+      if (f.shared > 0) {
+        G["shared_up"] = group(d);
+        G["shared_down"] = group(static_cast<double>(f.shared) * f.d_shared);
+      }
+    }
+    diagnostics();
+    p_.route.push_back("standard parameterization (baseline, not muE): the reference's lr, wd, eps and β "
+                       "reused; PyTorch-default init; no multipliers");
+    return std::move(p_);
+  }
 
   void ratios() {
     Ratios& r = p_.ratios;
