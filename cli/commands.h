@@ -31,6 +31,10 @@ Command add_train(CLI::App& app, const GlobalOptions& g);
 Command add_coord_check(CLI::App& app, const GlobalOptions& g);
 Command add_validate(CLI::App& app, const GlobalOptions& g);
 Command add_trial(CLI::App& app, const GlobalOptions& g);
+Command add_env(CLI::App& app, const GlobalOptions& g);
+
+// Set in the environment when muE restarted itself to set OMP_WAIT_POLICY (main.cpp).
+inline constexpr const char* kReexecMarker = "MUE_OMP_REEXEC";
 
 // For subcommands whose engine lands in a later issue: inputs are checked first
 // (bad input still exits 2), then this throws a RuntimeError (exit 3).

@@ -1,5 +1,8 @@
 // muE: tune a small dense model once, transfer its hyperparameters to MoE targets,
 // and verify the transfer. This file wires the subcommands and maps errors to exit codes.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 #include <vector>
 
@@ -79,7 +82,7 @@ int run(int argc, char** argv) {
   const std::vector<Command> commands = {
       add_sweep(app, g),  add_fit(app, g),         add_transfer(app, g),
       add_explain(app, g), add_verify(app, g),     add_train(app, g),
-      add_coord_check(app, g), add_validate(app, g), add_trial(app, g)};
+      add_coord_check(app, g), add_validate(app, g), add_trial(app, g), add_env(app, g)};
 
   check_subcommand_name(app, argc, argv);
   try {
@@ -97,7 +100,34 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace mue::cli
 
+namespace {
+// libgomp reads OMP_WAIT_POLICY once, when it is loaded — before main. Spin-waiting
+// threads cost ~3x per training step on small VMs, so the commands that train restart
+// themselves once with OMP_WAIT_POLICY=PASSIVE when the user has not set it. The marker
+// variable makes a second restart impossible; argv, stdin and the exit code carry over
+// (execv keeps the pid and the open descriptors).
+void reexec_for_openmp(int argc, char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv(mue::cli::kReexecMarker)) return;
+  bool trains = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("-", 0) == 0) {
+      if (a == "--log-level" || a == "--device" || a == "--threads") ++i;
+      continue;
+    }
+    trains = a == "train" || a == "trial" || a == "coord-check" || a == "env";
+    break;
+  }
+  if (!trains) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::setenv(mue::cli::kReexecMarker, "1", 1);
+  ::execv("/proc/self/exe", argv);
+  // exec failed: carry on with the current (spinning) policy rather than fail.
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  reexec_for_openmp(argc, argv);
   mue::tune_malloc();
   try {
     return mue::cli::run(argc, argv);
