@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -303,4 +304,78 @@ TEST_CASE("coord-check: table slopes ~0 for hidden activations, standard paramet
   auto mup_head = coord_check(c, "t", o);
   CHECK(mup_head.report["slopes"]["delta_rms"]["logits"].get<double>() > -0.5);
   CHECK(mup_head.stable);
+}
+
+#include "fused.h"
+
+namespace {
+std::vector<TrialSpec> pack_of(const std::vector<std::array<double, 3>>& hp, int steps = 20) {
+  std::vector<TrialSpec> out;
+  for (const auto& [lr, wd, std] : hp) {
+    RunConfig c = config(R"({"kind": "dense", "d_ff": 64})", 32);
+    c.model.n_heads = 2;
+    c.model.d_head = 16;
+    c.train.steps = steps;
+    c.train.eval.every = 10;
+    c.hparams.lr = lr;
+    c.hparams.wd = wd;
+    c.hparams.init_std = std;
+    out.push_back(trial(c));
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("fused pack of 4 (different lr, wd, init std) = 4 separate runs, to float tolerance") {
+  // Not bit-exact: a batched matmul over the trial dimension and the per-trial loss mean
+  // sum in another order than the separate runs' kernels (float reassociation, ~1e-6).
+  auto specs = pack_of({{{0.002, 0.1, 0.02}}, {{0.008, 0.0, 0.01}}, {{0.004, 0.3, 0.04}}, {{0.016, 0.1, 0.005}}});
+  REQUIRE(pack_key(specs[0]) == pack_key(specs[3]));
+  auto fused = train_pack(specs, "t");
+  REQUIRE(fused.size() == 4);
+  for (std::size_t k = 0; k < 4; ++k) {
+    CAPTURE(k);
+    TrialResult alone = train(specs[k], "t");
+    CHECK(fused[k].id == specs[k].id());
+    REQUIRE(fused[k].status == TrialStatus::kOk);
+    REQUIRE(fused[k].curve.size() == alone.curve.size());
+    for (std::size_t i = 0; i < alone.curve.size(); ++i)
+      CHECK(fused[k].curve[i].train_loss == doctest::Approx(alone.curve[i].train_loss).epsilon(1e-5));
+    CHECK(*fused[k].objective == doctest::Approx(*alone.objective).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("a diverging trial in a pack is frozen and recorded; the others are undisturbed") {
+  auto two = pack_of({{{0.002, 0.1, 0.02}}, {{0.008, 0.1, 0.01}}});
+  auto three = two;
+  three.push_back(pack_of({{{0.004, 0.1, 0.02}}})[0]);
+  auto base = train_pack(two, "t");
+  auto with_bad = train_pack(three, "t", {false, false, true});
+  CHECK(with_bad[2].status == TrialStatus::kDiverged);
+  CHECK_FALSE(with_bad[2].objective);
+  for (std::size_t k = 0; k < 2; ++k) {
+    REQUIRE(with_bad[k].status == TrialStatus::kOk);
+    REQUIRE(with_bad[k].curve.size() == base[k].curve.size());
+    for (std::size_t i = 0; i < base[k].curve.size(); ++i)
+      CHECK(with_bad[k].curve[i].train_loss == doctest::Approx(base[k].curve[i].train_loss).epsilon(1e-6));
+    CHECK(*with_bad[k].objective == doctest::Approx(*base[k].objective).epsilon(1e-6));
+  }
+  // A genuinely huge LR diverges inside a pack too, without a crash.
+  auto huge = pack_of({{{0.002, 0.1, 0.02}}, {{10.0, 0.1, 0.02}}});
+  auto r = train_pack(huge, "t");
+  CHECK(r[0].status == TrialStatus::kOk);
+  CHECK(r[1].status == TrialStatus::kDiverged);
+}
+
+TEST_CASE("pack keys: MoE is not fused; another seed or shape is another pack") {
+  auto a = pack_of({{{0.002, 0.1, 0.02}}})[0];
+  TrialSpec moe_t = trial(config(R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 16})"));
+  CHECK(pack_key(moe_t).empty());
+  TrialSpec b = a;
+  b.config.train.seed = 7;
+  CHECK(pack_key(a) != pack_key(b));
+  b = a;
+  b.config.hparams.lr = 0.5;
+  CHECK(pack_key(a) == pack_key(b));
+  CHECK_THROWS_AS(train_pack({a, moe_t}, "t"), RuntimeError);
 }

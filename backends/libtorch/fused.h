@@ -1,0 +1,35 @@
+#pragma once
+// Fused trials (DESIGN.md "Fused trials"): K trials that share every shape, the data and
+// the training schedule — and differ in their hyperparameters (lr, wd, init std, eps) —
+// trained as one stacked model: every weight is a [K, ...] tensor, every matmul a batched
+// one over the trial dimension, one AdamW step with per-trial learning rates and weight
+// decays (each trial's own table). Results equal separate runs up to float reassociation.
+#include <string>
+#include <vector>
+
+#include "spec/trial.h"
+
+namespace mue::torch_backend {
+
+// Trials with equal keys can share a pack; "" for a trial that cannot be fused (MoE FFN).
+// The key covers model, train (seed and data included), options, reference shape, betas
+// and backend: everything but lr, wd, init_std, eps and per-group overrides.
+std::string pack_key(const TrialSpec& spec);
+
+// Trains the trials as one pack on the first spec's device and threads. Per trial: the
+// same result `train` gives (status, curve, objective), with the pack's wall time. A trial
+// that diverges is frozen (weights, optimizer state and lr zeroed) and recorded; the others
+// go on undisturbed. `inject_nan[k]` is the MUE_FAULT=nan test hook for trial k.
+// RuntimeError when the specs do not share one pack key.
+std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const std::string& file,
+                                    const std::vector<bool>& inject_nan = {});
+
+// Seconds per training step (median of `steps` after 2 warm-up steps) of one trial alone
+// and of a pack of K copies, in this process, for the process-layout decision.
+struct PackTiming {
+  double single_step_s = 0;
+  std::vector<std::pair<int, double>> pack_step_s;  // (K, seconds per fused step)
+};
+PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps, const std::string& file);
+
+}  // namespace mue::torch_backend
