@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/sweep_common.h"
+#include "fused.h"
 #include "runtime_info.h"
 #include "spec/validate.h"
 #include "sweep/local_runner.h"
@@ -25,6 +26,7 @@ struct SweepArgs {
   int jobs = 0;
   std::string launcher = "local";
   bool resume = false, dry_run = false, force_new = false;
+  std::string fuse = "auto";
 };
 
 int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
@@ -59,7 +61,10 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
               << " already in the journal; " << layout.jobs << " at a time × " << layout.threads
               << " thread(s) on " << device << "\n";
 
+  const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
   LocalRunOptions o;
+  o.fuse = fuse.k;
+  o.pack_key = [](const TrialSpec& t) { return torch_backend::pack_key(t); };
   o.exe = self_exe();
   o.jobs = layout.jobs;
   o.threads = layout.threads;
@@ -78,7 +83,8 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
     return 128 + run.stop_signal;
   }
 
-  const Json environment = sweep_environment(device, layout);
+  Json environment = sweep_environment(device, layout);
+  environment["fuse"] = fuse.record;
   return write_sweep_outputs(s, a.spec, plan, done, environment, dir, g);
 }
 }  // namespace
@@ -105,6 +111,9 @@ Command add_sweep(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--launcher", a->launcher, "Where trials run (slurm: not built yet)")
       ->check(CLI::IsMember({"local", "slurm"}))
+      ->capture_default_str();
+  sub->add_option("--fuse", a->fuse,
+                  "Fused trials: off, auto (calibrate a few steps, fuse when >= 5% cheaper) or a pack size K")
       ->capture_default_str();
   sub->add_flag("--resume", a->resume, "Continue the sweep in DIR (the default behaviour; kept for scripts)");
   sub->add_flag("--dry-run", a->dry_run, "Print the plan (trial count, grid, every trial id) and exit");

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "spec/trial.h"
 #include "spec/validate.h"
+#include "fused.h"
 #include "trainer.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -18,6 +19,7 @@ namespace mue::cli {
 namespace {
 struct TrialArgs {
   std::string spec, result;
+  bool pack = false, calibrate = false;
 };
 
 // Test hook: MUE_FAULT="crash:ID,hang:ID,nan:ID,garbage:ID" (ID: a trial id or a prefix
@@ -51,22 +53,57 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
       "Test hook: MUE_FAULT=\"crash:ID,hang:ID,nan:ID,garbage:ID\" makes the trial whose id\n"
       "  starts with ID abort, hang, go NaN, or write garbage (for the sweep engine's tests).\n"
       "Exit: 0 when a result was written (ok or diverged), 2 bad spec, 3 runtime failure.");
+  sub->add_flag("--pack", a->pack,
+                "The input is a pack (mue.pack/1: {\"trials\": [TrialSpec...]}) trained fused; the output is "
+                "{\"results\": [TrialResult...]} in the same order");
+  sub->add_flag("--calibrate", a->calibrate,
+                "Time a few steps of the TrialSpec alone and fused in packs of 2, 4 and 8; print JSON");
   sub->add_option("--spec", a->spec, "Read the TrialSpec from this file instead of stdin");
   sub->add_option("--result", a->result, "Write the TrialResult to this file instead of stdout");
   return {sub, [a]() -> int {
             const std::string file = a->spec.empty() ? "<stdin>" : a->spec;
             Json j = a->spec.empty()
                          ? parse_json_strict(std::string{std::istreambuf_iterator<char>(std::cin), {}}, file)
-                         : read_spec(a->spec, SpecKind::kTrial);
-            TrialSpec spec = parse_trial_spec(j, Where{file, ""});
-            const std::string fault = fault_for(spec.id());
-            if (!fault.empty()) std::cerr << "muE trial " << spec.id() << ": MUE_FAULT " << fault << "\n";
-            if (fault == "crash") std::abort();
-            if (fault == "hang")
-              for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
-            const std::string text =
-                fault == "garbage" ? "{\"schema\": \"mue.result/1\", \"status\": \n"
-                                   : to_json(torch_backend::train(spec, file, {}, fault == "nan")).dump() + "\n";
+                         : a->pack ? read_json_file(a->spec) : read_spec(a->spec, SpecKind::kTrial);
+            std::string text;
+            if (a->pack) {
+              const Where w{file, ""};
+              if (!j.is_object() || !j.contains("trials") || !j["trials"].is_array() || j["trials"].empty())
+                w.at("trials").fail("a pack needs a non-empty array of trial specs");
+              std::vector<TrialSpec> specs;
+              std::vector<bool> nan;
+              for (std::size_t i = 0; i < j["trials"].size(); ++i) {
+                specs.push_back(parse_trial_spec(j["trials"][i], w.at("trials").at(i)));
+                const std::string fault = fault_for(specs.back().id());
+                if (!fault.empty()) std::cerr << "muE trial " << specs.back().id() << ": MUE_FAULT " << fault << "\n";
+                if (fault == "crash") std::abort();
+                if (fault == "hang")
+                  for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
+                if (fault == "garbage") text = "{\"results\": [\n";
+                nan.push_back(fault == "nan");
+              }
+              if (text.empty()) {
+                Json results = Json::array();
+                for (const auto& r : torch_backend::train_pack(specs, file, nan)) results.push_back(to_json(r));
+                text = Json{{"schema", "mue.pack_result/1"}, {"results", results}}.dump() + "\n";
+              }
+            } else {
+              TrialSpec spec = parse_trial_spec(j, Where{file, ""});
+              if (a->calibrate) {
+                const auto t = torch_backend::time_packs(spec, {2, 4, 8}, 5, file);
+                Json packs = Json::array();
+                for (const auto& [k, sec] : t.pack_step_s) packs.push_back(Json{{"k", k}, {"step_s", sec}});
+                text = Json{{"single_step_s", t.single_step_s}, {"packs", packs}}.dump() + "\n";
+              } else {
+                const std::string fault = fault_for(spec.id());
+                if (!fault.empty()) std::cerr << "muE trial " << spec.id() << ": MUE_FAULT " << fault << "\n";
+                if (fault == "crash") std::abort();
+                if (fault == "hang")
+                  for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
+                text = fault == "garbage" ? "{\"schema\": \"mue.result/1\", \"status\": \n"
+                                          : to_json(torch_backend::train(spec, file, {}, fault == "nan")).dump() + "\n";
+              }
+            }
             if (a->result.empty())
               std::cout << text;
             else

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/sweep_common.h"
+#include "fused.h"
 #include "runtime_info.h"
 #include "sweep/local_runner.h"
 #include "util/error.h"
@@ -30,6 +31,7 @@ struct VerifyArgs {
   int points = 5, seeds = 1, jobs = 0;
   std::string launcher = "local";
   bool allow_inconclusive = false;
+  std::string fuse = "auto";
 };
 
 Objective parse_objective_flag(const std::string& s) {
@@ -106,7 +108,10 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
               << " points " << a.step << " log2 apart × " << a.seeds << " seed(s) = " << plan.size() << " trials, "
               << reused << " already in " << journal.string() << "; " << layout.jobs << " at a time × "
               << layout.threads << " thread(s) on " << device << "\n";
+  const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
   LocalRunOptions o;
+  o.fuse = fuse.k;
+  o.pack_key = [](const TrialSpec& t) { return torch_backend::pack_key(t); };
   o.exe = self_exe();
   o.jobs = layout.jobs;
   o.threads = layout.threads;
@@ -162,7 +167,11 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
               {"seeds", a.seeds},
               {"objective", to_json(objective)},
               {"trials", {{"planned", plan.size()}, {"reused", reused}, {"run", run.ran}, {"unusable", run.unusable}}},
-              {"environment", sweep_environment(device, layout)},
+              {"environment", [&] {
+                 Json e = sweep_environment(device, layout);
+                 e["fuse"] = fuse.record;
+                 return e;
+               }()},
               {"wall_s", seconds},
               {"cases", jcases}};
   const std::string report_path = (dir / "verify.json").string();
@@ -235,6 +244,8 @@ Command add_verify(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::IsMember({"local", "slurm"}))
       ->capture_default_str();
   sub->add_option("--junit", a->junit, "Also write a JUnit XML report");
+  sub->add_option("--fuse", a->fuse, "Fused trials: off, auto or a pack size K (as in muE sweep)")
+      ->capture_default_str();
   sub->add_flag("--allow-inconclusive", a->allow_inconclusive, "Exit 0 when nothing fails but some are inconclusive");
   return {sub, [a, &g]() -> int { return run_verify(*a, g); }};
 }

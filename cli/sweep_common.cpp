@@ -9,6 +9,10 @@
 #include <iostream>
 #include <thread>
 
+#include <boost/process.hpp>
+#include <chrono>
+
+#include "fused.h"
 #include "runtime_info.h"
 #include "sweep/report.h"
 #include "util/error.h"
@@ -78,6 +82,80 @@ int write_sweep_outputs(const SweepSpec& s, const std::string& spec_file, const 
     std::fflush(stdout);
   }
   return 0;
+}
+
+FuseDecision decide_fuse(const std::string& flag, const std::vector<PlannedTrial>& plan,
+                         const std::map<std::string, TrialResult>& done, const Layout& layout,
+                         const std::string& device, const std::string& dir, bool quiet) {
+  FuseDecision d;
+  if (flag == "off") {
+    d.record = Json{{"mode", "off"}, {"k", 1}};
+    return d;
+  }
+  if (flag != "auto") {
+    if (flag.empty() || flag.find_first_not_of("0123456789") != std::string::npos || flag.size() > 3 ||
+        std::stoi(flag) < 1 || std::stoi(flag) > 64)
+      throw UsageError("--fuse " + flag + ": expected off, auto or a pack size K in [1, 64]");
+    d.k = std::stoi(flag);
+    d.record = Json{{"mode", "fixed"}, {"k", d.k}};
+    return d;
+  }
+  // The largest group of pending trials that could share packs.
+  std::map<std::string, std::vector<const PlannedTrial*>> buckets;
+  for (const auto& t : plan) {
+    if (done.count(t.spec.id())) continue;
+    TrialSpec s = t.spec;
+    s.device = device;
+    const std::string key = torch_backend::pack_key(s);
+    if (!key.empty()) buckets[key].push_back(&t);
+  }
+  const std::vector<const PlannedTrial*>* biggest = nullptr;
+  for (const auto& [k, v] : buckets)
+    if (!biggest || v.size() > biggest->size()) biggest = &v;
+  if (!biggest || biggest->size() < 2) {
+    d.record = Json{{"mode", "auto"}, {"k", 1}, {"reason", "no two pending trials share shapes, data and schedule"}};
+    return d;
+  }
+  TrialSpec probe = biggest->front()->spec;
+  probe.threads = layout.threads;
+  probe.device = device;
+  const std::string spec_file = (fs::path(dir) / "trials" / "calibrate.spec.json").string();
+  write_file_atomic(spec_file, to_json(probe).dump(1) + "\n");
+  namespace bp = boost::process;
+  const auto t0 = std::chrono::steady_clock::now();
+  bp::ipstream out;
+  auto env = boost::this_process::environment();
+  if (env.find("OMP_WAIT_POLICY") == env.end()) env["OMP_WAIT_POLICY"] = "PASSIVE";
+  bp::child c(self_exe(), "-q", "trial", "--calibrate", "--spec", spec_file, bp::std_out > out,
+              bp::std_err > bp::null, bp::std_in < bp::null, env);
+  std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  c.wait();
+  const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Json cal;
+  try {
+    if (c.exit_code() != 0) throw std::runtime_error("exit " + std::to_string(c.exit_code()));
+    cal = Json::parse(text);
+  } catch (const std::exception& e) {
+    d.record = Json{{"mode", "auto"}, {"k", 1}, {"reason", std::string("calibration failed: ") + e.what()}};
+    return d;
+  }
+  const double single = cal["single_step_s"].get<double>();
+  double best = single;
+  for (const auto& p : cal["packs"]) {
+    const int k = p["k"].get<int>();
+    const double per_trial = p["step_s"].get<double>() / k;
+    if (static_cast<std::size_t>(k) <= biggest->size() && per_trial < 0.95 * best) best = per_trial, d.k = k;
+  }
+  char why[200];
+  std::snprintf(why, sizeof why, "per trial and step: alone %.4g s, %s", single,
+                d.k > 1 ? ("fused in packs of " + std::to_string(d.k) + " " + std::to_string(best).substr(0, 8) + " s").c_str()
+                        : "no pack size >= 5% cheaper");
+  d.record = Json{{"mode", "auto"}, {"k", d.k}, {"reason", why}, {"calibration", cal}, {"calibration_s", cost}};
+  if (!quiet)
+    std::fprintf(stderr, "muE: --fuse auto: %s (calibration %.1f s)\n",
+                 d.k > 1 ? ("packs of " + std::to_string(d.k) + " (" + why + ")").c_str() : ("no fusion (" + std::string(why) + ")").c_str(),
+                 cost);
+  return d;
 }
 
 }  // namespace mue::cli

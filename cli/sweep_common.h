@@ -31,4 +31,16 @@ int write_sweep_outputs(const SweepSpec& s, const std::string& spec_file, const 
 // Path of the running muE executable (/proc/self/exe).
 std::string self_exe();
 
+// --fuse off|auto|K: how many same-shape trials run as one fused pack. `auto` times a few
+// steps of one pending trial alone and in packs (a `muE trial --calibrate` child, on this
+// hardware, with the layout's threads) and fuses only when a pack is >= 5% cheaper per
+// trial. `record` goes into the report's environment (decision, figures, their cost).
+struct FuseDecision {
+  int k = 1;
+  Json record;
+};
+FuseDecision decide_fuse(const std::string& flag, const std::vector<PlannedTrial>& plan,
+                         const std::map<std::string, TrialResult>& done, const Layout& layout,
+                         const std::string& device, const std::string& dir, bool quiet);
+
 }  // namespace mue::cli

@@ -15,6 +15,7 @@
 
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/hash.h"
 
 namespace mue {
 namespace fs = std::filesystem;
@@ -67,7 +68,7 @@ std::string fmt_duration(double s) {
 }
 
 struct Running {
-  std::size_t index;
+  std::vector<std::size_t> indices;  // plan indices: one trial, or the trials of a pack
   bp::child child;
   std::chrono::steady_clock::time_point start;
   std::string result_path, log_path;
@@ -87,7 +88,45 @@ std::optional<TrialResult> read_result(const std::string& path, const std::strin
   return std::nullopt;
 }
 
+// The results of a pack result file ({"results": [...]}); empty when missing or malformed.
+std::vector<TrialResult> read_pack_results(const std::string& path) {
+  std::vector<TrialResult> out;
+  try {
+    const Json j = Json::parse(read_file(path));
+    for (std::size_t i = 0; i < j.at("results").size(); ++i)
+      out.push_back(parse_trial_result(j["results"][i], Where{path, "/results/" + std::to_string(i)}));
+  } catch (const std::exception&) {
+    out.clear();
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::vector<std::size_t>> make_units(const std::vector<PlannedTrial>& plan,
+                                                 const std::vector<std::size_t>& pending, int fuse,
+                                                 const std::function<std::string(const TrialSpec&)>& key) {
+  std::vector<std::vector<std::size_t>> units;
+  if (fuse <= 1 || !key) {
+    for (std::size_t i : pending) units.push_back({i});
+    return units;
+  }
+  std::map<std::string, std::size_t> open;  // pack key -> the unit still filling up
+  for (std::size_t i : pending) {
+    const std::string k = key(plan[i].spec);
+    if (k.empty()) {
+      units.push_back({i});
+      continue;
+    }
+    auto it = open.find(k);
+    if (it == open.end() || units[it->second].size() >= static_cast<std::size_t>(fuse)) {
+      units.push_back({});
+      it = open.insert_or_assign(k, units.size() - 1).first;
+    }
+    units[it->second].push_back(i);
+  }
+  return units;
+}
 
 void open_sweep_dir(const fs::path& dir, const std::string& spec_text, bool force_new,
                     const std::string& spec_file) {
@@ -113,6 +152,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
     return (dir / "trials" / (id + what)).string();
   };
 
+  std::error_code ec;
   // Salvage: a result a child wrote just before the sweep was killed, never journaled.
   std::vector<std::size_t> pending;
   for (std::size_t i = 0; i < plan.size(); ++i) {
@@ -125,6 +165,21 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       continue;
     }
     pending.push_back(i);
+  }
+  // Packs: one result file holds several trials' results.
+  for (const auto& entry : fs::directory_iterator(dir / "trials", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("pack-", 0) != 0 || name.size() < 12 || name.substr(name.size() - 12) != ".result.json") continue;
+    for (const auto& r : read_pack_results(entry.path().string()))
+      if (!done.count(r.id)) {
+        const auto it = std::find_if(pending.begin(), pending.end(),
+                                     [&](std::size_t i) { return plan[i].spec.id() == r.id; });
+        if (it == pending.end()) continue;
+        append_line_durable(journal, to_json(r).dump());
+        done[r.id] = r;
+        ++summary.salvaged;
+        pending.erase(it);
+      }
   }
   if (summary.salvaged && !o.quiet)
     std::fprintf(stderr, "muE: journaled %zu finished result(s) an interrupted run had left in %s\n",
@@ -182,12 +237,13 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   auto draw = [&]() {
     if (o.live) std::fprintf(stderr, "\r\033[K%s", progress_line().c_str());
   };
-  auto record = [&](const Running& run, TrialResult r, double wall) {
+  // `unit_wall`: the process's wall time; a pack's trials share it.
+  auto record = [&](std::size_t index, TrialResult r, double unit_wall, std::size_t unit_size) {
     append_line_durable(journal, to_json(r).dump());  // durable before anything else
     done[r.id] = r;
     ++finished;
     ++summary.ran;
-    wall_sum += wall;
+    wall_sum += unit_wall / static_cast<double>(unit_size);
     if (r.status != TrialStatus::kOk) ++summary.unusable;
     if (o.quiet) return;
     std::string what = to_string(r.status);
@@ -198,70 +254,120 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
     } else if (!r.error.empty()) {
       what += " (" + r.error + ")";
     }
-    std::fprintf(stderr, "%s[%zu/%zu] %s: %s, %.1f s%s\n", o.live ? "\r\033[K" : "", finished, total,
-                 (o.describe ? o.describe(plan[run.index]) : r.id).c_str(), what.c_str(), wall,
+    char wall_text[64];
+    if (unit_size > 1) std::snprintf(wall_text, sizeof wall_text, "%.1f s (pack of %zu)", unit_wall, unit_size);
+    else std::snprintf(wall_text, sizeof wall_text, "%.1f s", unit_wall);
+    std::fprintf(stderr, "%s[%zu/%zu] %s: %s, %s%s\n", o.live ? "\r\033[K" : "", finished, total,
+                 (o.describe ? o.describe(plan[index]) : r.id).c_str(), what.c_str(), wall_text,
                  o.live ? "" : best_and_eta().c_str());
   };
-  // A finished child's outcome: its result file when valid, else a failure record.
-  auto outcome = [&](Running& run) {
-    const std::string id = plan[run.index].spec.id();
-    run.child.wait();
-    const int native = run.child.native_exit_code();
-    if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
-      if (auto r = read_result(run.result_path, id)) return *r;
+  auto failure = [&](const std::string& id, TrialStatus status, std::string error, const Running& run) {
     TrialResult r;
     r.id = id;
-    r.status = TrialStatus::kFailed;
-    r.exit_status = WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
-    r.error = WIFSIGNALED(native)
-                  ? "the trial process died from signal " + std::to_string(WTERMSIG(native)) + " (" +
-                        ::strsignal(WTERMSIG(native)) + ")"
-                  : "the trial process exited with status " + std::to_string(WEXITSTATUS(native)) +
-                        (WEXITSTATUS(native) == 0 ? " but wrote no valid result" : " without a valid result");
+    r.status = status;
+    r.error = std::move(error);
     r.log_tail = tail_of(run.log_path);
     return r;
   };
+  // A finished child's outcome per trial: its result when valid, else a failure record.
+  auto outcome = [&](Running& run) {
+    run.child.wait();
+    const int native = run.child.native_exit_code();
+    std::vector<TrialResult> out;
+    std::map<std::string, TrialResult> got;
+    if (WIFEXITED(native) && WEXITSTATUS(native) == 0) {
+      if (run.indices.size() == 1) {
+        if (auto r = read_result(run.result_path, plan[run.indices[0]].spec.id())) got[r->id] = *r;
+      } else {
+        for (auto& r : read_pack_results(run.result_path)) got[r.id] = r;
+      }
+    }
+    const std::string why =
+        WIFSIGNALED(native)
+            ? "the trial process died from signal " + std::to_string(WTERMSIG(native)) + " (" +
+                  ::strsignal(WTERMSIG(native)) + ")"
+            : "the trial process exited with status " + std::to_string(WEXITSTATUS(native)) +
+                  (WEXITSTATUS(native) == 0 ? " but wrote no valid result" : " without a valid result");
+    for (std::size_t i : run.indices) {
+      const std::string id = plan[i].spec.id();
+      if (got.count(id)) {
+        out.push_back(got[id]);
+      } else {
+        out.push_back(failure(id, TrialStatus::kFailed, why, run));
+        out.back().exit_status = WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
+      }
+    }
+    return out;
+  };
 
+  const std::vector<std::vector<std::size_t>> units = make_units(plan, pending, o.fuse, o.pack_key);
   auto last_draw = std::chrono::steady_clock::now();
   draw();
-  while ((next < pending.size() || !running.empty()) && !g_stop_signal) {
-    while (static_cast<int>(running.size()) < o.jobs && next < pending.size() && !g_stop_signal) {
-      const std::size_t i = pending[next++];
-      TrialSpec spec = plan[i].spec;
-      spec.threads = o.threads;
-      spec.device = o.device;
-      const std::string id = spec.id();
-      const std::string spec_file = trial_file(id, ".spec.json"), result_file = trial_file(id, ".result.json");
-      const std::string log_file = (dir / "logs" / (id + ".log")).string();
-      write_file_atomic(spec_file, to_json(spec).dump(1) + "\n");
+  while ((next < units.size() || !running.empty()) && !g_stop_signal) {
+    while (static_cast<int>(running.size()) < o.jobs && next < units.size() && !g_stop_signal) {
+      const std::vector<std::size_t>& unit = units[next++];
+      std::vector<TrialSpec> specs;
+      for (std::size_t i : unit) {
+        specs.push_back(plan[i].spec);
+        specs.back().threads = o.threads;
+        specs.back().device = o.device;
+      }
+      std::string name = specs.front().id(), spec_text;
+      if (unit.size() == 1) {
+        spec_text = to_json(specs.front()).dump(1) + "\n";
+      } else {
+        std::string ids;
+        Json trials = Json::array();
+        for (const auto& sp : specs) {
+          ids += sp.id();
+          trials.push_back(to_json(sp));
+        }
+        name = "pack-" + hash_hex(ids);
+        spec_text = Json{{"schema", "mue.pack/1"}, {"trials", trials}}.dump(1) + "\n";
+      }
+      const std::string spec_file = trial_file(name, ".spec.json"), result_file = trial_file(name, ".result.json");
+      const std::string log_file = (dir / "logs" / (name + ".log")).string();
+      write_file_atomic(spec_file, spec_text);
       fs::remove(result_file);
-      running.push_back(Running{i,
-                                bp::child(o.exe, "-q", "trial", "--spec", spec_file, "--result", result_file,
-                                          (bp::std_out & bp::std_err) > log_file, bp::std_in < bp::null, env,
-                                          bp::extend::on_exec_setup = setup),
+      std::vector<std::string> args{"-q", "trial", "--spec", spec_file, "--result", result_file};
+      if (unit.size() > 1) args.push_back("--pack");
+      running.push_back(Running{unit,
+                                bp::child(o.exe, args, (bp::std_out & bp::std_err) > log_file, bp::std_in < bp::null,
+                                          env, bp::extend::on_exec_setup = setup),
                                 std::chrono::steady_clock::now(), result_file, log_file});
+      if (unit.size() > 1)  // each trial's log is the pack's (a hard link)
+        for (const auto& sp : specs) {
+          const fs::path link = dir / "logs" / (sp.id() + ".log");
+          fs::remove(link, ec);
+          fs::create_hard_link(log_file, link, ec);
+        }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     for (auto it = running.begin(); it != running.end() && !g_stop_signal;) {
       const double wall = seconds_since(it->start);
-      TrialResult r;
+      const double limit = o.timeout_s * static_cast<double>(it->indices.size());
+      std::vector<TrialResult> results;
       if (it->child.running()) {
-        if (wall <= o.timeout_s) {
+        if (wall <= limit) {
           ++it;
           continue;
         }
         it->child.terminate();
         it->child.wait();
-        r.id = plan[it->index].spec.id();
-        r.status = TrialStatus::kTimeout;
-        r.error = "killed after the trial timeout of " + Json(o.timeout_s).dump() + " s";
-        r.log_tail = tail_of(it->log_path);
+        for (std::size_t i : it->indices)
+          results.push_back(failure(plan[i].spec.id(), TrialStatus::kTimeout,
+                                    "killed after the trial timeout of " + Json(limit).dump() + " s" +
+                                        (it->indices.size() > 1 ? " (its pack's: per trial × pack size)" : ""),
+                                    *it));
       } else {
-        r = outcome(*it);
+        results = outcome(*it);
       }
-      if (!(r.wall_s > 0)) r.wall_s = wall;
-      r.process_wall_s = wall;
-      record(*it, r, wall);
+      for (std::size_t k = 0; k < results.size(); ++k) {
+        TrialResult& r = results[k];
+        if (!(r.wall_s > 0)) r.wall_s = wall;
+        r.process_wall_s = wall;
+        record(it->indices[k], r, wall, it->indices.size());
+      }
       it = running.erase(it);
       draw();
     }
@@ -284,11 +390,19 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       if (run.child.running()) run.child.terminate();
       run.child.wait();
       const int native = run.child.native_exit_code();
-      if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
-        if (auto r = read_result(run.result_path, plan[run.index].spec.id())) {
-          r->process_wall_s = seconds_since(run.start);
-          record(run, *r, r->process_wall_s);
-        }
+      if (!(WIFEXITED(native) && WEXITSTATUS(native) == 0)) continue;
+      const double wall = seconds_since(run.start);
+      for (std::size_t i : run.indices) {
+        const std::string id = plan[i].spec.id();
+        std::optional<TrialResult> r;
+        if (run.indices.size() == 1) r = read_result(run.result_path, id);
+        else
+          for (auto& pr : read_pack_results(run.result_path))
+            if (pr.id == id) r = pr;
+        if (!r) continue;
+        r->process_wall_s = wall;
+        record(i, *r, wall, run.indices.size());
+      }
     }
     running.clear();
   }

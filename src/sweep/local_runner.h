@@ -21,7 +21,17 @@ struct LocalRunOptions {
   bool quiet = false;          // no per-trial lines
   bool live = false;           // one redrawn progress line (stderr is a terminal)
   std::function<std::string(const PlannedTrial&)> describe;  // "lr=0.001 seed 0"
+  // Fused trials: up to `fuse` trials with the same non-empty pack key run as one
+  // `muE trial --pack` child (1 = every trial alone). The key comes from the backend.
+  int fuse = 1;
+  std::function<std::string(const TrialSpec&)> pack_key;
 };
+
+// Groups the pending plan indices into launch units: single trials, or packs of up to
+// `fuse` trials sharing a pack key (in plan order).
+std::vector<std::vector<std::size_t>> make_units(const std::vector<PlannedTrial>& plan,
+                                                 const std::vector<std::size_t>& pending, int fuse,
+                                                 const std::function<std::string(const TrialSpec&)>& key);
 
 struct RunSummary {
   std::size_t ran = 0;        // trials run (and journaled) by this call
@@ -39,7 +49,8 @@ void open_sweep_dir(const std::filesystem::path& dir, const std::string& spec_te
 // Runs every trial of `plan` whose id is not in `done`, records each result in `done`
 // and in DIR/trials.jsonl. A crashing child (signal, non-zero exit, garbage output) is a
 // `failed` result with its exit status and log tail; a child past the timeout is killed
-// and `timeout`. SIGINT/SIGTERM/SIGHUP stop the children (TERM, then KILL after a grace
+// and `timeout` (a pack's limit is the per-trial timeout × its size; its trials share
+// the outcome of its process). SIGINT/SIGTERM/SIGHUP stop the children (TERM, then KILL after a grace
 // period) without recording them, and return with stop_signal set: the journal stays
 // resumable. Children die with this process (PR_SET_PDEATHSIG), so a SIGKILLed sweep
 // leaves no orphans; results they wrote but nobody journaled are salvaged on the next run.

@@ -10,7 +10,7 @@ d="$tmp/run"
 "$mue" sweep "$fx/good/sweep-4.json" --out "$d" --dry-run >"$tmp/out"; rc=$?
 [ $rc -eq 0 ] && grep -q "4 trials" "$tmp/out" && [ ! -e "$d" ] || fail "dry run: rc=$rc or it wrote $d"
 
-"$mue" sweep "$fx/good/sweep-4.json" --out "$d" --jobs 2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+"$mue" sweep "$fx/good/sweep-4.json" --out "$d" --jobs 2 --fuse off >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ $rc -eq 0 ] || { cat "$tmp/err"; fail "sweep rc=$rc"; }
 [ "$(wc -l <"$d/trials.jsonl")" -eq 4 ] || fail "journal has $(wc -l <"$d/trials.jsonl") lines, want 4"
 [ "$(ls "$d/logs" | wc -l)" -eq 4 ] || fail "want 4 trial logs"

@@ -27,7 +27,7 @@ journal_complete() {
 # 1. Faults: one crash, one hang past the 20 s timeout, one NaN, one garbage result.
 d="$tmp/faults"
 MUE_FAULT="crash:${ids[0]},hang:${ids[5]},nan:${ids[4]},garbage:${ids[9]}" \
-  "$mue" sweep "$spec" --out "$d" --jobs 2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+  "$mue" sweep "$spec" --out "$d" --jobs 2 --fuse off >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ $rc -eq 0 ] || { cat "$tmp/err"; fail "fault sweep rc=$rc, want 0"; }
 journal_complete "$d"
 [ "$(status_of "$d" "${ids[0]}")" = failed ] && grep "\"id\":\"${ids[0]}\"" "$d/trials.jsonl" | grep -q "signal 6" \
@@ -57,20 +57,20 @@ opt() { sed -n '/"optimum"/,$p' "$1" | grep -m1 '"value"'; }
 
 # 3. SIGTERM: children stopped, exit 128+15, journal resumable; the resume completes it.
 d="$tmp/term"
-"$mue" sweep "$spec" --out "$d" --jobs 2 >/dev/null 2>"$tmp/err" &
+"$mue" sweep "$spec" --out "$d" --jobs 2 --fuse off >/dev/null 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 300); do [ "$(lines "$d/trials.jsonl")" -ge 2 ] && break; sleep 0.05; done
 kill -TERM $pid; wait $pid; rc=$?
 [ $rc -eq 143 ] && grep -q "resume" "$tmp/err" || { cat "$tmp/err"; fail "SIGTERM: rc=$rc, want 143 and a resume hint"; }
 sleep 0.2
 pgrep -f "$d/" >/dev/null && fail "SIGTERM left trial processes running"
-"$mue" sweep "$spec" --out "$d" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "resume after SIGTERM failed"; }
+"$mue" sweep "$spec" --out "$d" --fuse off >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "resume after SIGTERM failed"; }
 journal_complete "$d"
 
 # 4. SIGKILL mid-run: no orphans; the re-run finishes every point once and re-runs nothing
 #    that was journaled (its log file is untouched).
 d="$tmp/kill"
-"$mue" sweep "$spec" --out "$d" --jobs 2 >/dev/null 2>&1 &
+"$mue" sweep "$spec" --out "$d" --jobs 2 --fuse off >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ "$(lines "$d/trials.jsonl")" -ge 3 ] && break; sleep 0.05; done
 kill -KILL $pid; wait $pid 2>/dev/null
@@ -81,7 +81,7 @@ before=$(wc -l <"$d/trials.jsonl")
 declare -A stamp
 for id in $(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$d/trials.jsonl"); do stamp[$id]=$(stat -c %Y.%y "$d/logs/$id.log"); done
 sleep 1
-"$mue" sweep "$spec" --out "$d" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "resume after SIGKILL failed"; }
+"$mue" sweep "$spec" --out "$d" --fuse off >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "resume after SIGKILL failed"; }
 journal_complete "$d"
 for id in "${!stamp[@]}"; do
   [ "$(stat -c %Y.%y "$d/logs/$id.log")" = "${stamp[$id]}" ] || fail "journaled trial $id ran again after SIGKILL"
