@@ -54,8 +54,8 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
   for (const auto& t : plan) already += done.count(t.spec.id());
 
   const std::size_t pending = plan.size() - already;
-  const Layout layout = choose_layout(g, a.jobs, pending);
   const std::string device = torch_backend::resolve_device(g.device);  // "auto" -> cuda or cpu
+  const Layout layout = choose_layout(g, a.jobs, pending, device);
   if (!g.quiet)
     std::cerr << "muE sweep " << s.name << ": " << plan.size() << " trials, " << already
               << " already in the journal; " << layout.jobs << " at a time × " << layout.threads
@@ -68,7 +68,7 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
   o.exe = self_exe();
   o.jobs = layout.jobs;
   o.threads = layout.threads;
-  o.device = device;
+  o.devices = layout.devices;
   o.timeout_s = s.trial_timeout_s;
   o.quiet = g.quiet;
   o.live = !g.quiet && ::isatty(STDERR_FILENO);

@@ -19,7 +19,7 @@ namespace mue::cli {
 namespace {
 struct TrialArgs {
   std::string spec, result;
-  bool pack = false, calibrate = false;
+  bool pack = false, calibrate = false, all_packs = false;
 };
 
 // Test hook: MUE_FAULT="crash:ID,hang:ID,nan:ID,garbage:ID" (ID: a trial id or a prefix
@@ -58,6 +58,7 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
                 "{\"results\": [TrialResult...]} in the same order");
   sub->add_flag("--calibrate", a->calibrate,
                 "Time a few steps of the TrialSpec alone and fused in packs of 2, 4 and 8; print JSON");
+  sub->add_flag("--all-packs", a->all_packs, "With --calibrate: time every pack size (no early stop)");
   sub->add_option("--spec", a->spec, "Read the TrialSpec from this file instead of stdin");
   sub->add_option("--result", a->result, "Write the TrialResult to this file instead of stdout");
   return {sub, [a]() -> int {
@@ -90,7 +91,7 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
             } else {
               TrialSpec spec = parse_trial_spec(j, Where{file, ""});
               if (a->calibrate) {
-                const auto t = torch_backend::time_packs(spec, {2, 4, 8}, 5, file);
+                const auto t = torch_backend::time_packs(spec, {2, 4, 8}, 4, file, !a->all_packs);
                 Json packs = Json::array();
                 for (const auto& [k, sec] : t.pack_step_s) packs.push_back(Json{{"k", k}, {"step_s", sec}});
                 text = Json{{"single_step_s", t.single_step_s}, {"packs", packs}}.dump() + "\n";

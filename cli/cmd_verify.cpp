@@ -101,8 +101,8 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
   std::size_t reused = 0;
   for (const auto& t : plan) reused += done.count(t.spec.id());
 
-  const Layout layout = choose_layout(g, a.jobs, plan.size() - reused);
   const std::string device = torch_backend::resolve_device(g.device);
+  const Layout layout = choose_layout(g, a.jobs, plan.size() - reused, device);
   if (!g.quiet)
     std::cerr << "muE verify: " << chosen.size() << " target(s) × " << axes.size() << " axis(es), " << a.points
               << " points " << a.step << " log2 apart × " << a.seeds << " seed(s) = " << plan.size() << " trials, "
@@ -115,7 +115,7 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
   o.exe = self_exe();
   o.jobs = layout.jobs;
   o.threads = layout.threads;
-  o.device = device;
+  o.devices = layout.devices;
   o.timeout_s = a.timeout_s;
   o.quiet = g.quiet;
   o.live = !g.quiet && ::isatty(STDERR_FILENO);

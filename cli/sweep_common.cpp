@@ -30,10 +30,19 @@ std::string self_exe() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-Layout choose_layout(const GlobalOptions& g, int jobs, std::size_t pending) {
+Layout choose_layout(const GlobalOptions& g, int jobs, std::size_t pending, const std::string& device) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int wanted = static_cast<int>(std::max<std::size_t>(1, pending));
   Layout l;
-  l.jobs = jobs > 0 ? jobs : std::max(1, std::min<int>(cores, static_cast<int>(std::max<std::size_t>(1, pending))));
+  if (device == "cuda") {
+    // One trial per visible GPU, each on its own card; the CPU threads split between them.
+    const int gpus = std::max(1, torch_backend::runtime_info().cuda_devices);
+    for (int i = 0; i < gpus; ++i) l.devices.push_back("cuda:" + std::to_string(i));
+    l.jobs = jobs > 0 ? jobs : std::min(gpus, wanted);
+  } else {
+    l.devices = {device};
+    l.jobs = jobs > 0 ? jobs : std::max(1, std::min(cores, wanted));
+  }
   l.threads = g.threads > 0 ? g.threads : std::max(1, cores / l.jobs);
   return l;
 }
@@ -49,6 +58,7 @@ Json sweep_environment(const std::string& device, const Layout& layout) {
               {"cpu", cpu_model()},
               {"cores", std::thread::hardware_concurrency()},
               {"jobs", layout.jobs},
+              {"devices", layout.devices},
               {"threads_per_trial", layout.threads},
               {"omp_wait_policy", omp ? omp : "PASSIVE (set for the trial processes)"}};
 }

@@ -13,11 +13,13 @@ namespace mue::cli {
 
 struct Layout {
   int jobs = 1, threads = 1;
+  std::vector<std::string> devices;  // trials go to the least busy one
 };
 
-// --jobs (0 = one per core, at most the pending trials) and --threads (0 = the cores
-// split between the jobs).
-Layout choose_layout(const GlobalOptions& g, int jobs, std::size_t pending);
+// --jobs (0 = one per core on CPU, one per GPU on CUDA; at most the pending trials) and
+// --threads (0 = the cores split between the jobs). `device` is resolved ("cpu", "cuda",
+// "cuda:N"); plain "cuda" spreads trials over every visible GPU.
+Layout choose_layout(const GlobalOptions& g, int jobs, std::size_t pending, const std::string& device);
 
 // muE and torch versions, host, CPU, cores, device and the layout: sweep.json /environment.
 Json sweep_environment(const std::string& device, const Layout& layout);

@@ -356,7 +356,8 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
   return results;
 }
 
-PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps, const std::string& file) {
+PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps, const std::string& file,
+                      bool stop_early) {
   PackTiming out;
   const RunConfig& c = spec.config;
   auto source = make_source(c, spec.base_dir.empty() ? file : spec.base_dir + "/-");
@@ -397,6 +398,12 @@ PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int ste
       if (s >= 2) t.push_back(now_s() - a);
     }
     out.pack_step_s.emplace_back(k, median(t));
+    // Larger packs only get tried while fusing keeps paying per trial (keeps calibration short).
+    if (stop_early && out.pack_step_s.back().second / k >= out.single_step_s &&
+        (out.pack_step_s.size() < 2 || out.pack_step_s.back().second / k >=
+                                           out.pack_step_s[out.pack_step_s.size() - 2].second /
+                                               out.pack_step_s[out.pack_step_s.size() - 2].first))
+      break;
   }
   return out;
 }

@@ -25,11 +25,14 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
                                     const std::vector<bool>& inject_nan = {});
 
 // Seconds per training step (median of `steps` after 2 warm-up steps) of one trial alone
-// and of a pack of K copies, in this process, for the process-layout decision.
+// and of a pack of K copies, in this process, for the process-layout decision. The K are
+// tried in order and the search stops at the first one that is no cheaper per trial than
+// both the trial alone and the previous K (unless !stop_early: every K, for benchmarks).
 struct PackTiming {
   double single_step_s = 0;
   std::vector<std::pair<int, double>> pack_step_s;  // (K, seconds per fused step)
 };
-PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps, const std::string& file);
+PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps, const std::string& file,
+                      bool stop_early = true);
 
 }  // namespace mue::torch_backend

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
+#include <limits>
 #include <list>
 #include <thread>
 
@@ -72,6 +74,7 @@ struct Running {
   bp::child child;
   std::chrono::steady_clock::time_point start;
   std::string result_path, log_path;
+  std::string device;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -306,11 +309,18 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   while ((next < units.size() || !running.empty()) && !g_stop_signal) {
     while (static_cast<int>(running.size()) < o.jobs && next < units.size() && !g_stop_signal) {
       const std::vector<std::size_t>& unit = units[next++];
+      std::string device = o.devices.front();
+      std::size_t least = std::numeric_limits<std::size_t>::max();
+      for (const auto& dv : o.devices) {
+        const auto busy = static_cast<std::size_t>(
+            std::count_if(running.begin(), running.end(), [&](const Running& r) { return r.device == dv; }));
+        if (busy < least) least = busy, device = dv;
+      }
       std::vector<TrialSpec> specs;
       for (std::size_t i : unit) {
         specs.push_back(plan[i].spec);
         specs.back().threads = o.threads;
-        specs.back().device = o.device;
+        specs.back().device = device;
       }
       std::string name = specs.front().id(), spec_text;
       if (unit.size() == 1) {
@@ -334,7 +344,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       running.push_back(Running{unit,
                                 bp::child(o.exe, args, (bp::std_out & bp::std_err) > log_file, bp::std_in < bp::null,
                                           env, bp::extend::on_exec_setup = setup),
-                                std::chrono::steady_clock::now(), result_file, log_file});
+                                std::chrono::steady_clock::now(), result_file, log_file, device});
       if (unit.size() > 1)  // each trial's log is the pack's (a hard link)
         for (const auto& sp : specs) {
           const fs::path link = dir / "logs" / (sp.id() + ".log");

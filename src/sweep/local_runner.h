@@ -16,7 +16,7 @@ struct LocalRunOptions {
   std::string exe;             // the muE executable the children run
   int jobs = 1;                // trials at once
   int threads = 1;             // torch threads per trial
-  std::string device = "cpu";  // resolved device for every trial
+  std::vector<std::string> devices{"cpu"};  // each launch goes to the least busy one
   double timeout_s = 3600;     // per trial, wall clock; past it the child is killed
   bool quiet = false;          // no per-trial lines
   bool live = false;           // one redrawn progress line (stderr is a terminal)
