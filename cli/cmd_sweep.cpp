@@ -62,17 +62,8 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
               << " thread(s) on " << device << "\n";
 
   const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
-  LocalRunOptions o;
-  o.fuse = fuse.k;
-  o.pack_key = [](const TrialSpec& t) { return torch_backend::pack_key(t); };
-  o.exe = self_exe();
-  o.jobs = layout.jobs;
-  o.threads = layout.threads;
-  o.devices = layout.devices;
-  o.timeout_s = s.trial_timeout_s;
-  o.quiet = g.quiet;
-  o.live = !g.quiet && ::isatty(STDERR_FILENO);
-  o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
+  const LocalRunOptions o = local_run_options(layout, fuse, s.trial_timeout_s, g,
+                                               [&s](const PlannedTrial& t) { return describe_trial(s, t); });
   const RunSummary run = run_local(dir, plan, done, o);
   if (run.stop_signal) {
     std::size_t journaled = 0;

@@ -109,17 +109,8 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
               << reused << " already in " << journal.string() << "; " << layout.jobs << " at a time × "
               << layout.threads << " thread(s) on " << device << "\n";
   const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
-  LocalRunOptions o;
-  o.fuse = fuse.k;
-  o.pack_key = [](const TrialSpec& t) { return torch_backend::pack_key(t); };
-  o.exe = self_exe();
-  o.jobs = layout.jobs;
-  o.threads = layout.threads;
-  o.devices = layout.devices;
-  o.timeout_s = a.timeout_s;
-  o.quiet = g.quiet;
-  o.live = !g.quiet && ::isatty(STDERR_FILENO);
-  o.describe = [&names](const PlannedTrial& t) { return names.at(t.spec.id()); };
+  const LocalRunOptions o = local_run_options(layout, fuse, a.timeout_s, g,
+                                               [&names](const PlannedTrial& t) { return names.at(t.spec.id()); });
   const RunSummary run = run_local(dir, plan, done, o);
   if (run.stop_signal) {
     std::cerr << "muE verify: stopped by " << ::strsignal(run.stop_signal)

@@ -94,6 +94,23 @@ int write_sweep_outputs(const SweepSpec& s, const std::string& spec_file, const 
   return 0;
 }
 
+LocalRunOptions local_run_options(const Layout& layout, const FuseDecision& fuse, double timeout_s,
+                                  const GlobalOptions& g,
+                                  std::function<std::string(const PlannedTrial&)> describe) {
+  LocalRunOptions o;
+  o.exe = self_exe();
+  o.jobs = layout.jobs;
+  o.threads = layout.threads;
+  o.devices = layout.devices;
+  o.timeout_s = timeout_s;
+  o.quiet = g.quiet;
+  o.live = !g.quiet && ::isatty(STDERR_FILENO);
+  o.describe = std::move(describe);
+  o.fuse = fuse.k;
+  o.pack_key = [](const TrialSpec& t) { return torch_backend::pack_key(t); };
+  return o;
+}
+
 FuseDecision decide_fuse(const std::string& flag, const std::vector<PlannedTrial>& plan,
                          const std::map<std::string, TrialResult>& done, const Layout& layout,
                          const std::string& device, const std::string& dir, bool quiet) {

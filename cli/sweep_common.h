@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "sweep/local_runner.h"
 #include "sweep/plan.h"
 #include "util/json.h"
 
@@ -45,4 +46,12 @@ FuseDecision decide_fuse(const std::string& flag, const std::vector<PlannedTrial
                          const std::map<std::string, TrialResult>& done, const Layout& layout,
                          const std::string& device, const std::string& dir, bool quiet);
 
+}  // namespace mue::cli
+
+namespace mue::cli {
+// The local launcher's options for a layout and fuse decision: this muE as the trial
+// executable, the backend's pack key, a live progress line when stderr is a terminal.
+LocalRunOptions local_run_options(const Layout& layout, const FuseDecision& fuse, double timeout_s,
+                                  const GlobalOptions& g,
+                                  std::function<std::string(const PlannedTrial&)> describe);
 }  // namespace mue::cli

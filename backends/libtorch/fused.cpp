@@ -24,18 +24,6 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-torch::Tensor activate(const torch::Tensor& h, Activation act) {
-  switch (act) {
-    case Activation::kGelu: return torch::gelu(h);
-    case Activation::kRelu: return torch::relu(h);
-    case Activation::kSwiglu: {
-      auto parts = h.chunk(2, -1);
-      return torch::silu(parts[0]) * parts[1];
-    }
-  }
-  return h;
-}
-
 // x [K, N, d], gain [K, d].
 torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& gain, NormKind kind) {
   const auto g = gain.unsqueeze(1);

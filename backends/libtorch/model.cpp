@@ -8,7 +8,6 @@
 
 namespace mue::torch_backend {
 
-namespace {
 torch::Tensor activate(const torch::Tensor& h, Activation act) {
   switch (act) {
     case Activation::kGelu: return torch::gelu(h);
@@ -20,6 +19,8 @@ torch::Tensor activate(const torch::Tensor& h, Activation act) {
   }
   return h;
 }
+
+namespace {
 int up_rows(int hidden, Activation act) { return act == Activation::kSwiglu ? 2 * hidden : hidden; }
 }  // namespace
 

@@ -12,6 +12,9 @@
 
 namespace mue::torch_backend {
 
+// φ of an FFN: gelu, relu, or swiglu (silu of the first half times the second half).
+torch::Tensor activate(const torch::Tensor& h, Activation act);
+
 // Pre-norm gain-only norm (RMSNorm or LayerNorm without bias).
 struct NormImpl : torch::nn::Module {
   NormImpl(int d, NormKind kind);
