@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "command/command.h"
 #include "cli/sweep_common.h"
 #include "fused.h"
 #include "runtime_info.h"
@@ -33,6 +34,7 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
   const SweepSpec s = parse_sweep_spec(read_spec(a.spec, SpecKind::kSweepSpec), Where{a.spec, ""});
   if (s.axes.size() > 3)
     Where{a.spec, "/axes"}.fail("the fit handles 1 to 3 axes; this sweep has " + std::to_string(s.axes.size()));
+  check_command(s.backend, fs::absolute(a.spec).parent_path().string(), Where{a.spec, ""});
   const std::vector<PlannedTrial> plan = plan_sweep(s, a.spec);
   if (a.dry_run) {
     std::cout << s.name << ": " << s.grid_points() << " grid points × " << s.seeds.size() << " seed(s) = "

@@ -2,11 +2,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <thread>
 
 #include "cli/commands.h"
+#include "command/command.h"
 #include "spec/validate.h"
 #include "trainer.h"
 #include "util/fs.h"
@@ -46,7 +48,16 @@ Command add_train(CLI::App& app, const GlobalOptions& g) {
             spec.device = g.device;
             spec.threads = default_threads(g);
             const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;
-            TrialResult r = torch_backend::train(spec, a->config, [&](const torch_backend::Progress& p) {
+            check_command(spec.config.backend, std::filesystem::absolute(a->config).parent_path().string(),
+                          Where{a->config, ""});
+            TrialResult r =
+                spec.config.backend.kind == BackendKind::kCommand
+                    ? run_command_trial(spec, a->config,
+                                        (a->out.empty() ? std::filesystem::temp_directory_path() / ("mue-" + spec.id())
+                                                        : std::filesystem::absolute(a->out).parent_path() /
+                                                              (spec.id() + ".cmd"))
+                                            .string())
+                    : torch_backend::train(spec, a->config, [&](const torch_backend::Progress& p) {
               if (!tty) return;
               std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0f s   ",
                            static_cast<long long>(p.step), static_cast<long long>(p.steps),

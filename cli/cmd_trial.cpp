@@ -1,6 +1,7 @@
 // muE trial: internal worker of `muE sweep`; one TrialSpec in, one TrialResult out.
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "command/command.h"
 #include "spec/trial.h"
 #include "spec/validate.h"
 #include "fused.h"
@@ -101,8 +103,17 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
                 if (fault == "crash") std::abort();
                 if (fault == "hang")
                   for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
-                text = fault == "garbage" ? "{\"schema\": \"mue.result/1\", \"status\": \n"
-                                          : to_json(torch_backend::train(spec, file, {}, fault == "nan")).dump() + "\n";
+                if (fault == "garbage") {
+                  text = "{\"schema\": \"mue.result/1\", \"status\": \n";
+                } else if (spec.config.backend.kind == BackendKind::kCommand) {
+                  // The external trainer's files go next to our result (or a temp dir).
+                  const std::filesystem::path work =
+                      a->result.empty() ? std::filesystem::temp_directory_path() / ("mue-" + spec.id())
+                                        : std::filesystem::absolute(a->result).parent_path() / (spec.id() + ".cmd");
+                  text = to_json(run_command_trial(spec, file, work.string())).dump() + "\n";
+                } else {
+                  text = to_json(torch_backend::train(spec, file, {}, fault == "nan")).dump() + "\n";
+                }
               }
             }
             if (a->result.empty())

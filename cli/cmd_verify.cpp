@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "command/command.h"
 #include "cli/sweep_common.h"
 #include "fused.h"
 #include "runtime_info.h"
@@ -25,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct VerifyArgs {
-  std::string report, out, junit, objective = "mean_last_k:2";
+  std::string report, out, junit, objective = "mean_last_k:2", backend;
   std::vector<std::string> targets, axes;
   double tolerance = 1.0, step = 0.5, timeout_s = 3600;
   int points = 5, seeds = 1, jobs = 0;
@@ -50,7 +51,16 @@ Objective parse_objective_flag(const std::string& s) {
 
 int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<VerifyTarget> all = read_transfer_report(read_json_file(a.report), a.report);
+  std::vector<VerifyTarget> all = read_transfer_report(read_json_file(a.report), a.report);
+  if (!a.backend.empty()) {  // every case trains through this backend (e.g. your own trainer)
+    BackendSpec b = parse_backend(read_json_file(a.backend), Where{a.backend, ""});
+    // Relative paths in it mean "beside the backend file", wherever the trials run.
+    const std::filesystem::path here = std::filesystem::absolute(a.backend).parent_path();
+    check_command(b, here.string(), Where{a.backend, ""});
+    if (b.argv[0].find('/') != std::string::npos && b.argv[0][0] != '/') b.argv[0] = (here / b.argv[0]).string();
+    b.cwd = b.cwd.empty() ? here.string() : (here / b.cwd).lexically_normal().string();
+    for (auto& t : all) t.config.backend = b;
+  }
   const Objective objective = parse_objective_flag(a.objective);
   if (a.launcher != "local") not_implemented("verify --launcher " + a.launcher);
 
@@ -235,6 +245,8 @@ Command add_verify(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::IsMember({"local", "slurm"}))
       ->capture_default_str();
   sub->add_option("--junit", a->junit, "Also write a JUnit XML report");
+  sub->add_option("--backend", a->backend,
+                  "A JSON file {\"kind\": \"command\", \"argv\": [...]} to train every case with your own trainer");
   sub->add_option("--fuse", a->fuse, "Fused trials: off, auto or a pack size K (as in muE sweep)")
       ->capture_default_str();
   sub->add_flag("--allow-inconclusive", a->allow_inconclusive, "Exit 0 when nothing fails but some are inconclusive");

@@ -233,7 +233,7 @@ std::int64_t peak_rss_bytes() {
 
 std::string pack_key(const TrialSpec& spec) {
   const RunConfig& c = spec.config;
-  if (c.model.ffn.kind != FfnKind::kDense) return "";
+  if (c.model.ffn.kind != FfnKind::kDense || c.backend.kind != BackendKind::kLibTorch) return "";
   Json j = to_json(c);
   Json h = j["hparams"];
   j.erase("hparams");

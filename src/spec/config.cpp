@@ -29,14 +29,66 @@ void resolve_and_check(ModelSpec& m, TrainSpec& t, const Where& where) {
         std::to_string(t.steps) + " steps");
 }
 
+namespace {
+// Every {name} in `s` must be a known placeholder.
+void check_placeholders(const std::string& s, const Where& w) {
+  std::size_t at = 0;
+  while ((at = s.find('{', at)) != std::string::npos) {
+    const std::size_t end = s.find('}', at);
+    if (end == std::string::npos) w.fail("unclosed '{' in '" + s + "'");
+    const std::string name = s.substr(at + 1, end - at - 1);
+    bool known = false;
+    std::string all;
+    for (const char* p : kCommandPlaceholders) {
+      known = known || name == p;
+      all += std::string(all.empty() ? "" : ", ") + "{" + p + "}";
+    }
+    if (!known) w.fail("unknown placeholder '{" + name + "}'; known: " + all);
+    at = end + 1;
+  }
+}
+}  // namespace
+
 BackendSpec parse_backend(const Json& j, const Where& where) {
   ObjectReader r(j, where);
-  r.choice("kind", {"libtorch"});
+  BackendSpec b;
+  if (r.choice("kind", {"libtorch", "command"}) == "command") {
+    b.kind = BackendKind::kCommand;
+    const Json& argv = r.raw("argv");
+    if (!argv.is_array() || argv.empty()) r.fail("argv", "expected a non-empty array of strings: the command and its arguments");
+    for (std::size_t i = 0; i < argv.size(); ++i) {
+      if (!argv[i].is_string()) r.at("argv").at(i).fail("expected a string");
+      b.argv.push_back(argv[i].get<std::string>());
+      check_placeholders(b.argv.back(), r.at("argv").at(i));
+    }
+    if (b.argv[0].empty()) r.at("argv").at(0).fail("the command must not be empty");
+    if (r.has("env")) {
+      const Json& env = r.raw("env");
+      if (!env.is_object()) r.fail("env", "expected an object of NAME: value strings");
+      for (const auto& [k, v] : env.items()) {
+        if (!v.is_string()) r.at("env").at(k).fail("expected a string");
+        b.env[k] = v.get<std::string>();
+        check_placeholders(b.env[k], r.at("env").at(k));
+      }
+    }
+    if (auto c = r.opt_string("cwd")) b.cwd = *c;
+    if (auto t = r.opt_number("timeout_s")) {
+      require_positive(*t, r.at("timeout_s"));
+      b.timeout_s = *t;
+    }
+  }
   r.finish();
-  return BackendSpec{};
+  return b;
 }
 
-Json to_json(const BackendSpec&) { return Json{{"kind", "libtorch"}}; }
+Json to_json(const BackendSpec& b) {
+  if (b.kind == BackendKind::kLibTorch) return Json{{"kind", "libtorch"}};
+  Json j{{"kind", "command"}, {"argv", b.argv}};
+  if (!b.env.empty()) j["env"] = b.env;
+  if (!b.cwd.empty()) j["cwd"] = b.cwd;
+  if (b.timeout_s > 0) j["timeout_s"] = b.timeout_s;
+  return j;
+}
 
 RunConfig parse_config(const Json& j, const Where& where) {
   ObjectReader r(j, where);

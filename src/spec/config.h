@@ -1,7 +1,9 @@
 #pragma once
 // RunConfig: everything one training run needs (`muE train CONFIG`, a reference
 // config for `muE transfer`, the body of a TrialSpec).
+#include <map>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include "spec/hparams.h"
@@ -12,11 +14,21 @@
 
 namespace mue {
 
-enum class BackendKind { kLibTorch };
+enum class BackendKind { kLibTorch, kCommand };
 
+// `command`: the trial runs an external trainer (README "Using your own trainer").
+// argv and env values may hold placeholders: {trial_json} {result_json} {trial_id}
+// {out_dir} {lr} {wd} {init_std} {seed} {steps}.
 struct BackendSpec {
   BackendKind kind = BackendKind::kLibTorch;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string cwd;       // relative to the spec's folder; empty = that folder
+  double timeout_s = 0;  // 0 = none (the sweep's per-trial timeout still applies)
 };
+
+inline constexpr const char* kCommandPlaceholders[] = {"trial_json", "result_json", "trial_id", "out_dir", "lr",
+                                                       "wd",         "init_std",    "seed",     "steps"};
 
 // The shape the hparams were tuned at (μP's "base shape"). A config written by
 // `muE transfer` for a target carries the reference's hparams and shape, so its

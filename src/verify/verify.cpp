@@ -126,6 +126,7 @@ VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points,
   for (int k = 0; k < seeds; ++k) s.seeds.push_back(t.config.train.seed + static_cast<std::uint64_t>(k));
   s.objective = objective;
   s.trial_timeout_s = timeout_s;
+  s.backend = t.config.backend;  // config_at writes the sweep's backend into every trial
   c.half_width = step * half;
   c.trials = plan_sweep(s, file);
   return c;
