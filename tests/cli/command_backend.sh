@@ -18,7 +18,7 @@ grep -q '"schema": "mue.sweep/1"' "$tmp/ext/sweep.json" || fail "no fit (sweep.j
 $py - "$tmp/ext/trials" <<'PY' || fail "the trainer did not apply the table"
 import glob, json, os, sys
 dirs = glob.glob(os.path.join(sys.argv[1], "*.cmd"))
-assert len(dirs) == 3, dirs
+assert len(dirs) == 3, dirs  # checked before the verify step adds its own
 for d in dirs:
     trial = json.load(open(os.path.join(d, "trial.json")))
     applied = json.load(open(os.path.join(d, "applied.json")))
@@ -32,14 +32,15 @@ for d in dirs:
         assert got["betas"] == [table["optimizer"]["beta1"], table["optimizer"]["beta2"]], (g, got["betas"])
 PY
 
-# 2. muE verify with the same trainer (--backend), on a dense target of a tiny transfer.
-"$mue" -q transfer --reference "$root/tests/fixtures/verify/reference.json" \
-  --targets "$root/tests/fixtures/verify/targets.json" --out "$tmp/t.json"
-"$mue" verify "$tmp/t.json" --out "$tmp/v" --targets wide-64 --points 3 --step 1 \
+# 2. Transfer from that sweep and verify a dense target with the same trainer (README).
+"$mue" -q transfer --reference "$tmp/ext/sweep.json" --targets "$root/sweeps/experiments/targets-mue.json" \
+  --out "$tmp/ext/transfer.json" || fail "transfer from the external sweep failed"
+"$mue" verify "$tmp/ext/transfer.json" --out "$tmp/ext/verify" --targets width-2x --points 3 --step 1 \
   --backend "$root/examples/external-trainer/backend.json" >"$tmp/out" 2>"$tmp/err"; rc=$?
-[ $rc -le 1 ] && [ "$(grep -c '"status":"ok"' "$tmp/v/trials.jsonl")" -eq 3 ] && grep -q '"schema": "mue.verify/1"' "$tmp/v/verify.json" \
+v="$tmp/ext/verify"
+[ $rc -le 1 ] && [ "$(grep -c '"status":"ok"' "$v/trials.jsonl")" -eq 3 ] && grep -q '"schema": "mue.verify/1"' "$v/verify.json" \
   || { cat "$tmp/err"; fail "verify through the command backend: rc=$rc"; }
-ls "$tmp/v/trials" | grep -q '\.cmd$' || fail "verify did not run the external trainer"
+ls "$v/trials" | grep -q '\.cmd$' || fail "verify did not run the external trainer"
 
 # 3. Failures, one trial each.
 mk() {  # mk NAME ARGV_JSON [TIMEOUT]: a one-trial spec from the example with another command
