@@ -14,6 +14,7 @@
 #include "runtime_info.h"
 #include "spec/validate.h"
 #include "sweep/local_runner.h"
+#include "sweep/slurm_runner.h"
 #include "sweep/report.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -28,6 +29,8 @@ struct SweepArgs {
   std::string launcher = "local";
   bool resume = false, dry_run = false, force_new = false;
   std::string fuse = "auto";
+  SlurmOptions slurm;
+  std::string slurm_mue;
 };
 
 int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
@@ -43,7 +46,6 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
     for (const auto& t : plan) std::cout << "  " << t.spec.id() << "  " << describe_trial(s, t) << "\n";
     return 0;
   }
-  if (a.launcher != "local") not_implemented("sweep --launcher " + a.launcher);
 
   const fs::path dir(a.out);
   const std::string spec_text = to_json(s).dump(1) + "\n";
@@ -66,7 +68,21 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
   const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
   const LocalRunOptions o = local_run_options(layout, fuse, s.trial_timeout_s, g,
                                                [&s](const PlannedTrial& t) { return describe_trial(s, t); });
-  const RunSummary run = run_local(dir, plan, done, o);
+  RunSummary run;
+  if (a.launcher == "slurm") {
+    SlurmOptions so = a.slurm;
+    so.base = o;
+    if (!a.slurm_mue.empty()) so.base.exe = a.slurm_mue;
+    const SlurmSummary ss = run_slurm(dir, "muE-" + s.name, plan, done, so);
+    if (ss.detached) {
+      std::cout << "submitted Slurm job " << ss.job_id << " for " << dir.string()
+                << "; run the same command again to collect the results and fit\n";
+      return 0;
+    }
+    run = ss.run;
+  } else {
+    run = run_local(dir, plan, done, o);
+  }
   if (run.stop_signal) {
     std::size_t journaled = 0;
     for (const auto& t : plan) journaled += done.count(t.spec.id());
@@ -102,12 +118,13 @@ Command add_sweep(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--out", a->out, "Output directory")->required();
   sub->add_option("--jobs", a->jobs, "Trials run at once (0 = one per core; threads split between them)")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--launcher", a->launcher, "Where trials run (slurm: not built yet)")
+  sub->add_option("--launcher", a->launcher, "Where trials run: local processes, or one Slurm array job")
       ->check(CLI::IsMember({"local", "slurm"}))
       ->capture_default_str();
   sub->add_option("--fuse", a->fuse,
                   "Fused trials: off, auto (calibrate a few steps, fuse when >= 5% cheaper) or a pack size K")
       ->capture_default_str();
+  add_slurm_options(sub, a->slurm, a->slurm_mue);
   sub->add_flag("--resume", a->resume, "Continue the sweep in DIR (the default behaviour; kept for scripts)");
   sub->add_flag("--dry-run", a->dry_run, "Print the plan (trial count, grid, every trial id) and exit");
   sub->add_flag("--force-new", a->force_new, "Start over in a DIR that holds another spec");

@@ -33,6 +33,8 @@ struct VerifyArgs {
   std::string launcher = "local";
   bool allow_inconclusive = false;
   std::string fuse = "auto";
+  SlurmOptions slurm;
+  std::string slurm_mue;
 };
 
 Objective parse_objective_flag(const std::string& s) {
@@ -62,7 +64,6 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
     for (auto& t : all) t.config.backend = b;
   }
   const Objective objective = parse_objective_flag(a.objective);
-  if (a.launcher != "local") not_implemented("verify --launcher " + a.launcher);
 
   std::vector<const VerifyTarget*> chosen;
   if (a.targets.empty()) {
@@ -121,7 +122,21 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
   const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
   const LocalRunOptions o = local_run_options(layout, fuse, a.timeout_s, g,
                                                [&names](const PlannedTrial& t) { return names.at(t.spec.id()); });
-  const RunSummary run = run_local(dir, plan, done, o);
+  RunSummary run;
+  if (a.launcher == "slurm") {
+    SlurmOptions so = a.slurm;
+    so.base = o;
+    if (!a.slurm_mue.empty()) so.base.exe = a.slurm_mue;
+    const SlurmSummary ss = run_slurm(dir, "muE-verify", plan, done, so);
+    if (ss.detached) {
+      std::cout << "submitted Slurm job " << ss.job_id << " for " << dir.string()
+                << "; run the same command again to collect the results and judge\n";
+      return 0;
+    }
+    run = ss.run;
+  } else {
+    run = run_local(dir, plan, done, o);
+  }
   if (run.stop_signal) {
     std::cerr << "muE verify: stopped by " << ::strsignal(run.stop_signal)
               << "; finished trials are in " << journal.string() << ". Run the same command again to resume.\n";
@@ -241,7 +256,7 @@ Command add_verify(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_option("--jobs", a->jobs, "Trials run at once (0 = one per core)")->check(CLI::NonNegativeNumber);
-  sub->add_option("--launcher", a->launcher, "Where trials run (slurm: not built yet)")
+  sub->add_option("--launcher", a->launcher, "Where trials run: local processes, or one Slurm array job")
       ->check(CLI::IsMember({"local", "slurm"}))
       ->capture_default_str();
   sub->add_option("--junit", a->junit, "Also write a JUnit XML report");
@@ -249,6 +264,7 @@ Command add_verify(CLI::App& app, const GlobalOptions& g) {
                   "A JSON file {\"kind\": \"command\", \"argv\": [...]} to train every case with your own trainer");
   sub->add_option("--fuse", a->fuse, "Fused trials: off, auto or a pack size K (as in muE sweep)")
       ->capture_default_str();
+  add_slurm_options(sub, a->slurm, a->slurm_mue);
   sub->add_flag("--allow-inconclusive", a->allow_inconclusive, "Exit 0 when nothing fails but some are inconclusive");
   return {sub, [a, &g]() -> int { return run_verify(*a, g); }};
 }

@@ -36,8 +36,5 @@ Command add_env(CLI::App& app, const GlobalOptions& g);
 // Set in the environment when muE restarted itself to set OMP_WAIT_POLICY (main.cpp).
 inline constexpr const char* kReexecMarker = "MUE_OMP_REEXEC";
 
-// For subcommands whose engine lands in a later issue: inputs are checked first
-// (bad input still exits 2), then this throws a RuntimeError (exit 3).
-[[noreturn]] void not_implemented(const std::string& command);
 
 }  // namespace mue::cli

@@ -15,10 +15,6 @@
 
 namespace mue::cli {
 
-[[noreturn]] void not_implemented(const std::string& command) {
-  throw RuntimeError("muE " + command + ": not implemented yet (inputs checked: ok)");
-}
-
 namespace {
 
 std::string version_text() {

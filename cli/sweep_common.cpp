@@ -94,6 +94,20 @@ int write_sweep_outputs(const SweepSpec& s, const std::string& spec_file, const 
   return 0;
 }
 
+void add_slurm_options(CLI::App* sub, SlurmOptions& o, std::string& mue_path) {
+  sub->add_option("--slurm-partition", o.partition, "Slurm: partition (sbatch --partition)");
+  sub->add_option("--slurm-time", o.time, "Slurm: time limit per task (default: trial timeout × pack size)");
+  sub->add_option("--slurm-gres", o.gres, "Slurm: generic resources per task, e.g. gpu:1");
+  sub->add_option("--slurm-cpus", o.cpus, "Slurm: CPUs per task (default: --threads)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--slurm-mem", o.mem, "Slurm: memory per task, e.g. 8G");
+  sub->add_option("--slurm-extra", o.extra, "Slurm: a raw sbatch flag (repeatable), e.g. --account=ml");
+  sub->add_option("--slurm-template", o.template_file,
+                  "Slurm: a file replacing the #SBATCH header ({job_name} {array} {log} {cpus} {time})")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--slurm-muE", mue_path, "Slurm: the muE path the nodes run (default: this one)");
+  sub->add_flag("--detach", o.detach, "Slurm: submit and exit; re-run the same command to collect");
+}
+
 LocalRunOptions local_run_options(const Layout& layout, const FuseDecision& fuse, double timeout_s,
                                   const GlobalOptions& g,
                                   std::function<std::string(const PlannedTrial&)> describe) {

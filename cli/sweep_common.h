@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "sweep/local_runner.h"
 #include "sweep/plan.h"
+#include "sweep/slurm_runner.h"
 #include "util/json.h"
 
 namespace mue::cli {
@@ -54,4 +55,9 @@ namespace mue::cli {
 LocalRunOptions local_run_options(const Layout& layout, const FuseDecision& fuse, double timeout_s,
                                   const GlobalOptions& g,
                                   std::function<std::string(const PlannedTrial&)> describe);
+}  // namespace mue::cli
+
+namespace mue::cli {
+// --slurm-partition/-time/-gres/-cpus/-mem/-extra/-template, --slurm-muE PATH, --detach.
+void add_slurm_options(CLI::App* sub, SlurmOptions& o, std::string& mue_path);
 }  // namespace mue::cli

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "helpers.h"
 #include "util/error.h"
@@ -137,4 +139,37 @@ TEST_CASE("transfer report reader: schema version and missing fields name the po
         "/targets");
   CHECK(failure(R"({"schema": "mue.transfer/1", "reference": {"hparams": {}}, "options": {},
                     "targets": [{"model": {}}]})").pointer == "/targets/0/name");
+}
+
+#include "sweep/slurm_runner.h"
+
+TEST_CASE("Slurm states map to trial statuses; node failures and cancellations are resubmitted") {
+  CHECK(slurm_state_verdict("TIMEOUT", "TimeLimit").status == TrialStatus::kTimeout);
+  auto oom = slurm_state_verdict("OUT_OF_MEMORY", "OutOfMemory");
+  CHECK(oom.status == TrialStatus::kFailed);
+  CHECK(oom.error.find("OUT_OF_MEMORY") != std::string::npos);
+  CHECK_FALSE(oom.resubmit);
+  CHECK(slurm_state_verdict("NODE_FAIL", "").resubmit);
+  CHECK(slurm_state_verdict("CANCELLED", "").resubmit);
+  CHECK(slurm_state_verdict("FAILED", "NonZeroExitCode").error.find("NonZeroExitCode") != std::string::npos);
+  CHECK(slurm_state_verdict("COMPLETED", "").error.find("no result") != std::string::npos);
+  CHECK(slurm_state_verdict("", "").error.find("no longer knows") != std::string::npos);
+}
+
+TEST_CASE("sbatch header: options become #SBATCH lines; a template replaces them with placeholders") {
+  SlurmOptions o;
+  o.partition = "gpu";
+  o.gres = "gpu:1";
+  o.mem = "8G";
+  o.extra = {"--account=ml"};
+  const std::string h = sbatch_header(o, "muE-x", "0-9%2", "/d/logs/s-%A_%a.log", 4, "30");
+  for (const char* line : {"#SBATCH --array=0-9%2\n", "#SBATCH --partition=gpu\n", "#SBATCH --gres=gpu:1\n",
+                           "#SBATCH --mem=8G\n", "#SBATCH --account=ml\n", "#SBATCH --cpus-per-task=4\n",
+                           "#SBATCH --time=30\n", "#SBATCH --job-name=muE-x\n"})
+    CHECK(h.find(line) != std::string::npos);
+  const std::string path = (std::filesystem::temp_directory_path() / "mue-test-template.sbatch").string();
+  std::ofstream(path) << "#SBATCH --array={array}\n#SBATCH -J {job_name} -c {cpus} -t {time} -o {log}";
+  o.template_file = path;
+  CHECK(sbatch_header(o, "j", "0-3%1", "L", 2, "5") == "#SBATCH --array=0-3%1\n#SBATCH -J j -c 2 -t 5 -o L\n");
+  std::filesystem::remove(path);
 }

@@ -25,30 +25,6 @@ namespace bp = boost::process;
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-// Installs the stop handlers for the life of a run and restores the previous ones.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    for (std::size_t i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &previous_[i]);
-  }
-  ~StopSignals() {
-    for (std::size_t i = 0; i < 3; ++i) ::sigaction(kSignals[i], &previous_[i], nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction previous_[3] {};
-};
-
 std::string tail_of(const std::string& path, std::size_t bytes = 2000) {
   std::string s;
   try {
@@ -81,29 +57,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// A valid result for `id` in `path`, or nullopt.
-std::optional<TrialResult> read_result(const std::string& path, const std::string& id) {
-  try {
-    TrialResult r = parse_trial_result(Json::parse(read_file(path)), Where{path, ""});
-    if (r.id == id) return r;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
-
-// The results of a pack result file ({"results": [...]}); empty when missing or malformed.
-std::vector<TrialResult> read_pack_results(const std::string& path) {
-  std::vector<TrialResult> out;
-  try {
-    const Json j = Json::parse(read_file(path));
-    for (std::size_t i = 0; i < j.at("results").size(); ++i)
-      out.push_back(parse_trial_result(j["results"][i], Where{path, "/results/" + std::to_string(i)}));
-  } catch (const std::exception&) {
-    out.clear();
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::vector<std::size_t>> make_units(const std::vector<PlannedTrial>& plan,
@@ -130,6 +83,50 @@ std::vector<std::vector<std::size_t>> make_units(const std::vector<PlannedTrial>
   }
   return units;
 }
+
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+constexpr int kStopSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+}  // namespace
+
+StopSignals::StopSignals() {
+  g_stop_signal = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  for (std::size_t i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &sa, &previous_[i]);
+}
+
+StopSignals::~StopSignals() {
+  for (std::size_t i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &previous_[i], nullptr);
+}
+
+int StopSignals::received() const { return g_stop_signal; }
+
+// A valid result for `id` in `path`, or nullopt.
+std::optional<TrialResult> read_trial_result(const std::string& path, const std::string& id) {
+  try {
+    TrialResult r = parse_trial_result(Json::parse(read_file(path)), Where{path, ""});
+    if (r.id == id) return r;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+// The results of a pack result file ({"results": [...]}); empty when missing or malformed.
+std::vector<TrialResult> read_pack_results(const std::string& path) {
+  std::vector<TrialResult> out;
+  try {
+    const Json j = Json::parse(read_file(path));
+    for (std::size_t i = 0; i < j.at("results").size(); ++i)
+      out.push_back(parse_trial_result(j["results"][i], Where{path, "/results/" + std::to_string(i)}));
+  } catch (const std::exception&) {
+    out.clear();
+  }
+  return out;
+}
+
 
 void open_sweep_dir(const fs::path& dir, const std::string& spec_text, bool force_new,
                     const std::string& spec_file) {
@@ -161,7 +158,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   for (std::size_t i = 0; i < plan.size(); ++i) {
     const std::string id = plan[i].spec.id();
     if (done.count(id)) continue;
-    if (auto r = read_result(trial_file(id, ".result.json"), id)) {
+    if (auto r = read_trial_result(trial_file(id, ".result.json"), id)) {
       append_line_durable(journal, to_json(*r).dump());
       done[id] = *r;
       ++summary.salvaged;
@@ -280,7 +277,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
     std::map<std::string, TrialResult> got;
     if (WIFEXITED(native) && WEXITSTATUS(native) == 0) {
       if (run.indices.size() == 1) {
-        if (auto r = read_result(run.result_path, plan[run.indices[0]].spec.id())) got[r->id] = *r;
+        if (auto r = read_trial_result(run.result_path, plan[run.indices[0]].spec.id())) got[r->id] = *r;
       } else {
         for (auto& r : read_pack_results(run.result_path)) got[r.id] = r;
       }
@@ -306,8 +303,8 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   const std::vector<std::vector<std::size_t>> units = make_units(plan, pending, o.fuse, o.pack_key);
   auto last_draw = std::chrono::steady_clock::now();
   draw();
-  while ((next < units.size() || !running.empty()) && !g_stop_signal) {
-    while (static_cast<int>(running.size()) < o.jobs && next < units.size() && !g_stop_signal) {
+  while ((next < units.size() || !running.empty()) && !signals.received()) {
+    while (static_cast<int>(running.size()) < o.jobs && next < units.size() && !signals.received()) {
       const std::vector<std::size_t>& unit = units[next++];
       std::string device = o.devices.front();
       std::size_t least = std::numeric_limits<std::size_t>::max();
@@ -353,7 +350,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
         }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    for (auto it = running.begin(); it != running.end() && !g_stop_signal;) {
+    for (auto it = running.begin(); it != running.end() && !signals.received();) {
       const double wall = seconds_since(it->start);
       const double limit = o.timeout_s * static_cast<double>(it->indices.size());
       std::vector<TrialResult> results;
@@ -388,8 +385,8 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   }
   if (o.live) std::fprintf(stderr, "\r\033[K");
 
-  if (g_stop_signal) {
-    summary.stop_signal = g_stop_signal;
+  if (signals.received()) {
+    summary.stop_signal = signals.received();
     // Stop the children: TERM, a grace period, then KILL. A child that still managed to
     // write its result is journaled; the others run again on resume.
     for (auto& run : running) ::kill(run.child.id(), SIGTERM);
@@ -405,7 +402,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       for (std::size_t i : run.indices) {
         const std::string id = plan[i].spec.id();
         std::optional<TrialResult> r;
-        if (run.indices.size() == 1) r = read_result(run.result_path, id);
+        if (run.indices.size() == 1) r = read_trial_result(run.result_path, id);
         else
           for (auto& pr : read_pack_results(run.result_path))
             if (pr.id == id) r = pr;

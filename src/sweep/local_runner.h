@@ -2,7 +2,9 @@
 // The local launcher of the sweep engine (DESIGN.md "Sweep engine"): every trial is a
 // child `muE trial` process, `jobs` at a time, each finished result appended to the
 // fsync'd journal DIR/trials.jsonl before anything else happens.
+#include <csignal>
 #include <filesystem>
+#include <optional>
 #include <functional>
 #include <map>
 #include <string>
@@ -39,6 +41,25 @@ struct RunSummary {
   std::size_t salvaged = 0;   // results found in DIR/trials that a killed run had not journaled
   int stop_signal = 0;        // SIGINT/SIGTERM/SIGHUP that stopped the run early, else 0
 };
+
+// SIGINT/SIGTERM/SIGHUP handlers for the life of a run (the previous ones come back after);
+// received() is the signal that asked the run to stop, 0 while none did.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int received() const;
+
+ private:
+  struct sigaction previous_[3] {};
+};
+
+// A valid result for trial `id` in `path`, or nullopt; a pack's results ({"results": [...]}),
+// empty when missing or malformed.
+std::optional<TrialResult> read_trial_result(const std::string& path, const std::string& id);
+std::vector<TrialResult> read_pack_results(const std::string& path);
 
 // Prepares DIR for `spec_text` (the canonical spec): creates DIR, logs/, trials/ and
 // DIR/spec.json. A DIR holding another spec is refused (InputError naming `spec_file`)

@@ -35,9 +35,6 @@ expect 2 '"pointer": "/targets/0/model/ffn/active"' -- \
   "$mue" --json validate "$fixtures/bad/active-gt-experts.json"
 expect 0 "^$" -- "$mue" --quiet validate "$fixtures/good/config.json"
 expect 2 "log-level" -- "$mue" --log-level loud validate "$fixtures/good/config.json"
-# Not built yet: valid input reaches the engine, which says so with exit 3.
-expect 3 "not implemented yet" -- "$mue" sweep "$fixtures/good/sweep-4.json" --out "$tmp/run" --launcher slurm
-[ ! -e "$tmp/run" ] || { echo "FAIL: the slurm stub created its output dir" >&2; fails=$((fails + 1)); }
 # verify reads transfer reports only: a config is refused at /schema.
 expect 2 'config.json: /schema: missing: expected "mue.transfer/1"' -- \
   "$mue" verify "$fixtures/good/config.json" --out "$tmp/run2"

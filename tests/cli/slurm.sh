@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The Slurm launcher against a real local Slurm (scripts/local-slurm): a sweep as one array
+# job; a crashing task recorded as failed; --detach then a resume that collects without
+# resubmitting; SIGTERM cancels the job and the resume submits only what is missing;
+# fused packs as array tasks. Exit 77 (ctest: skipped) when Slurm cannot run here.
+set -u
+mue=$1 fx=$2 root=$3
+fails=0
+tmp=$(mktemp -d)
+cleanup() { [ -n "${SLURM_CONF:-}" ] && scancel -n muE-faults 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+command -v sbatch >/dev/null || { echo "skipped: Slurm is not installed (scripts/install-deps)"; exit 77; }
+[ "$(id -u)" -eq 0 ] || "$root/scripts/local-slurm" status || { echo "skipped: starting a local Slurm needs root"; exit 77; }
+eval "$("$root/scripts/local-slurm" start)" || { echo "skipped: the local Slurm did not start"; exit 77; }
+spec="$fx/good/sweep-faults.json"
+n=10
+mapfile -t ids < <("$mue" sweep "$spec" --out "$tmp/x" --dry-run | awk 'NF == 4 && length($1) == 16 { print $1 }')
+lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+complete() {
+  [ "$(lines "$1/trials.jsonl")" -eq $n ] || { fail "$1: journal has $(lines "$1/trials.jsonl") lines, want $n"; return; }
+  for id in "${ids[@]}"; do
+    [ "$(grep -c "\"id\":\"$id\"" "$1/trials.jsonl")" -eq 1 ] || fail "$1: $id not journaled exactly once"
+  done
+}
+
+# 1. One array job; a crashing task is a failed trial with its reason; the sweep fits.
+MUE_FAULT="crash:${ids[0]}" "$mue" sweep "$spec" --out "$tmp/a" --launcher slurm --jobs 2 --fuse off \
+  >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 0 ] || { cat "$tmp/err"; fail "slurm sweep rc=$rc"; }
+complete "$tmp/a"
+[ "$(ls "$tmp/a/slurm" | grep -c '\.sbatch$')" -eq 1 ] || fail "want exactly one sbatch script (one array job)"
+grep -q -- "--array=0-9%2" "$tmp/a/slurm/"*.sbatch || fail "array throttle %2 missing"
+grep "\"id\":\"${ids[0]}\"" "$tmp/a/trials.jsonl" | grep -q '"status":"failed"' || fail "crash not recorded as failed"
+grep -q '"schema": "mue.sweep/1"' "$tmp/a/sweep.json" || fail "no sweep.json"
+
+# 2. --detach returns at once; the same command later collects without a second submission.
+"$mue" sweep "$spec" --out "$tmp/d" --launcher slurm --fuse off --detach >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "submitted Slurm job" "$tmp/out" || { cat "$tmp/out"; fail "detach rc=$rc"; }
+"$mue" sweep "$spec" --out "$tmp/d" --launcher slurm --fuse off >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "collect after detach failed"; }
+complete "$tmp/d"
+[ "$(ls "$tmp/d/slurm" | grep -c '\.sbatch$')" -eq 1 ] || fail "collecting a detached job submitted again"
+
+# 3. SIGTERM cancels the job; the resume submits only the trials that are missing.
+d="$tmp/t"
+"$mue" sweep "$spec" --out "$d" --launcher slurm --jobs 1 --fuse off >/dev/null 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 600); do [ "$(lines "$d/trials.jsonl")" -ge 2 ] && break; sleep 0.1; done
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 143 ] || { cat "$tmp/err"; fail "SIGTERM: rc=$rc, want 143"; }
+job=$(sed -n 's/.*"job_id": "\([0-9]*\)".*/\1/p' "$d/slurm/job.json")
+sleep 1
+[ -z "$(squeue -h -j "$job" 2>/dev/null)" ] || fail "SIGTERM left Slurm job $job in the queue"
+before=$(lines "$d/trials.jsonl")
+"$mue" sweep "$spec" --out "$d" --launcher slurm --jobs 2 --fuse off >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "resume failed"; }
+complete "$d"
+last=$(ls -t "$d/slurm/"tasks-*.txt | head -1)
+[ "$(wc -l <"$last")" -le $((n - before)) ] || fail "the resume submitted $(wc -l <"$last") tasks, more than the $((n - before)) missing"
+
+# 4. Fused packs run as array tasks.
+"$mue" -q sweep "$spec" --out "$tmp/p" --launcher slurm --fuse 5 || fail "packed slurm sweep failed"
+complete "$tmp/p"
+[ "$(ls "$tmp/p/specs" | grep -c '^pack-')" -eq 2 ] || fail "want 2 packs of 5 as 2 array tasks"
+# 5. muE verify through Slurm.
+"$mue" -q transfer --reference "$fx/verify/reference.json" --targets "$fx/verify/targets.json" --out "$tmp/vt.json"
+"$mue" verify "$tmp/vt.json" --out "$tmp/v" --points 3 --step 1 --launcher slurm >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -le 1 ] && [ "$(lines "$tmp/v/trials.jsonl")" -eq 6 ] && grep -q '"schema": "mue.verify/1"' "$tmp/v/verify.json" \
+  || { cat "$tmp/err"; fail "verify --launcher slurm: rc=$rc"; }
+[ $fails -eq 0 ] && echo "slurm: ok"
+exit $fails
