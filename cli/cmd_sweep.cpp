@@ -47,6 +47,7 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
     return 0;
   }
 
+  if (a.launcher == "slurm") require_slurm_clients();  // before anything is written
   const fs::path dir(a.out);
   const std::string spec_text = to_json(s).dump(1) + "\n";
   open_sweep_dir(dir, spec_text, a.force_new, a.spec);
@@ -55,7 +56,7 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
   std::map<std::string, TrialResult> done = read_journal(journal.string(), &torn);
   if (torn && !g.quiet) std::cerr << "muE: warning: the journal's last line was torn (killed mid-write); ignored\n";
   std::size_t already = 0;
-  for (const auto& t : plan) already += done.count(t.spec.id());
+  for (const auto& t : plan) already += done.count(t.spec.id()) && !done.at(t.spec.id()).retry;
 
   const std::size_t pending = plan.size() - already;
   const std::string device = torch_backend::resolve_device(g.device);  // "auto" -> cuda or cpu

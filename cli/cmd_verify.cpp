@@ -101,6 +101,7 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
         names[t.spec.id()] = c.target + " " + buf + " seed " + std::to_string(t.seed);
         plan.push_back(t);
       }
+  if (a.launcher == "slurm") require_slurm_clients();  // before anything is written
   const fs::path dir(a.out);
   fs::create_directories(dir / "logs");
   fs::create_directories(dir / "trials");
@@ -110,7 +111,7 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
   std::map<std::string, TrialResult> done = read_journal(journal.string(), &torn);
   if (torn && !g.quiet) std::cerr << "muE: warning: the journal's last line was torn (killed mid-write); ignored\n";
   std::size_t reused = 0;
-  for (const auto& t : plan) reused += done.count(t.spec.id());
+  for (const auto& t : plan) reused += done.count(t.spec.id()) && !done.at(t.spec.id()).retry;
 
   const std::string device = torch_backend::resolve_device(g.device);
   const Layout layout = choose_layout(g, a.jobs, plan.size() - reused, device);

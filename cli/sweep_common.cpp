@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <regex>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -95,12 +96,25 @@ int write_sweep_outputs(const SweepSpec& s, const std::string& spec_file, const 
 }
 
 void add_slurm_options(CLI::App* sub, SlurmOptions& o, std::string& mue_path) {
-  sub->add_option("--slurm-partition", o.partition, "Slurm: partition (sbatch --partition)");
-  sub->add_option("--slurm-time", o.time, "Slurm: time limit per task (default: trial timeout × pack size)");
-  sub->add_option("--slurm-gres", o.gres, "Slurm: generic resources per task, e.g. gpu:1");
+  auto form = [](const char* pattern, const char* what) {
+    return CLI::Validator(
+        [re = std::regex(pattern), w = std::string(what)](std::string& v) {
+          return std::regex_match(v, re) ? std::string() : "'" + v + "' is not " + w;
+        },
+        what);
+  };
+  sub->add_option("--slurm-partition", o.partition, "Slurm: partition (sbatch --partition)")
+      ->check(form("[A-Za-z0-9_.,-]+", "a partition name"));
+  sub->add_option("--slurm-time", o.time, "Slurm: time limit per task (default: trial timeout × pack size)")
+      ->check(form("([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}", "a Slurm time: MIN, MIN:SS, H:MM:SS, D-H[:MM[:SS]]"));
+  sub->add_option("--slurm-gres", o.gres, "Slurm: generic resources per task, e.g. gpu:1")
+      ->check(form("[A-Za-z0-9_]+(:[A-Za-z0-9_.-]+)?(:[0-9]+)?(,[A-Za-z0-9_]+(:[A-Za-z0-9_.-]+)?(:[0-9]+)?)*",
+                   "a gres list such as gpu:1 or gpu:a100:2"));
   sub->add_option("--slurm-cpus", o.cpus, "Slurm: CPUs per task (default: --threads)")->check(CLI::NonNegativeNumber);
-  sub->add_option("--slurm-mem", o.mem, "Slurm: memory per task, e.g. 8G");
-  sub->add_option("--slurm-extra", o.extra, "Slurm: a raw sbatch flag (repeatable), e.g. --account=ml");
+  sub->add_option("--slurm-mem", o.mem, "Slurm: memory per task, e.g. 8G")
+      ->check(form("[0-9]+[KMGT]?", "a memory size such as 8G or 16000M"));
+  sub->add_option("--slurm-extra", o.extra, "Slurm: a raw sbatch flag (repeatable), e.g. --account=ml")
+      ->check(form("--?[A-Za-z].*", "an sbatch flag starting with - or --"));
   sub->add_option("--slurm-template", o.template_file,
                   "Slurm: a file replacing the #SBATCH header ({job_name} {array} {log} {cpus} {time})")
       ->check(CLI::ExistingFile);
@@ -199,4 +213,15 @@ FuseDecision decide_fuse(const std::string& flag, const std::vector<PlannedTrial
   return d;
 }
 
+}  // namespace mue::cli
+
+namespace mue::cli {
+void require_slurm_clients() {
+  for (const char* p : {"sbatch", "squeue", "scontrol", "scancel"})
+    if (boost::process::search_path(p).empty())
+      throw UsageError(std::string("--launcher slurm: '") + p +
+                       "' is not on PATH. Install Slurm's clients (Debian: apt-get install slurm-wlm, or "
+                       "scripts/install-deps), point SLURM_CONF at your cluster or start a local one with "
+                       "scripts/local-slurm start, or use --launcher local");
+}
 }  // namespace mue::cli

@@ -61,3 +61,8 @@ namespace mue::cli {
 // --slurm-partition/-time/-gres/-cpus/-mem/-extra/-template, --slurm-muE PATH, --detach.
 void add_slurm_options(CLI::App* sub, SlurmOptions& o, std::string& mue_path);
 }  // namespace mue::cli
+
+namespace mue::cli {
+// UsageError (exit 2) saying how to get Slurm when its client commands are missing.
+void require_slurm_clients();
+}  // namespace mue::cli

@@ -154,6 +154,7 @@ TEST_CASE("Slurm states map to trial statuses; node failures and cancellations a
   CHECK(slurm_state_verdict("FAILED", "NonZeroExitCode").error.find("NonZeroExitCode") != std::string::npos);
   CHECK(slurm_state_verdict("COMPLETED", "").error.find("no result") != std::string::npos);
   CHECK(slurm_state_verdict("", "").error.find("no longer knows") != std::string::npos);
+  CHECK(slurm_state_verdict("", "").resubmit);
 }
 
 TEST_CASE("sbatch header: options become #SBATCH lines; a template replaces them with placeholders") {

@@ -117,6 +117,7 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
   if (auto v = r.opt_string("device")) out.device = *v;
   if (auto v = r.opt_string("error")) out.error = *v;
   if (auto v = r.opt_string("log_tail")) out.log_tail = *v;
+  if (auto v = r.opt_boolean("retry")) out.retry = *v;
   if (r.has("exit_status") && !r.raw("exit_status").is_null())
     out.exit_status = to_int(r.integer("exit_status"), r.at("exit_status"));
   if (r.has("expert_load")) {
@@ -153,6 +154,7 @@ Json to_json(const TrialResult& r) {
   if (!r.error.empty()) j["error"] = r.error;
   if (!r.log_tail.empty()) j["log_tail"] = r.log_tail;
   if (r.exit_status) j["exit_status"] = *r.exit_status;
+  if (r.retry) j["retry"] = true;
   if (!r.expert_load.empty()) j["expert_load"] = r.expert_load;
   return j;
 }

@@ -51,6 +51,9 @@ struct TrialResult {
   std::string error;     // failed/timeout/diverged: what happened
   std::string log_tail;  // last lines of the trial's stderr, when it failed
   std::optional<int> exit_status;
+  // The outcome says nothing about the trial (a node failure, a cancelled Slurm task): it
+  // is journaled with its reason, and the next run of the sweep runs the trial again.
+  bool retry = false;
   std::vector<std::vector<double>> expert_load;  // per MoE layer: fraction of routed slots per expert
 };
 

@@ -157,7 +157,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   std::vector<std::size_t> pending;
   for (std::size_t i = 0; i < plan.size(); ++i) {
     const std::string id = plan[i].spec.id();
-    if (done.count(id)) continue;
+    if (done.count(id) && !done.at(id).retry) continue;
     if (auto r = read_trial_result(trial_file(id, ".result.json"), id)) {
       append_line_durable(journal, to_json(*r).dump());
       done[id] = *r;
@@ -171,7 +171,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
     const std::string name = entry.path().filename().string();
     if (name.rfind("pack-", 0) != 0 || name.size() < 12 || name.substr(name.size() - 12) != ".result.json") continue;
     for (const auto& r : read_pack_results(entry.path().string()))
-      if (!done.count(r.id)) {
+      if (!done.count(r.id) || done.at(r.id).retry) {
         const auto it = std::find_if(pending.begin(), pending.end(),
                                      [&](std::size_t i) { return plan[i].spec.id() == r.id; });
         if (it == pending.end()) continue;

@@ -54,7 +54,10 @@ SlurmVerdict slurm_state_verdict(const std::string& state, const std::string& re
     return {TrialStatus::kFailed, "Slurm: " + state + why + "; resubmitted on resume", true};
   if (state == "CANCELLED") return {TrialStatus::kFailed, "Slurm: CANCELLED" + why + "; resubmitted on resume", true};
   if (state == "COMPLETED") return {TrialStatus::kFailed, "Slurm: COMPLETED but the task wrote no result", false};
-  if (state.empty()) return {TrialStatus::kFailed, "Slurm no longer knows the task and it left no result", false};
+  // A pending task cancelled before it started leaves no record (and without accounting
+  // there is no history): nothing is known about the trial, so it runs again on resume.
+  if (state.empty())
+    return {TrialStatus::kFailed, "Slurm no longer knows the task (cancelled before it started?) and it left no result; resubmitted on resume", true};
   return {TrialStatus::kFailed, "Slurm: " + state + why, false};
 }
 
@@ -85,7 +88,8 @@ SlurmSummary run_slurm(const fs::path& dir, const std::string& job_name, const s
   std::map<std::string, std::size_t> index_of;  // trial id -> plan index
   for (std::size_t i = 0; i < plan.size(); ++i) index_of[plan[i].spec.id()] = i;
   std::size_t total = plan.size(), finished = 0;
-  for (const auto& t : plan) finished += done.count(t.spec.id());
+  auto finished_ok = [&](const std::string& id) { return done.count(id) && !done.at(id).retry; };
+  for (const auto& t : plan) finished += finished_ok(t.spec.id());
   auto record = [&](TrialResult r) {
     append_line_durable(journal, to_json(r).dump());
     done[r.id] = r;
@@ -109,7 +113,7 @@ SlurmSummary run_slurm(const fs::path& dir, const std::string& job_name, const s
     }
     bool any = false;
     for (auto& r : rs)
-      if (index_of.count(r.id) && !done.count(r.id)) {
+      if (index_of.count(r.id) && !finished_ok(r.id)) {
         record(r);
         any = true;
       }
@@ -130,7 +134,7 @@ SlurmSummary run_slurm(const fs::path& dir, const std::string& job_name, const s
   if (!follow) {
     std::vector<std::size_t> pending;
     for (std::size_t i = 0; i < plan.size(); ++i)
-      if (!done.count(plan[i].spec.id())) pending.push_back(i);
+      if (!finished_ok(plan[i].spec.id())) pending.push_back(i);
     if (pending.empty()) return out;
     const auto units = make_units(plan, pending, o.base.fuse, o.base.pack_key);
     Json tasks = Json::array();
@@ -210,7 +214,7 @@ SlurmSummary run_slurm(const fs::path& dir, const std::string& job_name, const s
       if (settled.count(t)) continue;
       const Json& task = job["tasks"][t];
       bool all_done = true;
-      for (const auto& id : task["ids"]) all_done = all_done && done.count(id.get<std::string>());
+      for (const auto& id : task["ids"]) all_done = all_done && finished_ok(id.get<std::string>());
       if (all_done || collect(task["name"].get<std::string>())) {
         settled.insert(t);
         progress = true;
@@ -223,19 +227,19 @@ SlurmSummary run_slurm(const fs::path& dir, const std::string& job_name, const s
       const SlurmVerdict v = slurm_state_verdict(field(info, "JobState"), field(info, "Reason"));
       settled.insert(t);
       progress = true;
-      if (v.resubmit) continue;  // not journaled: the next run submits it again
       for (const auto& id : task["ids"]) {
         TrialResult r;
         r.id = id.get<std::string>();
         r.status = v.status;
         r.error = v.error;
+        r.retry = v.resubmit;  // journaled with its reason; the next run submits it again
         std::string log;
         try {
           log = read_file((dir / "logs" / (task["name"].get<std::string>() + ".log")).string());
         } catch (const Error&) {
         }
         r.log_tail = log.size() > 2000 ? log.substr(log.size() - 2000) : log;
-        if (!done.count(r.id)) record(r);
+        if (!finished_ok(r.id)) record(r);
       }
     }
     wait = progress ? 1 : std::min(10.0, wait * 1.5);

@@ -26,7 +26,7 @@ struct SlurmOptions {
 
 // What a finished array task that left no result means, from Slurm's job state.
 // `resubmit` is true for states that say nothing about the trial (node failure, a
-// cancellation by us): such trials are not journaled, so a resume runs them again.
+// cancellation): such trials are journaled with `retry`, so the next run submits them again.
 struct SlurmVerdict {
   TrialStatus status = TrialStatus::kFailed;
   std::string error;

@@ -7,11 +7,26 @@ set -u
 mue=$1 fx=$2 root=$3
 fails=0
 tmp=$(mktemp -d)
-cleanup() { [ -n "${SLURM_CONF:-}" ] && scancel -n muE-faults 2>/dev/null; rm -rf "$tmp"; }
+started=0
+cleanup() {
+  [ -n "${SLURM_CONF:-}" ] && scancel -n muE-faults 2>/dev/null
+  [ $started -eq 1 ] && "$root/scripts/local-slurm" stop
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 command -v sbatch >/dev/null || { echo "skipped: Slurm is not installed (scripts/install-deps)"; exit 77; }
+# Bad input first: no Slurm clients on PATH, or a malformed --slurm-* value -> exit 2, nothing written.
+PATH=/nonexistent "$mue" sweep "$fx/good/sweep-4.json" --out "$tmp/np" --launcher slurm 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "sbatch' is not on PATH" "$tmp/err" && grep -q "local-slurm start" "$tmp/err" && [ ! -e "$tmp/np" ] \
+  || { cat "$tmp/err"; fail "no sbatch: rc=$rc, want 2 with install/start advice"; }
+for bad in "--slurm-time=soon" "--slurm-mem=lots" "--slurm-gres=gpu::" "--slurm-extra=account"; do
+  "$mue" sweep "$fx/good/sweep-4.json" --out "$tmp/bv" --launcher slurm "$bad" 2>/dev/null
+  [ $? -eq 2 ] || fail "$bad: want exit 2"
+done
 [ "$(id -u)" -eq 0 ] || "$root/scripts/local-slurm" status || { echo "skipped: starting a local Slurm needs root"; exit 77; }
+"$root/scripts/local-slurm" status || started=1
+# README "Running on a Slurm cluster", as written:
 eval "$("$root/scripts/local-slurm" start)" || { echo "skipped: the local Slurm did not start"; exit 77; }
 spec="$fx/good/sweep-faults.json"
 n=10
@@ -34,12 +49,35 @@ grep -q -- "--array=0-9%2" "$tmp/a/slurm/"*.sbatch || fail "array throttle %2 mi
 grep "\"id\":\"${ids[0]}\"" "$tmp/a/trials.jsonl" | grep -q '"status":"failed"' || fail "crash not recorded as failed"
 grep -q '"schema": "mue.sweep/1"' "$tmp/a/sweep.json" || fail "no sweep.json"
 
-# 2. --detach returns at once; the same command later collects without a second submission.
-"$mue" sweep "$spec" --out "$tmp/d" --launcher slurm --fuse off --detach >"$tmp/out" 2>&1; rc=$?
+# 2. README, as written: --detach returns at once; the same command later collects (and fits)
+#    without a second submission.
+cd "$tmp" && mkdir -p runs
+"$mue" sweep "$root/sweeps/tiny-cpu.json" --out runs/slurm --launcher slurm --detach >"$tmp/out" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "submitted Slurm job" "$tmp/out" || { cat "$tmp/out"; fail "detach rc=$rc"; }
-"$mue" sweep "$spec" --out "$tmp/d" --launcher slurm --fuse off >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "collect after detach failed"; }
-complete "$tmp/d"
-[ "$(ls "$tmp/d/slurm" | grep -c '\.sbatch$')" -eq 1 ] || fail "collecting a detached job submitted again"
+"$mue" sweep "$root/sweeps/tiny-cpu.json" --out runs/slurm --launcher slurm >"$tmp/out" 2>"$tmp/err" \
+  || { cat "$tmp/err"; fail "collect after detach failed"; }
+[ "$(lines runs/slurm/trials.jsonl)" -eq 18 ] && grep -q '"schema": "mue.sweep/1"' runs/slurm/sweep.json \
+  || fail "detach + collect: want 18 trials and a fit"
+[ "$(ls runs/slurm/slurm | grep -c '\.sbatch$')" -eq 1 ] || fail "collecting a detached job submitted again"
+cd - >/dev/null
+
+# 2b. scancel of a running array task: recorded with its Slurm state (retry), and the resume
+#     reruns exactly that trial. MUE_FAULT makes task 3 hang so it is surely running.
+d="$tmp/c"
+MUE_FAULT="hang:${ids[3]}" "$mue" sweep "$spec" --out "$d" --launcher slurm --jobs 2 --fuse off >/dev/null 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 300); do [ -s "$d/slurm/job.json" ] && break; sleep 0.1; done
+job=$(sed -n 's/.*"job_id": "\([0-9]*\)".*/\1/p' "$d/slurm/job.json")
+for _ in $(seq 300); do squeue -h -r -j "$job" -t R -o %K | grep -qx 3 && break; sleep 0.1; done
+scancel "${job}_3"
+wait $pid; rc=$?
+[ $rc -eq 0 ] || { cat "$tmp/err"; fail "sweep with a cancelled task: rc=$rc"; }
+grep "\"id\":\"${ids[3]}\"" "$d/trials.jsonl" | grep -q 'CANCELLED' && grep "\"id\":\"${ids[3]}\"" "$d/trials.jsonl" | grep -q '"retry":true' \
+  || { tail -2 "$d/trials.jsonl" | cut -c1-300; fail "the cancelled task is not recorded with its Slurm state"; }
+"$mue" -q sweep "$spec" --out "$d" --launcher slurm --fuse off || fail "resume after a cancelled task failed"
+last=$(ls -t "$d/slurm/"tasks-*.txt | head -1)
+[ "$(wc -l <"$last")" -eq 1 ] && grep -q "${ids[3]}" "$last" || fail "the resume should resubmit exactly the cancelled trial"
+grep "\"id\":\"${ids[3]}\"" "$d/trials.jsonl" | tail -1 | grep -q '"status":"ok"' || fail "the cancelled trial did not run again"
 
 # 3. SIGTERM cancels the job; the resume submits only the trials that are missing.
 d="$tmp/t"
