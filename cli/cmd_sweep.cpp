@@ -69,21 +69,10 @@ int run_sweep(const SweepArgs& a, const GlobalOptions& g) {
   const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
   const LocalRunOptions o = local_run_options(layout, fuse, s.trial_timeout_s, g,
                                                [&s](const PlannedTrial& t) { return describe_trial(s, t); });
-  RunSummary run;
-  if (a.launcher == "slurm") {
-    SlurmOptions so = a.slurm;
-    so.base = o;
-    if (!a.slurm_mue.empty()) so.base.exe = a.slurm_mue;
-    const SlurmSummary ss = run_slurm(dir, "muE-" + s.name, plan, done, so);
-    if (ss.detached) {
-      std::cout << "submitted Slurm job " << ss.job_id << " for " << dir.string()
-                << "; run the same command again to collect the results and fit\n";
-      return 0;
-    }
-    run = ss.run;
-  } else {
-    run = run_local(dir, plan, done, o);
-  }
+  const std::optional<RunSummary> launched =
+      launch(a.launcher, a.slurm, a.slurm_mue, o, dir, "muE-" + s.name, plan, done, "fit");
+  if (!launched) return 0;  // a detached Slurm job: collected by the next run
+  const RunSummary& run = *launched;
   if (run.stop_signal) {
     std::size_t journaled = 0;
     for (const auto& t : plan) journaled += done.count(t.spec.id());

@@ -123,21 +123,10 @@ int run_verify(const VerifyArgs& a, const GlobalOptions& g) {
   const FuseDecision fuse = decide_fuse(a.fuse, plan, done, layout, device, a.out, g.quiet);
   const LocalRunOptions o = local_run_options(layout, fuse, a.timeout_s, g,
                                                [&names](const PlannedTrial& t) { return names.at(t.spec.id()); });
-  RunSummary run;
-  if (a.launcher == "slurm") {
-    SlurmOptions so = a.slurm;
-    so.base = o;
-    if (!a.slurm_mue.empty()) so.base.exe = a.slurm_mue;
-    const SlurmSummary ss = run_slurm(dir, "muE-verify", plan, done, so);
-    if (ss.detached) {
-      std::cout << "submitted Slurm job " << ss.job_id << " for " << dir.string()
-                << "; run the same command again to collect the results and judge\n";
-      return 0;
-    }
-    run = ss.run;
-  } else {
-    run = run_local(dir, plan, done, o);
-  }
+  const std::optional<RunSummary> launched =
+      launch(a.launcher, a.slurm, a.slurm_mue, o, dir, "muE-verify", plan, done, "judge");
+  if (!launched) return 0;  // a detached Slurm job: collected by the next run
+  const RunSummary& run = *launched;
   if (run.stop_signal) {
     std::cerr << "muE verify: stopped by " << ::strsignal(run.stop_signal)
               << "; finished trials are in " << journal.string() << ". Run the same command again to resume.\n";

@@ -225,3 +225,21 @@ void require_slurm_clients() {
                        "scripts/local-slurm start, or use --launcher local");
 }
 }  // namespace mue::cli
+
+namespace mue::cli {
+std::optional<RunSummary> launch(const std::string& launcher, const SlurmOptions& slurm,
+                                 const std::string& slurm_mue, const LocalRunOptions& o,
+                                 const std::filesystem::path& dir, const std::string& job_name,
+                                 const std::vector<PlannedTrial>& plan, std::map<std::string, TrialResult>& done,
+                                 const std::string& to_do) {
+  if (launcher != "slurm") return run_local(dir, plan, done, o);
+  SlurmOptions so = slurm;
+  so.base = o;
+  if (!slurm_mue.empty()) so.base.exe = slurm_mue;
+  const SlurmSummary ss = run_slurm(dir, job_name, plan, done, so);
+  if (!ss.detached) return ss.run;
+  std::cout << "submitted Slurm job " << ss.job_id << " for " << dir.string()
+            << "; run the same command again to collect the results and " << to_do << "\n";
+  return std::nullopt;
+}
+}  // namespace mue::cli

@@ -1,7 +1,9 @@
 #pragma once
 // What `muE sweep` and `muE fit` share: the process layout, the environment record, and
 // writing DIR/sweep.json with its plot.
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,4 +67,15 @@ void add_slurm_options(CLI::App* sub, SlurmOptions& o, std::string& mue_path);
 namespace mue::cli {
 // UsageError (exit 2) saying how to get Slurm when its client commands are missing.
 void require_slurm_clients();
+}  // namespace mue::cli
+
+namespace mue::cli {
+// Runs the plan's pending trials with --launcher local or slurm (the Slurm options and the
+// muE path the nodes run). nullopt when a Slurm job was submitted with --detach: that is
+// reported on stdout with how to collect (`to_do`: "fit", "judge").
+std::optional<RunSummary> launch(const std::string& launcher, const SlurmOptions& slurm,
+                                 const std::string& slurm_mue, const LocalRunOptions& o,
+                                 const std::filesystem::path& dir, const std::string& job_name,
+                                 const std::vector<PlannedTrial>& plan, std::map<std::string, TrialResult>& done,
+                                 const std::string& to_do);
 }  // namespace mue::cli
