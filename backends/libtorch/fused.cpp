@@ -51,7 +51,7 @@ struct Param {
 // The stacked model and its optimizer state; one step trains every live trial.
 class Pack {
  public:
-  Pack(const std::vector<TrialSpec>& specs, const std::string& file) : specs_(specs) {
+  Pack(const std::vector<TrialSpec>& specs, const std::string& file) {
     const RunConfig& c0 = specs.front().config;
     device_ = torch::Device(resolve_device(specs.front().device));
     torch::set_num_threads(specs.front().threads);
@@ -209,7 +209,6 @@ class Pack {
     return params_[it->second].w;
   }
 
-  std::vector<TrialSpec> specs_;
   std::vector<Parameterization> tables_;
   ModelSpec m_;
   torch::Device device_{torch::kCPU};
