@@ -9,7 +9,7 @@
 
 namespace mue::bench {
 
-using mue::cpu_model;  // src/util/runtime.h
+using mue::cpu_model; // src/util/runtime.h
 
 // Median (upper median for even sizes); the benchmarks report medians, not means.
 inline double median(std::vector<double> v) {
@@ -17,4 +17,4 @@ inline double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-}  // namespace mue::bench
+} // namespace mue::bench

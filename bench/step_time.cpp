@@ -11,11 +11,11 @@
 #include <iostream>
 #include <thread>
 
+#include "bench_util.h"
 #include "model.h"
 #include "optim.h"
 #include "runtime_info.h"
 #include "transfer/transfer.h"
-#include "bench_util.h"
 #include "util/fs.h"
 #include "util/runtime.h"
 #include "util/version.h"
@@ -33,7 +33,9 @@ RunConfig bench_config(bool moe) {
               "ffn": {"kind": "dense", "d_ff": 512}},
     "train": {"batch_size": 16, "steps": 100, "data": {"kind": "synthetic"}},
     "hparams": {"lr": 0.001, "wd": 0.1, "init_std": 0.02}})");
-  if (moe) j["model"]["ffn"] = Json::parse(R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 256})");
+  if (moe)
+    j["model"]["ffn"] =
+        Json::parse(R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 256})");
   return parse_config(j, Where{"bench", ""});
 }
 
@@ -53,31 +55,35 @@ std::vector<double> ours(bool moe, int steps, int warmup) {
     auto batch = torch::randint(0, V, {c.train.batch_size, T + 1}, torch::kInt64);
     auto t0 = std::chrono::steady_clock::now();
     auto logits = model->forward(batch.narrow(1, 0, T));
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}));
+    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}),
+                                                     batch.narrow(1, 1, T).reshape({-1}));
     opt->zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     opt->step();
-    if (i >= warmup) out.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (i >= warmup)
+      out.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return out;
 }
 
 std::vector<double> theirs(const std::string& script, int threads, int steps, int warmup) {
   const std::string cmd = "/usr/bin/python3 " + script + " --threads " + std::to_string(threads) +
-                          " --steps " + std::to_string(steps) + " --warmup " + std::to_string(warmup);
+                          " --steps " + std::to_string(steps) + " --warmup " +
+                          std::to_string(warmup);
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("cannot run " + cmd);
   std::string text;
   char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
-  if (::pclose(p) != 0) throw std::runtime_error("baseline failed (is python3-torch installed? scripts/install-deps --bench)");
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
+    text.append(buf, n);
+  if (::pclose(p) != 0)
+    throw std::runtime_error(
+        "baseline failed (is python3-torch installed? scripts/install-deps --bench)");
   return Json::parse(text)["step_s"].get<std::vector<double>>();
 }
 
-
-
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   tune_malloc();
@@ -94,24 +100,35 @@ int main(int argc, char** argv) {
     theirs_dense.push_back(b);
     ours_moe.push_back(m);
     ratio.push_back(a / b);
-    std::fprintf(stderr, "round %d: ours %.4f s, pytorch eager %.4f s, ours MoE %.4f s\n", r + 1, a, b, m);
+    std::fprintf(stderr, "round %d: ours %.4f s, pytorch eager %.4f s, ours MoE %.4f s\n", r + 1, a,
+                 b, m);
   }
   auto info = runtime_info();
   Json result{
       {"bench", "step_time"},
-      {"what", "tiny GPT (vocab 256, d_model 128, 4 layers, 4 heads, seq 128, batch 16, d_ff 512, AdamW, clip 1.0): "
+      {"what", "tiny GPT (vocab 256, d_model 128, 4 layers, 4 heads, seq 128, batch 16, d_ff 512, "
+               "AdamW, clip 1.0): "
                "median step time of 20 steps after 3 warmup, per round; median over rounds"},
-      {"machine", {{"cores", std::thread::hardware_concurrency()}, {"cpu", cpu_model()}, {"gpu", nullptr}}},
-      {"versions", {{"muE", std::string(version()) + " (git " + git_hash() + ")"}, {"torch", info.torch_version}}},
+      {"machine",
+       {{"cores", std::thread::hardware_concurrency()}, {"cpu", cpu_model()}, {"gpu", nullptr}}},
+      {"versions",
+       {{"muE", std::string(version()) + " (git " + git_hash() + ")"},
+        {"torch", info.torch_version}}},
       {"threads", threads},
-      {"env", {{"OMP_WAIT_POLICY", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""}}},
+      {"env",
+       {{"OMP_WAIT_POLICY", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""}}},
       {"rounds", rounds},
-      {"median_step_s", {{"ours_dense", median(ours_dense)}, {"pytorch_eager_dense", median(theirs_dense)},
-                         {"ours_moe_8e2a", median(ours_moe)}}},
+      {"median_step_s",
+       {{"ours_dense", median(ours_dense)},
+        {"pytorch_eager_dense", median(theirs_dense)},
+        {"ours_moe_8e2a", median(ours_moe)}}},
       {"ratio_ours_over_pytorch", median(ratio)},
       {"ratio_moe_over_dense", median(ours_moe) / median(ours_dense)},
       {"goal_ratio_ours_over_pytorch", 0.8},
-      {"per_round", {{"ours_dense", ours_dense}, {"pytorch_eager_dense", theirs_dense}, {"ours_moe", ours_moe}}}};
+      {"per_round",
+       {{"ours_dense", ours_dense},
+        {"pytorch_eager_dense", theirs_dense},
+        {"ours_moe", ours_moe}}}};
   std::cout << result.dump() << "\n";
   write_file_atomic(root + "/bench/results/step_time.json", result.dump(2) + "\n");
   return 0;

@@ -29,19 +29,22 @@ double run_timed(const std::vector<std::string>& args) {
   if (rc != 0) throw std::runtime_error("command failed: " + args[0] + " " + args[1]);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   const std::string root = argc > 1 ? argv[1] : ".";
   const std::string mue = argc > 2 ? argv[2] : root + "/build/muE";
   const std::string spec = argc > 3 ? argv[3] : root + "/sweeps/tiny-cpu.json";
-  const fs::path dir = fs::temp_directory_path() / ("mue-bench-overhead-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("mue-bench-overhead-" + std::to_string(::getpid()));
 
   // The fixed cost of any muE process (libtorch load): median of a few `muE --version`.
   std::vector<double> starts;
-  for (int i = 0; i < 5; ++i) starts.push_back(run_timed({mue, "--version"}));
+  for (int i = 0; i < 5; ++i)
+    starts.push_back(run_timed({mue, "--version"}));
 
-  const double total = run_timed({mue, "--threads", "1", "sweep", spec, "--out", dir.string(), "--jobs", "1"});
+  const double total =
+      run_timed({mue, "--threads", "1", "sweep", spec, "--out", dir.string(), "--jobs", "1"});
   const auto done = read_journal((dir / "trials.jsonl").string());
   double train = 0, process = 0;
   for (const auto& [id, r] : done) {
@@ -56,7 +59,10 @@ int main(int argc, char** argv) {
       {"bench", "sweep_overhead"},
       {"what", "muE sweep " + fs::path(spec).filename().string() +
                    " with --jobs 1 --threads 1: wall time not spent in training loops, per trial"},
-      {"machine", {{"cores", std::thread::hardware_concurrency()}, {"cpu", bench::cpu_model()}, {"gpu", nullptr}}},
+      {"machine",
+       {{"cores", std::thread::hardware_concurrency()},
+        {"cpu", bench::cpu_model()},
+        {"gpu", nullptr}}},
       {"versions", {{"muE", std::string(version()) + " (git " + git_hash() + ")"}}},
       {"trials", done.size()},
       {"sweep_wall_s", total},

@@ -13,9 +13,9 @@
 #include <random>
 #include <thread>
 
+#include "bench_util.h"
 #include "report/transfer_report.h"
 #include "spec/validate.h"
-#include "bench_util.h"
 #include "util/fs.h"
 #include "util/runtime.h"
 #include "util/version.h"
@@ -43,24 +43,25 @@ Json generate_targets(int n, std::uint64_t seed) {
     int g = pick({1, 1, 2, 4});
     int a = g * pick({1, 2, 4});
     int experts = a * pick({1, 2, 4, 8, 16});
-    Json ffn = pick({0, 1, 1, 1}) == 0
-                   ? Json{{"kind", "dense"}, {"d_ff", d * pick({1, 2, 4})}}
-                   : Json{{"kind", "moe"}, {"n_experts", experts}, {"active", a},
-                          {"d_expert", pick({16, 32, 64, 128})}, {"shared", pick({0, 0, 1})},
-                          {"groups", g}};
+    Json ffn = pick({0, 1, 1, 1}) == 0 ? Json{{"kind", "dense"}, {"d_ff", d * pick({1, 2, 4})}}
+                                       : Json{{"kind", "moe"},
+                                              {"n_experts", experts},
+                                              {"active", a},
+                                              {"d_expert", pick({16, 32, 64, 128})},
+                                              {"shared", pick({0, 0, 1})},
+                                              {"groups", g}};
     Json t{{"name", "t" + std::to_string(i)},
            {"model", {{"d_model", d}, {"n_layers", pick({2, 4, 8})}, {"ffn", ffn}}},
-           {"train", {{"batch_size", 16 * pick({1, 2}) }, {"steps", 200 * pick({1, 2, 4})}}}};
+           {"train", {{"batch_size", 16 * pick({1, 2})}, {"steps", 200 * pick({1, 2, 4})}}}};
     list.push_back(t);
   }
   return Json{{"schema", kTargetsSchema}, {"targets", list}};
 }
 
-
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
-  tune_malloc();  // as muE's main does
+  tune_malloc(); // as muE's main does
   const std::string root = argc > 1 ? argv[1] : ".";
   const int n_targets = 10000, reps = 7;
   namespace fs = std::filesystem;
@@ -76,8 +77,8 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
     LoadedReference ref = load_reference(ref_path);
-    TargetsSpec targets = parse_targets_spec(read_spec(targets_path, SpecKind::kTargets),
-                                             Where{targets_path, ""});
+    TargetsSpec targets =
+        parse_targets_spec(read_spec(targets_path, SpecKind::kTargets), Where{targets_path, ""});
     double t_parse = seconds_since(t0);
     auto t1 = Clock::now();
     TransferOutput out = run_transfer(ref, targets, targets_path);
@@ -99,12 +100,19 @@ int main(int argc, char** argv) {
       {"what", "read+parse 10,000 targets, transfer each, write mue.transfer/1 atomically (fsync); "
                "one core (taskset), in process as muE runs it (malloc tuned as in main)"},
       {"machine",
-       {{"cores", std::thread::hardware_concurrency()}, {"cpu", cpu_model()}, {"kernel", u.release}, {"gpu", nullptr}}},
-      {"versions", {{"muE", std::string(version()) + " (git " + git_hash() + ")"}, {"compiler", __VERSION__}}},
+       {{"cores", std::thread::hardware_concurrency()},
+        {"cpu", cpu_model()},
+        {"kernel", u.release},
+        {"gpu", nullptr}}},
+      {"versions",
+       {{"muE", std::string(version()) + " (git " + git_hash() + ")"}, {"compiler", __VERSION__}}},
       {"targets", n_targets},
       {"repetitions", reps},
-      {"median_s", {{"total", median(total)}, {"read_parse", median(parse)},
-                    {"transfer", median(compute)}, {"serialize_write_fsync", median(write)}}},
+      {"median_s",
+       {{"total", median(total)},
+        {"read_parse", median(parse)},
+        {"transfer", median(compute)},
+        {"serialize_write_fsync", median(write)}}},
       {"all_total_s", total},
       {"report_bytes", report_bytes},
       {"goal_s", 0.5},

@@ -31,10 +31,11 @@ std::vector<std::string> mapped_libraries(const std::vector<std::string>& needle
   }
   return {found.begin(), found.end()};
 }
-}  // namespace
+} // namespace
 
 Command add_env(CLI::App& app, const GlobalOptions& g) {
-  auto* sub = app.add_subcommand("env", "Print the runtime a training run gets here (BLAS, threads, OpenMP, CUDA)");
+  auto* sub = app.add_subcommand(
+      "env", "Print the runtime a training run gets here (BLAS, threads, OpenMP, CUDA)");
   sub->footer(
       "Shows: muE and torch versions, the BLAS and OpenMP libraries loaded, OMP_WAIT_POLICY\n"
       "  (muE restarts itself with PASSIVE before training when it is unset: spin-waiting\n"
@@ -45,7 +46,8 @@ Command add_env(CLI::App& app, const GlobalOptions& g) {
             std::string blas_real;
             {
               char buf[4096];
-              const ssize_t n = ::readlink("/etc/alternatives/libblas.so.3-x86_64-linux-gnu", buf, sizeof buf - 1);
+              const ssize_t n = ::readlink("/etc/alternatives/libblas.so.3-x86_64-linux-gnu", buf,
+                                           sizeof buf - 1);
               if (n > 0) blas_real = std::string(buf, static_cast<std::size_t>(n));
             }
             const char* omp = std::getenv("OMP_WAIT_POLICY");
@@ -69,18 +71,22 @@ Command add_env(CLI::App& app, const GlobalOptions& g) {
             }
             std::cout << "muE          " << j["muE"].get<std::string>() << "\n"
                       << "torch        " << info.torch_version << "\n"
-                      << "cpu          " << cpu_model() << ", " << std::thread::hardware_concurrency() << " cores\n"
-                      << "BLAS         " << (blas_real.empty() ? "(no Debian alternative found)" : blas_real) << "\n";
-            for (const auto& l : j["blas_loaded"]) std::cout << "  loaded     " << l.get<std::string>() << "\n";
+                      << "cpu          " << cpu_model() << ", "
+                      << std::thread::hardware_concurrency() << " cores\n"
+                      << "BLAS         "
+                      << (blas_real.empty() ? "(no Debian alternative found)" : blas_real) << "\n";
+            for (const auto& l : j["blas_loaded"])
+              std::cout << "  loaded     " << l.get<std::string>() << "\n";
             std::cout << "OpenMP wait  " << (omp ? omp : "(unset: spin-waiting)")
                       << (reexec ? " (set by muE before torch loaded)" : "") << "\n"
                       << "threads      torch default " << info.threads
                       << "; muE sets one per trial unless --threads says otherwise\n"
                       << "CUDA         "
-                      << (info.cuda_available ? "available, " + std::to_string(info.cuda_devices) + " device(s)"
-                                              : std::string("not available"))
+                      << (info.cuda_available
+                              ? "available, " + std::to_string(info.cuda_devices) + " device(s)"
+                              : std::string("not available"))
                       << "\n";
             return 0;
           }};
 }
-}  // namespace mue::cli
+} // namespace mue::cli

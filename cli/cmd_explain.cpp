@@ -12,7 +12,7 @@ struct ExplainArgs {
   std::string report, target, group;
   bool rules = false;
 };
-}  // namespace
+} // namespace
 
 Command add_explain(CLI::App& app, const GlobalOptions&) {
   auto a = std::make_shared<ExplainArgs>();
@@ -34,9 +34,10 @@ Command add_explain(CLI::App& app, const GlobalOptions&) {
               std::cout << rules_text();
               return 0;
             }
-            if (a->report.empty()) throw UsageError("muE explain: give REPORT (a transfer.json) or --rules");
+            if (a->report.empty())
+              throw UsageError("muE explain: give REPORT (a transfer.json) or --rules");
             std::cout << explain(read_json_file(a->report), a->report, a->target, a->group);
             return 0;
           }};
 }
-}  // namespace mue::cli
+} // namespace mue::cli

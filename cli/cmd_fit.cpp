@@ -29,11 +29,13 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
             const std::string spec_file = (fs::path(*dir) / "spec.json").string();
             if (!fs::exists(spec_file))
               throw InputError(spec_file, "", "missing: " + *dir + " is not a sweep directory");
-            const SweepSpec s = parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
+            const SweepSpec s =
+                parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
             const std::vector<PlannedTrial> plan = plan_sweep(s, spec_file);
             bool torn = false;
             const auto done = read_journal((fs::path(*dir) / "trials.jsonl").string(), &torn);
-            if (torn && !g.quiet) std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
+            if (torn && !g.quiet)
+              std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
             // The environment of the run that produced the trials, kept from the old report.
             Json environment = Json::object();
             const std::string old = (fs::path(*dir) / "sweep.json").string();
@@ -48,4 +50,4 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
             return write_sweep_outputs(s, spec_file, plan, done, environment, *dir, g);
           }};
 }
-}  // namespace mue::cli
+} // namespace mue::cli

@@ -25,7 +25,7 @@ int default_threads(const GlobalOptions& g) {
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? static_cast<int>(n) : 1;
 }
-}  // namespace
+} // namespace
 
 Command add_train(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<TrainArgs>();
@@ -41,44 +41,49 @@ Command add_train(CLI::App& app, const GlobalOptions& g) {
       "  config, 3 runtime failure.");
   sub->add_option("CONFIG", a->config, "Config (JSON)")->required();
   sub->add_option("--out", a->out, "Write the result here instead of stdout");
-  return {sub, [a, &g]() -> int {
-            Json j = read_spec(a->config, SpecKind::kConfig);
-            TrialSpec spec;
-            spec.config = parse_config(j, Where{a->config, ""});
-            spec.device = g.device;
-            spec.threads = default_threads(g);
-            const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;
-            check_command(spec.config.backend, std::filesystem::absolute(a->config).parent_path().string(),
-                          Where{a->config, ""});
-            TrialResult r =
-                spec.config.backend.kind == BackendKind::kCommand
-                    ? run_command_trial(spec, a->config,
-                                        (a->out.empty() ? std::filesystem::temp_directory_path() / ("mue-" + spec.id())
-                                                        : std::filesystem::absolute(a->out).parent_path() /
-                                                              (spec.id() + ".cmd"))
-                                            .string())
-                    : torch_backend::train(spec, a->config, [&](const torch_backend::Progress& p) {
-              if (!tty) return;
-              std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0f s   ",
-                           static_cast<long long>(p.step), static_cast<long long>(p.steps),
-                           p.train_loss, p.tokens_per_s, p.eta_s);
-              if (p.step == p.steps) std::fprintf(stderr, "\n");
-            });
-            const std::string text = to_json(r).dump(1) + "\n";
-            if (a->out.empty())
-              std::cout << text;
-            else
-              write_file_atomic(a->out, text);
-            if (g.quiet) return 0;
-            if (r.status != TrialStatus::kOk) {
-              std::cerr << "muE: run " << to_string(r.status) << ": " << r.error << "\n";
-            } else {
-              std::fprintf(stderr, "%s: ok, objective %.4f, final val loss %.4f, %lld steps in %.1f s (%.0f tok/s, %s)%s%s\n",
-                           a->config.c_str(), *r.objective, *r.final_val_loss,
-                           static_cast<long long>(r.curve.back().step), r.wall_s, r.tokens_per_s,
-                           r.device.c_str(), a->out.empty() ? "" : " -> ", a->out.c_str());
-            }
-            return 0;
-          }};
+  return {
+      sub, [a, &g]() -> int {
+        Json j = read_spec(a->config, SpecKind::kConfig);
+        TrialSpec spec;
+        spec.config = parse_config(j, Where{a->config, ""});
+        spec.device = g.device;
+        spec.threads = default_threads(g);
+        const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;
+        check_command(spec.config.backend,
+                      std::filesystem::absolute(a->config).parent_path().string(),
+                      Where{a->config, ""});
+        TrialResult r =
+            spec.config.backend.kind == BackendKind::kCommand
+                ? run_command_trial(
+                      spec, a->config,
+                      (a->out.empty()
+                           ? std::filesystem::temp_directory_path() / ("mue-" + spec.id())
+                           : std::filesystem::absolute(a->out).parent_path() / (spec.id() + ".cmd"))
+                          .string())
+                : torch_backend::train(spec, a->config, [&](const torch_backend::Progress& p) {
+                    if (!tty) return;
+                    std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0f s   ",
+                                 static_cast<long long>(p.step), static_cast<long long>(p.steps),
+                                 p.train_loss, p.tokens_per_s, p.eta_s);
+                    if (p.step == p.steps) std::fprintf(stderr, "\n");
+                  });
+        const std::string text = to_json(r).dump(1) + "\n";
+        if (a->out.empty())
+          std::cout << text;
+        else
+          write_file_atomic(a->out, text);
+        if (g.quiet) return 0;
+        if (r.status != TrialStatus::kOk) {
+          std::cerr << "muE: run " << to_string(r.status) << ": " << r.error << "\n";
+        } else {
+          std::fprintf(stderr,
+                       "%s: ok, objective %.4f, final val loss %.4f, %lld steps in %.1f s (%.0f "
+                       "tok/s, %s)%s%s\n",
+                       a->config.c_str(), *r.objective, *r.final_val_loss,
+                       static_cast<long long>(r.curve.back().step), r.wall_s, r.tokens_per_s,
+                       r.device.c_str(), a->out.empty() ? "" : " -> ", a->out.c_str());
+        }
+        return 0;
+      }};
 }
-}  // namespace mue::cli
+} // namespace mue::cli

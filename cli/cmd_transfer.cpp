@@ -18,9 +18,10 @@ int run(const TransferArgs& a, const GlobalOptions& g) {
   LoadedReference ref = load_reference(a.reference);
   TargetsSpec targets =
       parse_targets_spec(read_spec(a.targets, SpecKind::kTargets), Where{a.targets, ""});
-  TransferOutput out = run_transfer(ref, targets, a.targets);  // all or nothing
+  TransferOutput out = run_transfer(ref, targets, a.targets); // all or nothing
   if (!g.quiet && g.log_level != "error")
-    for (const auto& w : out.warnings) std::cerr << "muE: warning: " << w << "\n";
+    for (const auto& w : out.warnings)
+      std::cerr << "muE: warning: " << w << "\n";
   write_file_atomic(a.out, [&](std::ostream& os) { write_report(os, out); });
   if (!a.emit_configs.empty()) {
     std::filesystem::create_directories(a.emit_configs);
@@ -39,7 +40,7 @@ int run(const TransferArgs& a, const GlobalOptions& g) {
   }
   return 0;
 }
-}  // namespace
+} // namespace
 
 Command add_transfer(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<TransferArgs>();
@@ -61,4 +62,4 @@ Command add_transfer(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--emit-configs", a->emit_configs, "Also write one train config per target here");
   return {sub, [a, &g]() -> int { return run(*a, g); }};
 }
-}  // namespace mue::cli
+} // namespace mue::cli

@@ -19,29 +19,28 @@ Command add_validate(CLI::App& app, const GlobalOptions& g) {
       "  file, the JSON pointer of the field and the reason.\n"
       "Exit: 0 when every file is valid, 2 otherwise.");
   sub->add_option("FILE", *files, "Files to check")->required();
-  return {sub, [files, &g] {
-            int bad = 0;
-            Json report = Json::array();
-            for (const auto& f : *files) {
-              try {
-                SpecKind k = validate_file(f);
-                if (g.json)
-                  report.push_back(Json{{"file", f}, {"ok", true}, {"kind", to_string(k)}});
-                else if (!g.quiet)
-                  std::cout << f << ": ok (" << to_string(k) << ")\n";
-              } catch (const InputError& e) {
-                ++bad;
-                if (g.json)
-                  report.push_back(Json{{"file", f},
-                                        {"ok", false},
-                                        {"pointer", e.pointer()},
-                                        {"reason", e.reason()}});
-                std::cerr << "muE: error: " << e.what() << "\n";
-              }
-            }
-            if (g.json) std::cout << report.dump(2) << "\n";
-            return bad ? static_cast<int>(ExitCode::kBadInput) : 0;
-          }};
+  return {
+      sub, [files, &g] {
+        int bad = 0;
+        Json report = Json::array();
+        for (const auto& f : *files) {
+          try {
+            SpecKind k = validate_file(f);
+            if (g.json)
+              report.push_back(Json{{"file", f}, {"ok", true}, {"kind", to_string(k)}});
+            else if (!g.quiet)
+              std::cout << f << ": ok (" << to_string(k) << ")\n";
+          } catch (const InputError& e) {
+            ++bad;
+            if (g.json)
+              report.push_back(Json{
+                  {"file", f}, {"ok", false}, {"pointer", e.pointer()}, {"reason", e.reason()}});
+            std::cerr << "muE: error: " << e.what() << "\n";
+          }
+        }
+        if (g.json) std::cout << report.dump(2) << "\n";
+        return bad ? static_cast<int>(ExitCode::kBadInput) : 0;
+      }};
 }
 
-}  // namespace mue::cli
+} // namespace mue::cli

@@ -10,9 +10,9 @@ namespace mue::cli {
 struct GlobalOptions {
   std::string log_level = "info";
   bool quiet = false;
-  bool json = false;       // machine-readable output on stdout
+  bool json = false; // machine-readable output on stdout
   std::string device = "auto";
-  int threads = 0;         // 0 = choose automatically
+  int threads = 0; // 0 = choose automatically
 };
 
 using Action = std::function<int()>;
@@ -36,5 +36,4 @@ Command add_env(CLI::App& app, const GlobalOptions& g);
 // Set in the environment when muE restarted itself to set OMP_WAIT_POLICY (main.cpp).
 inline constexpr const char* kReexecMarker = "MUE_OMP_REEXEC";
 
-
-}  // namespace mue::cli
+} // namespace mue::cli

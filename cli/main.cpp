@@ -44,7 +44,8 @@ void check_subcommand_name(const CLI::App& app, int argc, char** argv) {
       if (d < best_d) best_d = d, best = sub->get_name();
     }
     throw UsageError("unknown subcommand '" + arg + "'" +
-                     (best.empty() ? "" : " (did you mean '" + best + "'?)") + "; one of: " + names);
+                     (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                     "; one of: " + names);
   }
 }
 
@@ -59,8 +60,9 @@ int run(int argc, char** argv) {
       "               --out runs/transfer.json              # bridged hyperparameters\n"
       "  muE verify runs/transfer.json --out runs/verify      # drift gate (exit 1 on drift)\n"
       "Exit codes: 0 ok, 1 check failed, 2 bad input or usage, 3 runtime failure.");
-  app.set_version_flag("--version", [] { return version_text(); },
-                       "Print muE's version, git hash, torch version and CUDA availability");
+  app.set_version_flag(
+      "--version", [] { return version_text(); },
+      "Print muE's version, git hash, torch version and CUDA availability");
   app.require_subcommand(1);
 
   GlobalOptions g;
@@ -76,9 +78,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
 
   const std::vector<Command> commands = {
-      add_sweep(app, g),  add_fit(app, g),         add_transfer(app, g),
-      add_explain(app, g), add_verify(app, g),     add_train(app, g),
-      add_coord_check(app, g), add_validate(app, g), add_trial(app, g), add_env(app, g)};
+      add_sweep(app, g),  add_fit(app, g),   add_transfer(app, g),    add_explain(app, g),
+      add_verify(app, g), add_train(app, g), add_coord_check(app, g), add_validate(app, g),
+      add_trial(app, g),  add_env(app, g)};
 
   check_subcommand_name(app, argc, argv);
   try {
@@ -93,8 +95,8 @@ int run(int argc, char** argv) {
   return static_cast<int>(ExitCode::kBadInput);
 }
 
-}  // namespace
-}  // namespace mue::cli
+} // namespace
+} // namespace mue::cli
 
 namespace {
 // libgomp reads OMP_WAIT_POLICY once, when it is loaded — before main. Spin-waiting
@@ -120,7 +122,7 @@ void reexec_for_openmp(int argc, char** argv) {
   ::execv("/proc/self/exe", argv);
   // exec failed: carry on with the current (spinning) policy rather than fail.
 }
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   reexec_for_openmp(argc, argv);

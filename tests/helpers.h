@@ -23,6 +23,8 @@ inline Failure failure_of(const std::function<void()>& f) {
   return {};
 }
 
-inline Json parse(const std::string& text) { return parse_json_strict(text, "test.json"); }
+inline Json parse(const std::string& text) {
+  return parse_json_strict(text, "test.json");
+}
 
-}  // namespace mue::test
+} // namespace mue::test

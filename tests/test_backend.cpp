@@ -40,7 +40,7 @@ TrialSpec trial(const RunConfig& c) {
   return s;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("Bridge I made concrete: dense H == N experts of H/N, all active, zero router") {
   torch::manual_seed(0);
@@ -57,7 +57,7 @@ TEST_CASE("Bridge I made concrete: dense H == N experts of H/N, all active, zero
     torch::NoGradGuard ng;
     dense->w_up.normal_(0, 0.2);
     dense->w_down.normal_(0, 0.2);
-    moe->router.zero_();  // sigmoid(0) for all: uniform gates 1/N after normalization
+    moe->router.zero_(); // sigmoid(0) for all: uniform gates 1/N after normalization
     for (int e = 0; e < N; ++e) {
       moe->w_up[e].copy_(dense->w_up.narrow(0, e * h, h));
       moe->w_down[e].copy_(dense->w_down.narrow(1, e * h, h));
@@ -85,12 +85,15 @@ TEST_CASE("Bridge I made concrete: dense H == N experts of H/N, all active, zero
 
 TEST_CASE("shared + routed experts: the output is R·Σπ·A·E_i + A·E_shared") {
   torch::manual_seed(1);
-  RunConfig c = config(R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 16, "shared": 1, "d_shared": 16})", 32);
+  RunConfig c = config(
+      R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 16, "shared": 1, "d_shared": 16})",
+      32);
   const double A = 0.7, R = 2;
   MoeFfn moe(32, c.model.ffn, Activation::kGelu, A, R);
   {
     torch::NoGradGuard ng;
-    for (auto& p : moe->parameters()) p.normal_(0, 0.3);
+    for (auto& p : moe->parameters())
+      p.normal_(0, 0.3);
   }
   auto x = torch::randn({6, 32});
   auto y = moe->forward(x);
@@ -101,7 +104,8 @@ TEST_CASE("shared + routed experts: the output is R·Σπ·A·E_i + A·E_shared"
   auto expect = torch::zeros_like(x);
   for (int t = 0; t < 6; ++t) {
     double norm = 0;
-    for (int k = 0; k < 2; ++k) norm += s[t][top[t][k].item<int64_t>()].item<double>();
+    for (int k = 0; k < 2; ++k)
+      norm += s[t][top[t][k].item<int64_t>()].item<double>();
     for (int k = 0; k < 2; ++k) {
       const auto e = top[t][k].item<int64_t>();
       auto out = torch::matmul(moe->w_down[e], torch::gelu(torch::matmul(moe->w_up[e], x[t])));
@@ -114,24 +118,29 @@ TEST_CASE("shared + routed experts: the output is R·Σπ·A·E_i + A·E_shared"
 
 TEST_CASE("group routing selects exactly active/groups experts in each group") {
   torch::manual_seed(2);
-  RunConfig c = config(R"({"kind": "moe", "n_experts": 16, "active": 8, "d_expert": 8, "groups": 4})", 32);
+  RunConfig c =
+      config(R"({"kind": "moe", "n_experts": 16, "active": 8, "d_expert": 8, "groups": 4})", 32);
   MoeFfn moe(32, c.model.ffn, Activation::kGelu, 1, 8);
   {
     torch::NoGradGuard ng;
-    for (auto& p : moe->parameters()) p.normal_(0, 1.0);
+    for (auto& p : moe->parameters())
+      p.normal_(0, 1.0);
   }
   const int T = 50;
   moe->forward(torch::randn({T, 32}));
-  // Every token picks 2 of each group's 4 experts, so each group carries exactly a quarter of the slots.
+  // Every token picks 2 of each group's 4 experts, so each group carries exactly a quarter of the
+  // slots.
   for (int g = 0; g < 4; ++g) {
     double share = 0;
-    for (int e = 4 * g; e < 4 * g + 4; ++e) share += moe->last_load[e];
+    for (int e = 4 * g; e < 4 * g + 4; ++e)
+      share += moe->last_load[e];
     CHECK(share == doctest::Approx(0.25));
   }
 }
 
 TEST_CASE("every parameter is in exactly one table group; init std matches the table") {
-  RunConfig c = config(R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 64, "shared": 1})", 128);
+  RunConfig c =
+      config(R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 64, "shared": 1})", 128);
   Parameterization p = table_for(c, "t");
   torch::manual_seed(3);
   Gpt model(c.model, p);
@@ -150,10 +159,11 @@ TEST_CASE("every parameter is in exactly one table group; init std matches the t
     }
     const double n = static_cast<double>(t.numel());
     const double got = t.std().item<double>();
-    CHECK(std::abs(got - want) < 5 * want / std::sqrt(2 * n) + 1e-12);  // sampling error of a std
+    CHECK(std::abs(got - want) < 5 * want / std::sqrt(2 * n) + 1e-12); // sampling error of a std
   }
-  CHECK(seen == std::set<std::string>{"embedding", "attn_qkv", "attn_out", "norm", "unembedding", "router",
-                                      "expert_up", "expert_down", "shared_up", "shared_down"});
+  CHECK(seen == std::set<std::string>{"embedding", "attn_qkv", "attn_out", "norm", "unembedding",
+                                      "router", "expert_up", "expert_down", "shared_up",
+                                      "shared_down"});
 }
 
 TEST_CASE("the optimizer gets each group's lr, wd and eps from the table; schedule shapes") {
@@ -176,7 +186,8 @@ TEST_CASE("synthetic data is deterministic, in range, and has copy spans") {
   auto a = synthetic_sequence(256, 7, 11, 500), b = synthetic_sequence(256, 7, 11, 500);
   CHECK(a == b);
   CHECK(a != synthetic_sequence(256, 7, 12, 500));
-  for (auto t : a) CHECK((t >= 0 && t < 256));
+  for (auto t : a)
+    CHECK((t >= 0 && t < 256));
 }
 
 TEST_CASE("two CPU runs of the same spec give identical losses; the loss decreases") {
@@ -184,13 +195,15 @@ TEST_CASE("two CPU runs of the same spec give identical losses; the loss decreas
   TrialResult r1 = train(trial(c), "t"), r2 = train(trial(c), "t");
   REQUIRE(r1.status == TrialStatus::kOk);
   REQUIRE(r1.curve.size() == r2.curve.size());
-  for (std::size_t i = 0; i < r1.curve.size(); ++i) CHECK(r1.curve[i].train_loss == r2.curve[i].train_loss);
+  for (std::size_t i = 0; i < r1.curve.size(); ++i)
+    CHECK(r1.curve[i].train_loss == r2.curve[i].train_loss);
   CHECK(*r1.objective == *r2.objective);
   CHECK(r1.curve.back().train_loss < r1.curve.front().train_loss - 0.5);
   CHECK(*r1.final_val_loss < std::log(256.0) - 0.5);
   REQUIRE(r1.expert_load.size() == 2);
   double total = 0;
-  for (double f : r1.expert_load[0]) total += f;
+  for (double f : r1.expert_load[0])
+    total += f;
   CHECK(total == doctest::Approx(1.0));
 }
 
@@ -227,11 +240,12 @@ std::string write_temp(const std::string& name, const std::string& bytes) {
   REQUIRE(std::filesystem::file_size(path) == bytes.size());
   return path;
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("text data: windows are byte-exact slices of the file; train and val do not overlap") {
   std::string text;
-  for (int i = 0; i < 400; ++i) text += "In the beginning was the word " + std::to_string(i) + ". ";
+  for (int i = 0; i < 400; ++i)
+    text += "In the beginning was the word " + std::to_string(i) + ". ";
   const std::string path = write_temp("mue-test-text.txt", text);
   RunConfig c = config(R"({"kind": "dense", "d_ff": 64})");
   c.train.data.kind = DataKind::kText;
@@ -241,11 +255,12 @@ TEST_CASE("text data: windows are byte-exact slices of the file; train and val d
   auto batch = src->train_batch(3);
   REQUIRE(batch.size(1) == c.model.seq_len + 1);
   std::string window;
-  for (int k = 0; k <= c.model.seq_len; ++k) window += static_cast<char>(batch[0][k].item<std::int64_t>());
+  for (int k = 0; k <= c.model.seq_len; ++k)
+    window += static_cast<char>(batch[0][k].item<std::int64_t>());
   const auto at = text.find(window);
   CHECK(at != std::string::npos);
-  CHECK(at + window.size() <= text.size() * 3 / 4 + 1);  // from the training part
-  CHECK(torch::equal(src->train_batch(3), batch));        // a pure function of the step
+  CHECK(at + window.size() <= text.size() * 3 / 4 + 1); // from the training part
+  CHECK(torch::equal(src->train_batch(3), batch));      // a pure function of the step
   TrialResult r = train(trial(c), "config.json");
   CHECK(r.status == TrialStatus::kOk);
   CHECK(r.curve.back().train_loss < r.curve.front().train_loss);
@@ -324,12 +339,13 @@ std::vector<TrialSpec> pack_of(const std::vector<std::array<double, 3>>& hp, int
   }
   return out;
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("fused pack of 4 (different lr, wd, init std) = 4 separate runs, to float tolerance") {
   // Not bit-exact: a batched matmul over the trial dimension and the per-trial loss mean
   // sum in another order than the separate runs' kernels (float reassociation, ~1e-6).
-  auto specs = pack_of({{{0.002, 0.1, 0.02}}, {{0.008, 0.0, 0.01}}, {{0.004, 0.3, 0.04}}, {{0.016, 0.1, 0.005}}});
+  auto specs = pack_of(
+      {{{0.002, 0.1, 0.02}}, {{0.008, 0.0, 0.01}}, {{0.004, 0.3, 0.04}}, {{0.016, 0.1, 0.005}}});
   REQUIRE(pack_key(specs[0]) == pack_key(specs[3]));
   auto fused = train_pack(specs, "t");
   REQUIRE(fused.size() == 4);
@@ -340,7 +356,8 @@ TEST_CASE("fused pack of 4 (different lr, wd, init std) = 4 separate runs, to fl
     REQUIRE(fused[k].status == TrialStatus::kOk);
     REQUIRE(fused[k].curve.size() == alone.curve.size());
     for (std::size_t i = 0; i < alone.curve.size(); ++i)
-      CHECK(fused[k].curve[i].train_loss == doctest::Approx(alone.curve[i].train_loss).epsilon(1e-5));
+      CHECK(fused[k].curve[i].train_loss ==
+            doctest::Approx(alone.curve[i].train_loss).epsilon(1e-5));
     CHECK(*fused[k].objective == doctest::Approx(*alone.objective).epsilon(1e-5));
   }
 }
@@ -357,7 +374,8 @@ TEST_CASE("a diverging trial in a pack is frozen and recorded; the others are un
     REQUIRE(with_bad[k].status == TrialStatus::kOk);
     REQUIRE(with_bad[k].curve.size() == base[k].curve.size());
     for (std::size_t i = 0; i < base[k].curve.size(); ++i)
-      CHECK(with_bad[k].curve[i].train_loss == doctest::Approx(base[k].curve[i].train_loss).epsilon(1e-6));
+      CHECK(with_bad[k].curve[i].train_loss ==
+            doctest::Approx(base[k].curve[i].train_loss).epsilon(1e-6));
     CHECK(*with_bad[k].objective == doctest::Approx(*base[k].objective).epsilon(1e-6));
   }
   // A genuinely huge LR diverges inside a pack too, without a crash.
@@ -369,7 +387,8 @@ TEST_CASE("a diverging trial in a pack is frozen and recorded; the others are un
 
 TEST_CASE("pack keys: MoE is not fused; another seed or shape is another pack") {
   auto a = pack_of({{{0.002, 0.1, 0.02}}})[0];
-  TrialSpec moe_t = trial(config(R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 16})"));
+  TrialSpec moe_t =
+      trial(config(R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 16})"));
   CHECK(pack_key(moe_t).empty());
   TrialSpec b = a;
   b.config.train.seed = 7;

@@ -19,12 +19,13 @@ std::vector<FitPoint> lr_sweep(double lo, double hi, double step, double log2_op
   for (double x = lo; x <= hi + 1e-9; x += step) {
     FitPoint p;
     p.coords = {std::exp2(x)};
-    for (int s = 0; s < seeds; ++s) p.objectives.push_back(3.0 + 0.1 * (x - log2_opt) * (x - log2_opt) + n(rng));
+    for (int s = 0; s < seeds; ++s)
+      p.objectives.push_back(3.0 + 0.1 * (x - log2_opt) * (x - log2_opt) + n(rng));
     pts.push_back(p);
   }
   return pts;
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("1-D: a known optimum between grid points is recovered, inside its CI") {
   for (int seeds : {1, 3}) {
@@ -35,7 +36,7 @@ TEST_CASE("1-D: a known optimum between grid points is recovered, inside its CI"
     CHECK(std::log2(r.axes[0].value) == doctest::Approx(-8.3).epsilon(0.02));
     CHECK(r.axes[0].ci_low <= std::exp2(-8.3));
     CHECK(r.axes[0].ci_high >= std::exp2(-8.3));
-    CHECK(r.axes[0].ci_high / r.axes[0].ci_low < 2.0);  // tight with little noise
+    CHECK(r.axes[0].ci_high / r.axes[0].ci_low < 2.0); // tight with little noise
     CHECK_FALSE(r.axes[0].at_edge);
     CHECK(r.r2 > 0.99);
   }
@@ -55,7 +56,7 @@ TEST_CASE("1-D: the bootstrap CI covers the true optimum in most noisy sweeps") 
       covered += r.axes[0].ci_low <= std::exp2(-8.3) && std::exp2(-8.3) <= r.axes[0].ci_high;
     }
     MESSAGE("coverage with ", seeds, " seed(s): ", covered, "/", sweeps);
-    CHECK(covered >= 180);  // 90%
+    CHECK(covered >= 180); // 90%
   }
 }
 
@@ -102,10 +103,11 @@ TEST_CASE("flat objective: no crash, and a CI as wide as the grid allows") {
   std::vector<FitPoint> pts;
   std::mt19937_64 rng(3);
   std::normal_distribution<double> n(0, 0.01);
-  for (int x = -12; x <= -5; ++x) pts.push_back({{std::exp2(x)}, {3.0 + n(rng)}, 0});
+  for (int x = -12; x <= -5; ++x)
+    pts.push_back({{std::exp2(x)}, {3.0 + n(rng)}, 0});
   FitResult r = fit_optimum({{"lr", true}}, pts);
   CHECK(std::isfinite(r.axes[0].value));
-  CHECK(r.axes[0].ci_high / r.axes[0].ci_low >= 4.0);  // at least two octaves of doubt
+  CHECK(r.axes[0].ci_high / r.axes[0].ci_low >= 4.0); // at least two octaves of doubt
 }
 
 TEST_CASE("2 axes: response surface recovers (lr, init_std)") {
@@ -113,7 +115,9 @@ TEST_CASE("2 axes: response surface recovers (lr, init_std)") {
   for (int x = -11; x <= -5; ++x)
     for (int z = -8; z <= -4; ++z) {
       const double dx = x - (-8.4), dz = z - (-6.2);
-      pts.push_back({{std::exp2(x), std::exp2(z)}, {2.5 + 0.1 * dx * dx + 0.05 * dz * dz + 0.02 * dx * dz}, 0});
+      pts.push_back({{std::exp2(x), std::exp2(z)},
+                     {2.5 + 0.1 * dx * dx + 0.05 * dz * dz + 0.02 * dx * dz},
+                     0});
     }
   FitResult r = fit_optimum({{"lr", true}, {"init_std", true}}, pts);
   CHECK(r.method == "response_surface");

@@ -30,7 +30,7 @@ const char* kMoe = R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 6
 // to fail at `expect`.
 struct Rule {
   const char* at;
-  const char* value;  // JSON text; nullptr = remove the field
+  const char* value; // JSON text; nullptr = remove the field
   const char* expect;
 };
 
@@ -64,9 +64,11 @@ Json moe_config(const char* ffn = kMoe) {
   return j;
 }
 
-void parse_cfg(const Json& j) { parse_config(j, Where{"c.json", ""}); }
+void parse_cfg(const Json& j) {
+  parse_config(j, Where{"c.json", ""});
+}
 
-}  // namespace
+} // namespace
 
 TEST_CASE("model: each field's rule fails at its pointer") {
   check_rules(parse(kConfig),
@@ -80,11 +82,11 @@ TEST_CASE("model: each field's rule fails at its pointer") {
                   {"/model/seq_len", "0", "/model/seq_len"},
                   {"/model/n_heads", nullptr, "/model/n_heads"},
                   {"/model/n_heads", "3", "/model/n_heads"},
-                  {"/model/d_head", "8", "/model/d_head"},  // 4 × 8 != 64
+                  {"/model/d_head", "8", "/model/d_head"}, // 4 × 8 != 64
                   {"/model/ffn", nullptr, "/model/ffn"},
                   {"/model/ffn/kind", "\"conv\"", "/model/ffn/kind"},
                   {"/model/ffn/d_ff", "0", "/model/ffn/d_ff"},
-                  {"/model/ffn/n_experts", "8", "/model/ffn/n_experts"},  // not a dense key
+                  {"/model/ffn/n_experts", "8", "/model/ffn/n_experts"}, // not a dense key
                   {"/model/norm", "\"batchnorm\"", "/model/norm"},
                   {"/model/activation", "\"tanh\"", "/model/activation"},
                   {"/model/d_modle", "64", "/model/d_modle"},
@@ -104,25 +106,26 @@ TEST_CASE("model: d_head alone sets n_heads; a non-dividing d_head fails") {
 }
 
 TEST_CASE("MoE FFN: each shape rule fails at its pointer") {
-  check_rules(moe_config(),
-              {
-                  {"/model/ffn/active", "16", "/model/ffn/active"},
-                  {"/model/ffn/active", "0", "/model/ffn/active"},
-                  {"/model/ffn/n_experts", nullptr, "/model/ffn/n_experts"},
-                  {"/model/ffn/d_expert", nullptr, "/model/ffn/d_expert"},
-                  {"/model/ffn/groups", "3", "/model/ffn/groups"},
-                  {"/model/ffn/groups", "4", "/model/ffn/groups"},  // divides 8, not active 2
-                  {"/model/ffn/shared", "-1", "/model/ffn/shared"},
-                  {"/model/ffn/d_shared", "0", "/model/ffn/d_shared"},
-                  {"/model/ffn/total_width", "1000", "/model/ffn/total_width"},
-                  {"/model/ffn/active_width", "64", "/model/ffn/active_width"},
-                  {"/model/ffn/layout", "\"8e4a\"", "/model/ffn/active"},
-                  {"/model/ffn/layout", "\"8x2\"", "/model/ffn/layout"},
-                  {"/model/ffn/router", "{\"aux_loss_coef\": -1}", "/model/ffn/router/aux_loss_coef"},
-                  {"/model/ffn/router", "{\"kind\": \"softmax\"}", "/model/ffn/router/kind"},
-                  {"/model/ffn/d_ff", "64", "/model/ffn/d_ff"},  // not an MoE key
-              },
-              parse_cfg);
+  check_rules(
+      moe_config(),
+      {
+          {"/model/ffn/active", "16", "/model/ffn/active"},
+          {"/model/ffn/active", "0", "/model/ffn/active"},
+          {"/model/ffn/n_experts", nullptr, "/model/ffn/n_experts"},
+          {"/model/ffn/d_expert", nullptr, "/model/ffn/d_expert"},
+          {"/model/ffn/groups", "3", "/model/ffn/groups"},
+          {"/model/ffn/groups", "4", "/model/ffn/groups"}, // divides 8, not active 2
+          {"/model/ffn/shared", "-1", "/model/ffn/shared"},
+          {"/model/ffn/d_shared", "0", "/model/ffn/d_shared"},
+          {"/model/ffn/total_width", "1000", "/model/ffn/total_width"},
+          {"/model/ffn/active_width", "64", "/model/ffn/active_width"},
+          {"/model/ffn/layout", "\"8e4a\"", "/model/ffn/active"},
+          {"/model/ffn/layout", "\"8x2\"", "/model/ffn/layout"},
+          {"/model/ffn/router", "{\"aux_loss_coef\": -1}", "/model/ffn/router/aux_loss_coef"},
+          {"/model/ffn/router", "{\"kind\": \"softmax\"}", "/model/ffn/router/kind"},
+          {"/model/ffn/d_ff", "64", "/model/ffn/d_ff"}, // not an MoE key
+      },
+      parse_cfg);
 }
 
 TEST_CASE("MoE FFN: the layout shorthand fills fields; claims are checked") {
@@ -141,38 +144,41 @@ TEST_CASE("MoE FFN: the layout shorthand fills fields; claims are checked") {
 }
 
 TEST_CASE("train: each field's rule fails at its pointer") {
-  check_rules(parse(kConfig),
-              {
-                  {"/train/batch_size", "0", "/train/batch_size"},
-                  {"/train/batch_size", nullptr, "/train/batch_size"},
-                  {"/train/steps", nullptr, "/train/steps"},
-                  {"/train/steps", "0", "/train/steps"},
-                  {"/train/tokens", "5120", "/train/tokens"},  // both steps and tokens
-                  {"/train/schedule", "{\"kind\": \"linear\"}", "/train/schedule/kind"},
-                  {"/train/schedule", "{\"warmup_fraction\": 1.0}", "/train/schedule/warmup_fraction"},
-                  {"/train/schedule", "{\"decay_fraction\": 0.2}", "/train/schedule/decay_fraction"},
-                  {"/train/schedule", "{\"kind\": \"wsd\", \"warmup_fraction\": 0.5, \"decay_fraction\": 0.6}",
-                   "/train/schedule/decay_fraction"},
-                  {"/train/schedule", "{\"min_lr_ratio\": 1.5}", "/train/schedule/min_lr_ratio"},
-                  {"/train/optimizer", "{\"kind\": \"sgd\"}", "/train/optimizer/kind"},
-                  {"/train/optimizer", "{\"beta1\": -0.1}", "/train/optimizer/beta1"},
-                  {"/train/optimizer", "{\"beta2\": 1}", "/train/optimizer/beta2"},
-                  {"/train/optimizer", "{\"eps\": 0}", "/train/optimizer/eps"},
-                  {"/train/optimizer", "{\"grad_clip\": -1}", "/train/optimizer/grad_clip"},
-                  {"/train/eval", "{\"every\": -1}", "/train/eval/every"},
-                  {"/train/eval", "{\"batches\": 0}", "/train/eval/batches"},
-                  {"/train/eval", "{\"every\": 100}", "/train/eval/every"},  // > 20 steps
-                  {"/train/seed", "-1", "/train/seed"},
-                  {"/train/data", "{\"kind\": \"parquet\"}", "/train/data/kind"},
-                  {"/train/data", "{\"kind\": \"text\"}", "/train/data/path"},
-                  {"/train/data", "{\"kind\": \"text\", \"path\": \"\"}", "/train/data/path"},
-                  {"/train/data", "{\"kind\": \"synthetic\", \"path\": \"x\"}", "/train/data/path"},
-                  {"/train/data", "{\"kind\": \"bin\", \"path\": \"a\", \"val_fraction\": 1}",
-                   "/train/data/val_fraction"},
-                  {"/train/data", "{\"kind\": \"bin\", \"path\": \"a\", \"val_path\": \"b\", \"val_fraction\": 0.1}",
-                   "/train/data/val_fraction"},
-              },
-              parse_cfg);
+  check_rules(
+      parse(kConfig),
+      {
+          {"/train/batch_size", "0", "/train/batch_size"},
+          {"/train/batch_size", nullptr, "/train/batch_size"},
+          {"/train/steps", nullptr, "/train/steps"},
+          {"/train/steps", "0", "/train/steps"},
+          {"/train/tokens", "5120", "/train/tokens"}, // both steps and tokens
+          {"/train/schedule", "{\"kind\": \"linear\"}", "/train/schedule/kind"},
+          {"/train/schedule", "{\"warmup_fraction\": 1.0}", "/train/schedule/warmup_fraction"},
+          {"/train/schedule", "{\"decay_fraction\": 0.2}", "/train/schedule/decay_fraction"},
+          {"/train/schedule",
+           "{\"kind\": \"wsd\", \"warmup_fraction\": 0.5, \"decay_fraction\": 0.6}",
+           "/train/schedule/decay_fraction"},
+          {"/train/schedule", "{\"min_lr_ratio\": 1.5}", "/train/schedule/min_lr_ratio"},
+          {"/train/optimizer", "{\"kind\": \"sgd\"}", "/train/optimizer/kind"},
+          {"/train/optimizer", "{\"beta1\": -0.1}", "/train/optimizer/beta1"},
+          {"/train/optimizer", "{\"beta2\": 1}", "/train/optimizer/beta2"},
+          {"/train/optimizer", "{\"eps\": 0}", "/train/optimizer/eps"},
+          {"/train/optimizer", "{\"grad_clip\": -1}", "/train/optimizer/grad_clip"},
+          {"/train/eval", "{\"every\": -1}", "/train/eval/every"},
+          {"/train/eval", "{\"batches\": 0}", "/train/eval/batches"},
+          {"/train/eval", "{\"every\": 100}", "/train/eval/every"}, // > 20 steps
+          {"/train/seed", "-1", "/train/seed"},
+          {"/train/data", "{\"kind\": \"parquet\"}", "/train/data/kind"},
+          {"/train/data", "{\"kind\": \"text\"}", "/train/data/path"},
+          {"/train/data", "{\"kind\": \"text\", \"path\": \"\"}", "/train/data/path"},
+          {"/train/data", "{\"kind\": \"synthetic\", \"path\": \"x\"}", "/train/data/path"},
+          {"/train/data", "{\"kind\": \"bin\", \"path\": \"a\", \"val_fraction\": 1}",
+           "/train/data/val_fraction"},
+          {"/train/data",
+           "{\"kind\": \"bin\", \"path\": \"a\", \"val_path\": \"b\", \"val_fraction\": 0.1}",
+           "/train/data/val_fraction"},
+      },
+      parse_cfg);
 }
 
 TEST_CASE("train: tokens resolve to steps and must be a whole number of steps") {
@@ -195,30 +201,31 @@ TEST_CASE("text data is byte-level: vocab must cover 256 symbols") {
 }
 
 TEST_CASE("hparams: each field's rule fails at its pointer") {
-  check_rules(parse(kConfig),
-              {
-                  {"/hparams/lr", "0", "/hparams/lr"},
-                  {"/hparams/lr", "-0.001", "/hparams/lr"},
-                  {"/hparams/lr", nullptr, "/hparams/lr"},
-                  {"/hparams/wd", "-0.1", "/hparams/wd"},
-                  {"/hparams/init_std", "0", "/hparams/init_std"},
-                  {"/hparams/eps", "0", "/hparams/eps"},
-                  {"/hparams/beta1", "1", "/hparams/beta1"},
-                  {"/hparams/beta2", "-0.5", "/hparams/beta2"},
-                  {"/hparams/overrides", "{\"expert\": {}}", "/hparams/overrides/expert"},
-                  {"/hparams/overrides", "{\"router\": {\"lr\": 0}}", "/hparams/overrides/router/lr"},
-                  {"/hparams/overrides", "{\"router\": {\"momentum\": 1}}",
-                   "/hparams/overrides/router/momentum"},
-                  {"/backend", "{\"kind\": \"jax\"}", "/backend/kind"},
-                  {"/schema", "\"mue.sweep_spec/1\"", "/schema"},
-                  {"/$schema", "\"x\"", "/$schema"},
-              },
-              parse_cfg);
+  check_rules(
+      parse(kConfig),
+      {
+          {"/hparams/lr", "0", "/hparams/lr"},
+          {"/hparams/lr", "-0.001", "/hparams/lr"},
+          {"/hparams/lr", nullptr, "/hparams/lr"},
+          {"/hparams/wd", "-0.1", "/hparams/wd"},
+          {"/hparams/init_std", "0", "/hparams/init_std"},
+          {"/hparams/eps", "0", "/hparams/eps"},
+          {"/hparams/beta1", "1", "/hparams/beta1"},
+          {"/hparams/beta2", "-0.5", "/hparams/beta2"},
+          {"/hparams/overrides", "{\"expert\": {}}", "/hparams/overrides/expert"},
+          {"/hparams/overrides", "{\"router\": {\"lr\": 0}}", "/hparams/overrides/router/lr"},
+          {"/hparams/overrides", "{\"router\": {\"momentum\": 1}}",
+           "/hparams/overrides/router/momentum"},
+          {"/backend", "{\"kind\": \"jax\"}", "/backend/kind"},
+          {"/schema", "\"mue.sweep_spec/1\"", "/schema"},
+          {"/$schema", "\"x\"", "/$schema"},
+      },
+      parse_cfg);
 }
 
 TEST_CASE("config round-trips through JSON") {
-  RunConfig a = parse_config(moe_config(R"({"kind": "moe", "layout": "16e4a2g1s", "d_expert": 32})"),
-                             Where{"c.json", ""});
+  RunConfig a = parse_config(
+      moe_config(R"({"kind": "moe", "layout": "16e4a2g1s", "d_expert": 32})"), Where{"c.json", ""});
   RunConfig b = parse_config(to_json(a), Where{"c2.json", ""});
   CHECK(to_json(a) == to_json(b));
 }
@@ -247,7 +254,7 @@ TEST_CASE("transfer options: every choice and range, file-level then per target"
   TargetsSpec t = parse_targets_spec(targets, Where{"t.json", ""});
   CHECK(t.targets[0].options.head_rule == HeadRule::kMup);
   CHECK(t.targets[1].options.head_rule == HeadRule::kBlog);
-  CHECK(t.targets[1].options.eps_rule == EpsRule::kCompleteP);  // inherited from the file
+  CHECK(t.targets[1].options.eps_rule == EpsRule::kCompleteP); // inherited from the file
 }
 
 namespace {
@@ -259,8 +266,10 @@ const char* kSweep = R"({
   "hparams": {"wd": 0.1, "init_std": 0.02},
   "axes": {"lr": {"log2_grid": [-10, -8, 0.5]}}
 })";
-void parse_sw(const Json& j) { parse_sweep_spec(j, Where{"s.json", ""}); }
-}  // namespace
+void parse_sw(const Json& j) {
+  parse_sweep_spec(j, Where{"s.json", ""});
+}
+} // namespace
 
 TEST_CASE("sweep spec: each rule fails at its pointer") {
   check_rules(parse(kSweep),
@@ -281,7 +290,7 @@ TEST_CASE("sweep spec: each rule fails at its pointer") {
                   {"/axes/lr", "{\"grid\": [1, 2, 3]}", "/axes/lr/log2_grid"},
                   {"/axes/momentum", "[0.9]", "/axes/momentum"},
                   {"/axes/~1data~1x", "[1]", "/axes/~1data~1x"},
-                  {"/axes/~1hparams~1lr", "[0.1]", "/axes/lr"},  // same field; keys are read sorted
+                  {"/axes/~1hparams~1lr", "[0.1]", "/axes/lr"}, // same field; keys are read sorted
                   {"/axes/~1model~1d_model", "[64, 66]", "/axes/~1model~1d_model/1"},
                   {"/axes/~1model~1d_modl", "[64]", "/axes/~1model~1d_modl/0"},
                   {"/axes/~1model~1vocab~1x", "[64]", "/axes/~1model~1vocab~1x"},
@@ -338,28 +347,31 @@ TEST_CASE("sweep spec: seeds as a count start at the train seed; pointer axes se
 }
 
 namespace {
-void parse_tg(const Json& j) { parse_targets_spec(j, Where{"t.json", ""}); }
-}  // namespace
+void parse_tg(const Json& j) {
+  parse_targets_spec(j, Where{"t.json", ""});
+}
+} // namespace
 
 TEST_CASE("targets: each rule fails at its pointer") {
   Json base = parse(R"({"targets": [{"name": "a", "model": {"ffn": {"kind": "moe", "n_experts": 8,
                         "active": 2, "d_expert": 64}}, "train": {"batch_size": 16}}]})");
-  check_rules(base,
-              {
-                  {"/targets", "[]", "/targets"},
-                  {"/targets", "{}", "/targets"},
-                  {"/targets/0/name", "\"a b\"", "/targets/0/name"},
-                  {"/targets/0/name", "\"../x\"", "/targets/0/name"},
-                  {"/targets/1", "{\"name\": \"a\"}", "/targets/1/name"},
-                  {"/targets/0/model/ffn/active", "9", "/targets/0/model/ffn/active"},
-                  {"/targets/0/model/d_model", "0", "/targets/0/model/d_model"},
-                  {"/targets/0/model/widht", "1", "/targets/0/model/widht"},
-                  {"/targets/0/train/batch_size", "-2", "/targets/0/train/batch_size"},
-                  {"/targets/0/options", "{\"router_rule\": \"x\"}", "/targets/0/options/router_rule"},
-                  {"/targets/0/reference", "{}", "/targets/0/reference"},
-                  {"/options", "{\"eps_rule\": 1}", "/options/eps_rule"},
-              },
-              parse_tg);
+  check_rules(
+      base,
+      {
+          {"/targets", "[]", "/targets"},
+          {"/targets", "{}", "/targets"},
+          {"/targets/0/name", "\"a b\"", "/targets/0/name"},
+          {"/targets/0/name", "\"../x\"", "/targets/0/name"},
+          {"/targets/1", "{\"name\": \"a\"}", "/targets/1/name"},
+          {"/targets/0/model/ffn/active", "9", "/targets/0/model/ffn/active"},
+          {"/targets/0/model/d_model", "0", "/targets/0/model/d_model"},
+          {"/targets/0/model/widht", "1", "/targets/0/model/widht"},
+          {"/targets/0/train/batch_size", "-2", "/targets/0/train/batch_size"},
+          {"/targets/0/options", "{\"router_rule\": \"x\"}", "/targets/0/options/router_rule"},
+          {"/targets/0/reference", "{}", "/targets/0/reference"},
+          {"/options", "{\"eps_rule\": 1}", "/options/eps_rule"},
+      },
+      parse_tg);
   // Tokens that are not a whole number of steps are valid in a partial train;
   // only resolution against the reference can check them (next test).
   Json j = base;
@@ -385,14 +397,14 @@ TEST_CASE("targets: resolve inherits from the reference; a new width keeps d_hea
   CHECK(m.n_heads == 8);
   CHECK(tr.tokens == ref.train.tokens);
   resolve_target(t.targets[1], ref.model, ref.train, w, m, tr);
-  CHECK(tr.tokens == ref.train.tokens);  // same tokens: half the steps
+  CHECK(tr.tokens == ref.train.tokens); // same tokens: half the steps
   CHECK(tr.steps == ref.train.steps / 2);
   resolve_target(t.targets[2], ref.model, ref.train, w, m, tr);
   CHECK(tr.tokens == 2 * ref.train.tokens);
   auto f = failure_of([&] {
     resolve_target(t.targets[3], ref.model, ref.train, Where{"t.json", "/targets/3"}, m, tr);
   });
-  CHECK(f.pointer == "/targets/3/model/d_model");  // 72 is not a multiple of d_head 16
+  CHECK(f.pointer == "/targets/3/model/d_model"); // 72 is not a multiple of d_head 16
   f = failure_of([&] {
     resolve_target(t.targets[4], ref.model, ref.train, Where{"t.json", "/targets/4"}, m, tr);
   });
@@ -416,7 +428,8 @@ TEST_CASE("trial id: stable, changes with what matters, not with how it runs") {
   CHECK(a.divergence_threshold() == doctest::Approx(1.5 * std::log(256.0)));
 }
 
-TEST_CASE("train precision: auto is the unwritten default (ids of older specs unchanged); bad values fail") {
+TEST_CASE("train precision: auto is the unwritten default (ids of older specs unchanged); bad "
+          "values fail") {
   TrialSpec a;
   a.config = parse_config(parse(kConfig), Where{"c.json", ""});
   CHECK(a.config.train.precision == Precision::kAuto);

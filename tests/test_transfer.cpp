@@ -24,7 +24,8 @@ constexpr double kTol = 1e-9;
 // Relative comparison at 1e-9 (THEORY's numbers are given as exact expressions here).
 #define CHECK_REL(a, b) CHECK((a) == doctest::Approx(b).epsilon(kTol))
 // THEORY prints some numbers rounded; check those digits too.
-#define CHECK_PRINTED(a, b, digits) CHECK((a) == doctest::Approx(b).epsilon(0.5 * std::pow(10.0, -(digits) + 1)))
+#define CHECK_PRINTED(a, b, digits)                                                                \
+  CHECK((a) == doctest::Approx(b).epsilon(0.5 * std::pow(10.0, -(digits) + 1)))
 
 FfnSpec dense(int d_ff) {
   FfnSpec f;
@@ -110,11 +111,11 @@ const GroupParams& grp(const Parameterization& p, const char* g) {
   return it->second;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("E1: the blog's example, dense d=128 -> 128e8a1s at d=1024, 4x longer") {
-  const std::int64_t B = 64;                  // same batch in both
-  const std::int64_t T_ref = 25000, T = 100000;  // steps
+  const std::int64_t B = 64;                    // same batch in both
+  const std::int64_t T_ref = 25000, T = 100000; // steps
   ModelSpec ref_m = model(128, 4, dense(128));
   ModelSpec tgt_m = model(1024, 4, moe(128, 8, 1024, 1, 1024));
   TrainSpec ref_t = train(B, T_ref * B * 1024), tgt_t = train(B, T * B * 1024);
@@ -146,13 +147,14 @@ TEST_CASE("E1: the blog's example, dense d=128 -> 128e8a1s at d=1024, 4x longer"
       CHECK_PRINTED(grp(p, g).init_std.value, row.expert_down_init, 6);
       CHECK_REL(grp(p, g).multiplier.value, 1.0 / 9);
     }
-    for (const char* g : {"expert_up", "shared_up", "router", "attn_qkv", "attn_out", "unembedding"}) {
+    for (const char* g :
+         {"expert_up", "shared_up", "router", "attn_qkv", "attn_out", "unembedding"}) {
       CAPTURE(g);
       CHECK_REL(grp(p, g).init_std.value, row.sigma / std::sqrt(8.0));
       CHECK_PRINTED(grp(p, g).init_std.value, row.up_init, 5);
     }
-    for (const char* g : {"expert_up", "expert_down", "shared_up", "shared_down", "router", "attn_qkv",
-                          "attn_out", "unembedding"}) {
+    for (const char* g : {"expert_up", "expert_down", "shared_up", "shared_down", "router",
+                          "attn_qkv", "attn_out", "unembedding"}) {
       CAPTURE(g);
       CHECK_REL(grp(p, g).lr.value, row.hidden_lr);
       CHECK_REL(grp(p, g).lr.value, row.out_lr / 8);
@@ -166,7 +168,8 @@ TEST_CASE("E1: the blog's example, dense d=128 -> 128e8a1s at d=1024, 4x longer"
     CHECK_REL(p.optimizer.beta2(), 0.9875);
     CHECK_REL(p.sigma0_ratio.at("expert_up"), 2);
     CHECK_REL(p.sigma0_ratio.at("expert_down"), 2);
-    for (const char* g : {"shared_up", "shared_down", "router", "attn_qkv", "embedding", "unembedding"})
+    for (const char* g :
+         {"shared_up", "shared_down", "router", "attn_qkv", "embedding", "unembedding"})
       CHECK_REL(p.sigma0_ratio.at(g), 0.5);
     CHECK(p.groups.count("ffn_up") == 0);
   }
@@ -187,7 +190,8 @@ TEST_CASE("E1: the trace shows Bridge I then Bridge II, each factor with a known
     CHECK_FALSE(f.reason.empty());
   }
   CHECK_REL(product, dn.value);
-  CHECK(ids == std::vector<std::string>{"muP.hidden.init", "bridge1.down_init", "bridge2.down_init"});
+  CHECK(ids ==
+        std::vector<std::string>{"muP.hidden.init", "bridge1.down_init", "bridge2.down_init"});
   std::vector<std::string> route = p.route;
   REQUIRE(route.size() >= 4);
   CHECK(route[0].find("width ×8") == 0);
@@ -198,13 +202,15 @@ TEST_CASE("E1: the trace shows Bridge I then Bridge II, each factor with a known
   for (const auto& [name, g] : p.groups)
     for (const Traced* t : {&g.init_std, &g.lr, &g.wd, &g.multiplier, &g.eps}) {
       double v = t->base;
-      for (const auto& f : t->trace) v *= f.factor;
+      for (const auto& f : t->trace)
+        v *= f.factor;
       CHECK_REL(v, t->value);
     }
 }
 
 TEST_CASE("E2: Bridge II at fixed N and h") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
   TrainSpec same = ref.train;
   Parameterization a8 = run(ref, model(512, 4, moe(64, 8, 128)), same);
   Parameterization a2 = run(ref, model(512, 4, moe(64, 2, 128)), same);
@@ -266,7 +272,8 @@ TEST_CASE("E3: batch x2 at fixed tokens, depth x4, 4x FFN, d_head 64") {
 }
 
 TEST_CASE("E4: capacity, granularity, groups") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
   TrainSpec t = ref.train;
   Parameterization c16 = run(ref, model(128, 4, moe(16, 2, 64)), t);
   Parameterization c64 = run(ref, model(128, 4, moe(64, 2, 64)), t);
@@ -296,16 +303,19 @@ TEST_CASE("E4: capacity, granularity, groups") {
   CHECK_REL(grouped.scalars.route_scale.value, 8);
   TransferOptions per_group;
   per_group.routing_normalization = RoutingNormalization::kPerGroup;
-  CHECK_REL(run(ref, model(128, 4, moe(128, 8, 16, 0, 0, 4)), t, per_group).scalars.route_scale.value, 2);
+  CHECK_REL(
+      run(ref, model(128, 4, moe(128, 8, 16, 0, 0, 4)), t, per_group).scalars.route_scale.value, 2);
   // 128e6a4g: 6 active experts cannot split over 4 groups.
   Json bad = mue::test::parse(R"({"kind": "moe", "layout": "128e6a4g", "d_expert": 16})");
-  CHECK(failure_of([&] { parse_ffn(bad, Where{"t.json", "/targets/0/model/ffn"}); }).pointer ==
-        "/targets/0/model/ffn/groups");
+  CHECK(failure_of([&] {
+          parse_ffn(bad, Where{"t.json", "/targets/0/model/ffn"});
+        }).pointer == "/targets/0/model/ffn/groups");
 }
 
 TEST_CASE("a scaled beta outside (0, 1) is an input error that suggests beta_scaling: none") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
-  TrainSpec t = train(32 * 16, ref.train.tokens);  // batch x16 at fixed tokens: 1-β1 × 16
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  TrainSpec t = train(32 * 16, ref.train.tokens); // batch x16 at fixed tokens: 1-β1 × 16
   auto f = failure_of([&] { run(ref, ref.model, t); });
   CHECK(f.pointer == "/targets/0/train/optimizer/beta1");
   CHECK(f.reason.find("beta_scaling: none") != std::string::npos);
@@ -315,7 +325,8 @@ TEST_CASE("a scaled beta outside (0, 1) is an input error that suggests beta_sca
 }
 
 TEST_CASE("options of §9 move exactly the values they name") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
   ModelSpec tgt = model(512, 4, moe(8, 2, 512));
   Parameterization base = run(ref, tgt, ref.train);
   TransferOptions o;
@@ -349,17 +360,21 @@ TEST_CASE("options of §9 move exactly the values they name") {
   CHECK_REL(grp(base, "norm").lr.value, 1e-3);
 }
 
-TEST_CASE("baseline: the standard parameterization reuses η⋆ everywhere with PyTorch-default init") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+TEST_CASE(
+    "baseline: the standard parameterization reuses η⋆ everywhere with PyTorch-default init") {
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
   TransferOptions o;
   o.parameterization = ParameterizationKind::kStandard;
-  Parameterization sp = run(ref, model(512, 8, moe(8, 2, 512, 1, 256)), train(64, 32LL * 1024 * 4000), o);
+  Parameterization sp =
+      run(ref, model(512, 8, moe(8, 2, 512, 1, 256)), train(64, 32LL * 1024 * 4000), o);
   for (const auto& [name, g] : sp.groups) {
     CAPTURE(name);
-    CHECK_REL(g.lr.value, 1e-3);  // one global LR: batch, duration, width and depth ignored
+    CHECK_REL(g.lr.value, 1e-3); // one global LR: batch, duration, width and depth ignored
     CHECK_REL(g.wd.value, name == "norm" ? 0.0 : 0.1);
     CHECK(g.multiplier.value == 1);
-    for (const auto& f : g.lr.trace) CHECK(is_known_rule(f.rule));
+    for (const auto& f : g.lr.trace)
+      CHECK(is_known_rule(f.rule));
   }
   CHECK_REL(grp(sp, "attn_qkv").init_std.value, 1 / std::sqrt(3.0 * 512));
   CHECK_REL(grp(sp, "expert_down").init_std.value, 1 / std::sqrt(3.0 * 512));
@@ -369,7 +384,7 @@ TEST_CASE("baseline: the standard parameterization reuses η⋆ everywhere with 
   CHECK(sp.scalars.route_scale.value == 1);
   CHECK(sp.scalars.residual_multiplier.value == 1);
   CHECK(sp.scalars.output_multiplier.value == 1);
-  CHECK_REL(sp.scalars.attention_scale.value, 1 / std::sqrt(32.0));  // d_head 32
+  CHECK_REL(sp.scalars.attention_scale.value, 1 / std::sqrt(32.0)); // d_head 32
   CHECK(sp.route.front().find("standard parameterization") != std::string::npos);
   // The option is written only when set: muE runs keep their canonical form and trial ids.
   CHECK_FALSE(to_json(TransferOptions{}).contains("parameterization"));
@@ -377,7 +392,8 @@ TEST_CASE("baseline: the standard parameterization reuses η⋆ everywhere with 
 }
 
 TEST_CASE("depth: r = m_L^-α; hidden lr × m_L^(α-1)") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
   TransferOptions o;
   o.depth_alpha = 0.5;
   Parameterization p = run(ref, model(128, 16, dense(128)), ref.train, o);
@@ -388,8 +404,9 @@ TEST_CASE("depth: r = m_L^-α; hidden lr × m_L^(α-1)") {
 }
 
 TEST_CASE("reference overrides are carried as ratios to their rule values") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
-  ref.hparams.overrides["attn_qkv"].lr = 5e-4;  // half the rule value at the reference
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  ref.hparams.overrides["attn_qkv"].lr = 5e-4; // half the rule value at the reference
   Parameterization self = reference_table(ref, {});
   CHECK_REL(grp(self, "attn_qkv").lr.value, 5e-4);
   Parameterization wide = run(ref, model(256, 4, dense(256)), ref.train);
@@ -416,7 +433,9 @@ struct Gen {
     std::uniform_int_distribution<std::size_t> u(0, xs.size() - 1);
     return *(xs.begin() + u(rng));
   }
-  double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
+  double uniform(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng);
+  }
 
   FfnSpec ffn(int d) {
     if (pick({0, 1}) == 0) return dense(d * pick({1, 2, 4}));
@@ -444,7 +463,8 @@ struct Gen {
     o.depth_alpha = pick({0, 1}) ? 1.0 : 0.5;
     o.duration_exponent = pick({0, 1}) ? 0.5 : 0.3;
     o.beta_scaling = o.duration_exponent == 0.5 ? BetaScaling::kSde : BetaScaling::kNone;
-    o.routing_normalization = pick({0, 1}) ? RoutingNormalization::kGlobal : RoutingNormalization::kPerGroup;
+    o.routing_normalization =
+        pick({0, 1}) ? RoutingNormalization::kGlobal : RoutingNormalization::kPerGroup;
     return o;
   }
   Reference ref() {
@@ -458,7 +478,7 @@ struct Gen {
 
 constexpr int kCases = 300;
 
-}  // namespace
+} // namespace
 
 TEST_CASE("invariant: transfer(ref, ref) returns the reference values") {
   Gen gen(1);
@@ -479,7 +499,9 @@ TEST_CASE("invariant: transfer(ref, ref) returns the reference values") {
     for (const auto& [name, g] : p.groups) {
       CAPTURE(name);
       bool is_down = name == "ffn_down" || name == "expert_down" || name == "shared_down";
-      double want_init = name == "norm" ? 0 : ref.hparams.init_std * (is_down ? std::sqrt(H / ref.model.d_model) : 1);
+      double want_init =
+          name == "norm" ? 0
+                         : ref.hparams.init_std * (is_down ? std::sqrt(H / ref.model.d_model) : 1);
       CHECK_REL(g.init_std.value, want_init);
       CHECK_REL(g.lr.value, ref.hparams.lr);
       CHECK_REL(g.eps.value, ref.train.optimizer.eps);
@@ -522,7 +544,7 @@ TEST_CASE("invariant: composition A->B->C equals A->C, in either order of axes")
   for (int i = 0; i < kCases; ++i) {
     Reference a = gen.ref();
     TransferOptions o = gen.options();
-    Reference b = gen.ref();  // intermediate reference; its own hparams cancel in the ratio
+    Reference b = gen.ref(); // intermediate reference; its own hparams cancel in the ratio
     ModelSpec cm = gen.model_spec();
     TrainSpec ct = gen.train_spec();
     CAPTURE(i);
@@ -535,7 +557,7 @@ TEST_CASE("invariant: composition A->B->C equals A->C, in either order of axes")
            s_ac = run(a, cm, ct, o).sigma0_ratio;
       for (const auto& [k, v] : ac) {
         CAPTURE(k);
-        if (!ab.count(k) || !bc.count(k)) continue;  // a group that B lacks
+        if (!ab.count(k) || !bc.count(k)) continue; // a group that B lacks
         if (bb[k] == 0) {
           CHECK(v == 0);
           continue;
@@ -560,7 +582,8 @@ TEST_CASE("invariant: capacity N -> N' leaves the table unchanged; σ0 × √(N'
     TransferOptions o = gen.options();
     o.routing_normalization = RoutingNormalization::kGlobal;
     ModelSpec m = gen.model_spec();
-    int a = gen.pick({1, 2, 4}), h = gen.pick({16, 32, 64}), n = a * gen.pick({1, 2, 4}), k = gen.pick({2, 4, 8});
+    int a = gen.pick({1, 2, 4}), h = gen.pick({16, 32, 64}), n = a * gen.pick({1, 2, 4}),
+        k = gen.pick({2, 4, 8});
     m.ffn = moe(n, a, h);
     ModelSpec m2 = m;
     m2.ffn = moe(n * k, a, h);
@@ -573,7 +596,8 @@ TEST_CASE("invariant: capacity N -> N' leaves the table unchanged; σ0 × √(N'
       CAPTURE(key);
       CHECK_REL(vq[key], v);
     }
-    CHECK_REL(q.sigma0_ratio.at("expert_up") / p.sigma0_ratio.at("expert_up"), std::sqrt(double(k)));
+    CHECK_REL(q.sigma0_ratio.at("expert_up") / p.sigma0_ratio.at("expert_up"),
+              std::sqrt(double(k)));
     CHECK_REL(q.sigma0_ratio.at("attn_qkv"), p.sigma0_ratio.at("attn_qkv"));
   }
 }
@@ -584,7 +608,8 @@ TEST_CASE("invariant: granularity ×k at fixed density changes only R (× k)") {
     Reference ref = gen.ref();
     TransferOptions o = gen.options();
     ModelSpec m = gen.model_spec();
-    int a = gen.pick({1, 2}), n = a * gen.pick({2, 4, 8}), h = 16 * gen.pick({4, 8, 16}), k = gen.pick({2, 4, 8});
+    int a = gen.pick({1, 2}), n = a * gen.pick({2, 4, 8}), h = 16 * gen.pick({4, 8, 16}),
+        k = gen.pick({2, 4, 8});
     m.ffn = moe(n, a, h, gen.pick({0, 1}), 64);
     ModelSpec m2 = m;
     m2.ffn = moe(n * k, a * k, h / k, m.ffn.shared, 64);
@@ -629,15 +654,18 @@ TEST_CASE("invariant: batch ×κ at fixed tokens, then ÷κ, returns the start")
 }
 
 TEST_CASE("the Parameterization round-trips through JSON") {
-  Reference ref = reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
-  Parameterization p = run(ref, model(256, 8, moe(16, 4, 64, 1, 64, 2)), train(64, 64LL * 1024 * 1000));
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  Parameterization p =
+      run(ref, model(256, 8, moe(16, 4, 64, 1, 64, 2)), train(64, 64LL * 1024 * 1000));
   Parameterization q = parameterization_from_json(to_json(p), Where{"t.json", ""});
   CHECK(to_json(p) == to_json(q));
 }
 
 TEST_CASE("the rule catalog has unique ids and every rule used is in it") {
   std::set<std::string_view> ids;
-  for (const auto& r : all_rules()) CHECK(ids.insert(r.id).second);
+  for (const auto& r : all_rules())
+    CHECK(ids.insert(r.id).second);
   CHECK(is_known_rule("bridge2.sde_cancel"));
   CHECK_FALSE(is_known_rule("bridge3.magic"));
 }
@@ -646,8 +674,10 @@ TEST_CASE("the rule catalog has unique ids and every rule used is in it") {
 // The command layer: reference loading, the report, emitted configs, explain.
 
 namespace {
-std::string source_path(const std::string& rel) { return std::string(MUE_SOURCE_DIR) + "/" + rel; }
-}  // namespace
+std::string source_path(const std::string& rel) {
+  return std::string(MUE_SOURCE_DIR) + "/" + rel;
+}
+} // namespace
 
 TEST_CASE("emitted configs reproduce each target's table exactly (shipped targets)") {
   LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
@@ -660,15 +690,18 @@ TEST_CASE("emitted configs reproduce each target's table exactly (shipped target
   for (std::size_t i = 0; i < out.results.size(); ++i) {
     const std::string name = out.results[i].spec->name;
     CAPTURE(name);
-    RunConfig c = parse_config(to_json(target_config(out, out.results[i])), Where{name + ".json", ""});
+    RunConfig c =
+        parse_config(to_json(target_config(out, out.results[i])), Where{name + ".json", ""});
     Parameterization from_config = table_for(c, name + ".json");
     const Json& t = report["targets"][i];
-    Parameterization reported =
-        parameterization_from_json(Json{{"groups", t["groups"]}, {"optimizer", t["optimizer"]},
-                                        {"scalars", t["scalars"]}, {"ratios", t["ratios"]},
-                                        {"diagnostics", t["diagnostics"]}, {"route", t["route"]},
-                                        {"warnings", t["warnings"]}},
-                                   Where{"r", ""});
+    Parameterization reported = parameterization_from_json(Json{{"groups", t["groups"]},
+                                                                {"optimizer", t["optimizer"]},
+                                                                {"scalars", t["scalars"]},
+                                                                {"ratios", t["ratios"]},
+                                                                {"diagnostics", t["diagnostics"]},
+                                                                {"route", t["route"]},
+                                                                {"warnings", t["warnings"]}},
+                                                           Where{"r", ""});
     auto a = values(from_config), b = values(reported);
     CHECK(a.size() == b.size());
     for (const auto& [k, v] : b) {
@@ -713,7 +746,8 @@ TEST_CASE("the shipped targets cover every axis of THEORY.md") {
 }
 
 TEST_CASE("a sweep report at the edge of its grid transfers with a warning, recorded") {
-  LoadedReference ref = load_reference(source_path("tests/fixtures/good/sweep-report-at-edge.json"));
+  LoadedReference ref =
+      load_reference(source_path("tests/fixtures/good/sweep-report-at-edge.json"));
   CHECK(ref.kind == "sweep");
   CHECK(ref.at_edge);
   const std::string tf = source_path("tests/fixtures/good/targets.json");
@@ -733,9 +767,9 @@ TEST_CASE("explain shows a trace for every value of every group, optimizer and s
   TransferOutput out = run_transfer(ref, targets, tf);
   const Json report = Json::parse(report_text(out));
   std::string text = explain(report, "t.json", "moe-8e2a1s", "");
-  for (const char* g : {"[embedding]", "[attn_qkv]", "[attn_out]", "[expert_up]", "[expert_down]",
-                        "[shared_up]", "[shared_down]", "[router]", "[norm]", "[unembedding]",
-                        "[optimizer]", "[scalars]"})
+  for (const char* g :
+       {"[embedding]", "[attn_qkv]", "[attn_out]", "[expert_up]", "[expert_down]", "[shared_up]",
+        "[shared_down]", "[router]", "[norm]", "[unembedding]", "[optimizer]", "[scalars]"})
     CHECK_MESSAGE(text.find(g) != std::string::npos, g);
   // Each group shows its five values, each followed by its base line.
   std::size_t values_shown = 0;
@@ -748,7 +782,8 @@ TEST_CASE("explain shows a trace for every value of every group, optimizer and s
   CHECK_THROWS_AS(explain(report, "t.json", "moe-8e2a", "ffn_down"), UsageError);
   std::string one = explain(report, "t.json", "moe-8e2a", "expert_down");
   CHECK(one.find("[expert_up]") == std::string::npos);
-  for (const auto& r : all_rules()) CHECK(rules_text().find(std::string(r.id)) != std::string::npos);
+  for (const auto& r : all_rules())
+    CHECK(rules_text().find(std::string(r.id)) != std::string::npos);
 }
 
 TEST_CASE("a reference config that itself names a reference is refused") {

@@ -28,7 +28,7 @@ struct TempDir {
     return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {}));
   }
 };
-}  // namespace
+} // namespace
 
 TEST_CASE("strict JSON rejects comments, trailing commas and duplicate keys") {
   CHECK(failure_of([] { parse_json_strict("{\"a\": 1} // c", "f.json"); }).failed);
@@ -71,8 +71,9 @@ TEST_CASE("ObjectReader: types, whole-number floats, unknown keys with a suggest
   CHECK(failure_of([&] { r.integer("x"); }).pointer == "/m/x");
   CHECK(failure_of([&] { r.number("s"); }).reason == "expected a number, got string");
   CHECK(r.boolean("b"));
-  CHECK(failure_of([&] { r.choice("s", {"a", "b"}); }).reason.find("not one of") !=
-        std::string::npos);
+  CHECK(failure_of([&] {
+          r.choice("s", {"a", "b"});
+        }).reason.find("not one of") != std::string::npos);
   CHECK_FALSE(r.opt_number("d_model"));
   auto f = failure_of([&] { r.finish(); });
   CHECK(f.pointer == "/m/d_modle");
@@ -119,7 +120,7 @@ TEST_CASE("write_file_atomic: a failure mid-write leaves the old file intact") {
                                     }),
                   std::runtime_error);
   CHECK(read_file(path) == "old content\n");
-  CHECK(d.entries() == 1);  // the temp file is gone too
+  CHECK(d.entries() == 1); // the temp file is gone too
 }
 
 TEST_CASE("write_file_atomic: a failure on a new path creates nothing") {

@@ -14,7 +14,8 @@ using namespace mue;
 
 namespace {
 
-CaseOutcome fitted(double drift, double lo, double hi, bool at_edge = false, double half_width = 1.0) {
+CaseOutcome fitted(double drift, double lo, double hi, bool at_edge = false,
+                   double half_width = 1.0) {
   CaseOutcome o;
   o.usable = true;
   o.drift = drift;
@@ -34,7 +35,7 @@ VerifyTarget target() {
     "train": {"batch_size": 4, "steps": 10, "data": {"kind": "synthetic"}},
     "hparams": {"lr": 0.004, "wd": 0.1, "init_std": 0.02}})"),
                           Where{"t.json", ""});
-  t.bridged = {{"lr", 0.002}, {"wd", 0.1}, {"init_std", 0.02}};  // the target's table halves lr
+  t.bridged = {{"lr", 0.002}, {"wd", 0.1}, {"init_std", 0.02}}; // the target's table halves lr
   return t;
 }
 
@@ -47,7 +48,8 @@ std::map<std::string, TrialResult> fake(const VerifyCase& c, double true_drift,
     r.id = t.spec.id();
     const double x = std::log2(t.point[0] / c.reference);
     bool bad = false;
-    for (double d : diverged_offsets) bad = bad || std::abs(d - x) < 1e-9;
+    for (double d : diverged_offsets)
+      bad = bad || std::abs(d - x) < 1e-9;
     r.status = bad ? TrialStatus::kDiverged : TrialStatus::kOk;
     if (!bad) r.objective = 3 + 0.2 * (x - true_drift) * (x - true_drift);
     done[r.id] = r;
@@ -55,17 +57,17 @@ std::map<std::string, TrialResult> fake(const VerifyCase& c, double true_drift,
   return done;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("gate: pass, fail, inconclusive, and the tolerance boundary") {
   std::string why;
   CHECK(judge(fitted(0.3, -0.2, 0.8), 1.0, &why) == Verdict::kPass);
-  CHECK(judge(fitted(1.0, 0.6, 1.4), 1.0, &why) == Verdict::kPass);  // |drift| == tolerance passes
+  CHECK(judge(fitted(1.0, 0.6, 1.4), 1.0, &why) == Verdict::kPass); // |drift| == tolerance passes
   CHECK(judge(fitted(1.0001, 0.6, 1.4), 1.0, &why) == Verdict::kFail);
   CHECK(why.find("excludes 0") != std::string::npos);
-  CHECK(judge(fitted(-1.6, -3.0, 0.2), 1.0, &why) == Verdict::kPass);  // CI contains 0
+  CHECK(judge(fitted(-1.6, -3.0, 0.2), 1.0, &why) == Verdict::kPass); // CI contains 0
   CHECK(judge(fitted(-1.6, -3.0, -0.01), 1.0, &why) == Verdict::kFail);
-  CHECK(judge(fitted(-1.6, -3.0, 0.0), 1.0, &why) == Verdict::kPass);  // 0 on the CI's edge counts
+  CHECK(judge(fitted(-1.6, -3.0, 0.0), 1.0, &why) == Verdict::kPass); // 0 on the CI's edge counts
   // At the edge: inconclusive while the grid reaches no further than the tolerance...
   CHECK(judge(fitted(1.0, 1.0, 1.0, true, 1.0), 1.0, &why) == Verdict::kInconclusive);
   CHECK(why.find("widen") != std::string::npos);
@@ -92,7 +94,8 @@ TEST_CASE("verify case: grid centred on the reference value; drift recovered fro
   CaseOutcome o = evaluate_case(c, fake(c, 0.3), 1.0);
   CHECK(o.verdict == Verdict::kPass);
   CHECK(o.drift == doctest::Approx(0.3).epsilon(0.01));
-  CHECK(o.empirical == doctest::Approx(0.002 * std::exp2(0.3)).epsilon(0.01));  // on the target's scale
+  CHECK(o.empirical ==
+        doctest::Approx(0.002 * std::exp2(0.3)).epsilon(0.01)); // on the target's scale
   REQUIRE(o.gap);
   CHECK(*o.gap == doctest::Approx(0.2 * 0.09).epsilon(0.01));
   REQUIRE(o.grid.size() == 5);
@@ -135,10 +138,11 @@ TEST_CASE("transfer report reader: schema version and missing fields name the po
   CHECK(f.pointer == "/schema");
   CHECK(f.reason.find("mue.transfer/1") != std::string::npos);
   CHECK(failure(R"({"targets": []})").pointer == "/schema");
-  CHECK(failure(R"({"schema": "mue.transfer/1", "reference": {}, "options": {}, "targets": []})").pointer ==
-        "/targets");
+  CHECK(failure(R"({"schema": "mue.transfer/1", "reference": {}, "options": {}, "targets": []})")
+            .pointer == "/targets");
   CHECK(failure(R"({"schema": "mue.transfer/1", "reference": {"hparams": {}}, "options": {},
-                    "targets": [{"model": {}}]})").pointer == "/targets/0/name");
+                    "targets": [{"model": {}}]})")
+            .pointer == "/targets/0/name");
 }
 
 #include "sweep/slurm_runner.h"
@@ -151,26 +155,32 @@ TEST_CASE("Slurm states map to trial statuses; node failures and cancellations a
   CHECK_FALSE(oom.resubmit);
   CHECK(slurm_state_verdict("NODE_FAIL", "").resubmit);
   CHECK(slurm_state_verdict("CANCELLED", "").resubmit);
-  CHECK(slurm_state_verdict("FAILED", "NonZeroExitCode").error.find("NonZeroExitCode") != std::string::npos);
+  CHECK(slurm_state_verdict("FAILED", "NonZeroExitCode").error.find("NonZeroExitCode") !=
+        std::string::npos);
   CHECK(slurm_state_verdict("COMPLETED", "").error.find("no result") != std::string::npos);
   CHECK(slurm_state_verdict("", "").error.find("no longer knows") != std::string::npos);
   CHECK(slurm_state_verdict("", "").resubmit);
 }
 
-TEST_CASE("sbatch header: options become #SBATCH lines; a template replaces them with placeholders") {
+TEST_CASE(
+    "sbatch header: options become #SBATCH lines; a template replaces them with placeholders") {
   SlurmOptions o;
   o.partition = "gpu";
   o.gres = "gpu:1";
   o.mem = "8G";
   o.extra = {"--account=ml"};
   const std::string h = sbatch_header(o, "muE-x", "0-9%2", "/d/logs/s-%A_%a.log", 4, "30");
-  for (const char* line : {"#SBATCH --array=0-9%2\n", "#SBATCH --partition=gpu\n", "#SBATCH --gres=gpu:1\n",
-                           "#SBATCH --mem=8G\n", "#SBATCH --account=ml\n", "#SBATCH --cpus-per-task=4\n",
-                           "#SBATCH --time=30\n", "#SBATCH --job-name=muE-x\n"})
+  for (const char* line :
+       {"#SBATCH --array=0-9%2\n", "#SBATCH --partition=gpu\n", "#SBATCH --gres=gpu:1\n",
+        "#SBATCH --mem=8G\n", "#SBATCH --account=ml\n", "#SBATCH --cpus-per-task=4\n",
+        "#SBATCH --time=30\n", "#SBATCH --job-name=muE-x\n"})
     CHECK(h.find(line) != std::string::npos);
-  const std::string path = (std::filesystem::temp_directory_path() / "mue-test-template.sbatch").string();
-  std::ofstream(path) << "#SBATCH --array={array}\n#SBATCH -J {job_name} -c {cpus} -t {time} -o {log}";
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "mue-test-template.sbatch").string();
+  std::ofstream(path)
+      << "#SBATCH --array={array}\n#SBATCH -J {job_name} -c {cpus} -t {time} -o {log}";
   o.template_file = path;
-  CHECK(sbatch_header(o, "j", "0-3%1", "L", 2, "5") == "#SBATCH --array=0-3%1\n#SBATCH -J j -c 2 -t 5 -o L\n");
+  CHECK(sbatch_header(o, "j", "0-3%1", "L", 2, "5") ==
+        "#SBATCH --array=0-3%1\n#SBATCH -J j -c 2 -t 5 -o L\n");
   std::filesystem::remove(path);
 }

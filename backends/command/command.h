@@ -18,6 +18,7 @@ void check_command(const BackendSpec& b, const std::string& base_dir, const Wher
 // a missing or invalid result, or a run past backend.timeout_s is a `failed` / `timeout`
 // result saying which, never an exception. `file` names the spec in errors; relative cwd
 // and command paths resolve in spec.base_dir (or beside `file`).
-TrialResult run_command_trial(const TrialSpec& spec, const std::string& file, const std::string& work_dir);
+TrialResult run_command_trial(const TrialSpec& spec, const std::string& file,
+                              const std::string& work_dir);
 
-}  // namespace mue
+} // namespace mue

@@ -19,7 +19,8 @@ std::map<std::string, double> rms(const Capture& c) {
   std::map<std::string, double> out;
   for (const auto& [k, v] : c) {
     double s = 0;
-    for (const auto& t : v) s += t.pow(2).mean().sqrt().item<double>();
+    for (const auto& t : v)
+      s += t.pow(2).mean().sqrt().item<double>();
     out[k] = s / static_cast<double>(v.size());
   }
   return out;
@@ -29,7 +30,8 @@ std::map<std::string, double> rms_change(const Capture& now, const Capture& star
   std::map<std::string, double> out;
   for (const auto& [k, v] : now) {
     double s = 0;
-    for (std::size_t i = 0; i < v.size(); ++i) s += (v[i] - start.at(k)[i]).pow(2).mean().sqrt().item<double>();
+    for (std::size_t i = 0; i < v.size(); ++i)
+      s += (v[i] - start.at(k)[i]).pow(2).mean().sqrt().item<double>();
     out[k] = s / static_cast<double>(v.size());
   }
   return out;
@@ -37,10 +39,14 @@ std::map<std::string, double> rms_change(const Capture& now, const Capture& star
 
 ModelSpec at_width(const ModelSpec& base, int d) {
   ModelSpec m = base;
-  if (d % base.d_head != 0) throw UsageError("--widths: " + std::to_string(d) + " is not a multiple of d_head " + std::to_string(base.d_head));
+  if (d % base.d_head != 0)
+    throw UsageError("--widths: " + std::to_string(d) + " is not a multiple of d_head " +
+                     std::to_string(base.d_head));
   m.d_model = d;
   m.n_heads = d / base.d_head;
-  auto scale = [&](int x) { return std::max(1, static_cast<int>(static_cast<long long>(x) * d / base.d_model)); };
+  auto scale = [&](int x) {
+    return std::max(1, static_cast<int>(static_cast<long long>(x) * d / base.d_model));
+  };
   if (m.ffn.is_moe()) {
     m.ffn.d_expert = scale(base.ffn.d_expert);
     m.ffn.d_shared = scale(base.ffn.d_shared);
@@ -53,7 +59,8 @@ ModelSpec at_width(const ModelSpec& base, int d) {
 // Least-squares slope of log(y) against log(x).
 double loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
   double mx = 0, my = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) mx += std::log(x[i]), my += std::log(std::max(y[i], 1e-30));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    mx += std::log(x[i]), my += std::log(std::max(y[i], 1e-30));
   mx /= x.size(), my /= y.size();
   double num = 0, den = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
@@ -64,9 +71,10 @@ double loglog_slope(const std::vector<double>& x, const std::vector<double>& y) 
   return den > 0 ? num / den : 0;
 }
 
-}  // namespace
+} // namespace
 
-CoordCheckResult coord_check(const RunConfig& base, const std::string& file, const CoordCheckOptions& o) {
+CoordCheckResult coord_check(const RunConfig& base, const std::string& file,
+                             const CoordCheckOptions& o) {
   if (o.widths.size() < 2) throw UsageError("--widths: give at least two widths");
   torch::set_num_threads(o.threads);
   const int T = base.model.seq_len, V = base.model.vocab;
@@ -77,8 +85,10 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file, con
     RunConfig c = base;
     c.model = at_width(base.model, d);
     // μP: the base shape is the reference; standard: each width is its own reference.
-    if (!o.standard) c.reference = BaseShape{base.model, base.train};
-    else c.reference.reset();
+    if (!o.standard)
+      c.reference = BaseShape{base.model, base.train};
+    else
+      c.reference.reset();
     const Parameterization table = table_for(c, file);
     torch::manual_seed(c.train.seed);
     Gpt model(c.model, table);
@@ -97,7 +107,8 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file, con
     for (int s = 0; s < o.steps; ++s) {
       auto batch = source->train_batch(s);
       auto logits = model->forward(batch.narrow(1, 0, T));
-      auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}));
+      auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}),
+                                                       batch.narrow(1, 1, T).reshape({-1}));
       opt->zero_grad();
       loss.backward();
       opt->step();
@@ -113,8 +124,10 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file, con
     Json w{{"d_model", d}, {"init_rms", init}, {"delta_rms", delta}};
     per_width.push_back(w);
     xs.push_back(d);
-    for (const auto& [k, v] : init) init_series[k].push_back(v);
-    for (const auto& [k, v] : delta) delta_series[k].push_back(v);
+    for (const auto& [k, v] : init)
+      init_series[k].push_back(v);
+    for (const auto& [k, v] : delta)
+      delta_series[k].push_back(v);
   }
   CoordCheckResult r;
   Json slopes = Json::object();
@@ -128,7 +141,8 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file, con
   for (const auto& [k, v] : init_series) {
     const double s = loglog_slope(xs, v);
     slopes["init_rms"][k] = s;
-    if (k != "logits" && std::abs(s) > o.tolerance) r.unstable.push_back(k + " at init: slope " + std::to_string(s));
+    if (k != "logits" && std::abs(s) > o.tolerance)
+      r.unstable.push_back(k + " at init: slope " + std::to_string(s));
   }
   r.stable = r.unstable.empty();
   r.report = Json{{"schema", "mue.coord_check/1"},
@@ -142,4 +156,4 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file, con
   return r;
 }
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

@@ -11,7 +11,7 @@
 namespace mue::torch_backend {
 
 class TokenSource {
- public:
+public:
   virtual ~TokenSource() = default;
   // [batch, seq_len + 1] int64 tokens for one training step; a pure function of
   // (data spec, train seed, step), so a run is reproducible and resumable.
@@ -29,4 +29,4 @@ std::unique_ptr<TokenSource> make_source(const RunConfig& c, const std::string& 
 std::vector<std::int64_t> synthetic_sequence(int vocab, std::uint64_t language_seed,
                                              std::uint64_t sequence_seed, int length);
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

@@ -34,10 +34,13 @@ torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& gain, NormKind k
 }
 
 // y = x W^T per trial: x [K, N, in], w [K, out, in].
-torch::Tensor kmm(const torch::Tensor& x, const torch::Tensor& w) { return torch::bmm(x, w.transpose(1, 2)); }
+torch::Tensor kmm(const torch::Tensor& x, const torch::Tensor& w) {
+  return torch::bmm(x, w.transpose(1, 2));
+}
 
 // A per-trial vector shaped to broadcast against a [K, ...] tensor of `dims` dimensions.
-torch::Tensor per_trial(const std::vector<double>& v, std::int64_t dims, const torch::TensorOptions& o) {
+torch::Tensor per_trial(const std::vector<double>& v, std::int64_t dims,
+                        const torch::TensorOptions& o) {
   std::vector<std::int64_t> shape(static_cast<std::size_t>(dims), 1);
   shape[0] = static_cast<std::int64_t>(v.size());
   return torch::tensor(v, o.dtype(torch::kFloat64)).to(o.dtype()).view(shape);
@@ -45,25 +48,29 @@ torch::Tensor per_trial(const std::vector<double>& v, std::int64_t dims, const t
 
 struct Param {
   std::string name, group;
-  torch::Tensor w, m, v;  // [K, ...]
+  torch::Tensor w, m, v; // [K, ...]
 };
 
 // The stacked model and its optimizer state; one step trains every live trial.
 class Pack {
- public:
+public:
   Pack(const std::vector<TrialSpec>& specs, const std::string& file) {
     const RunConfig& c0 = specs.front().config;
     device_ = torch::Device(resolve_device(specs.front().device));
     torch::set_num_threads(specs.front().threads);
     K_ = static_cast<std::int64_t>(specs.size());
-    for (const auto& s : specs) tables_.push_back(table_for(s.config, file));
+    for (const auto& s : specs)
+      tables_.push_back(table_for(s.config, file));
     const Parameterization& t0 = tables_.front();
     for (const auto& t : tables_)
-      if (t.scalars.A.value != t0.scalars.A.value || t.scalars.attention_scale.value != t0.scalars.attention_scale.value ||
+      if (t.scalars.A.value != t0.scalars.A.value ||
+          t.scalars.attention_scale.value != t0.scalars.attention_scale.value ||
           t.scalars.residual_multiplier.value != t0.scalars.residual_multiplier.value ||
           t.scalars.output_multiplier.value != t0.scalars.output_multiplier.value ||
-          t.optimizer.beta1() != t0.optimizer.beta1() || t.optimizer.beta2() != t0.optimizer.beta2())
-        throw RuntimeError("fused pack: the trials' tables differ in more than lr, wd, init std and eps");
+          t.optimizer.beta1() != t0.optimizer.beta1() ||
+          t.optimizer.beta2() != t0.optimizer.beta2())
+        throw RuntimeError(
+            "fused pack: the trials' tables differ in more than lr, wd, init std and eps");
     m_ = c0.model;
     A_ = t0.scalars.A.value;
     r_ = t0.scalars.residual_multiplier.value;
@@ -80,14 +87,17 @@ class Pack {
       Gpt g(m_, tables_[static_cast<std::size_t>(k)]);
       g->initialize(tables_[static_cast<std::size_t>(k)]);
       std::vector<std::pair<std::string, torch::Tensor>> named;
-      for (const auto& item : g->named_parameters(true)) named.emplace_back(item.key(), item.value().detach());
+      for (const auto& item : g->named_parameters(true))
+        named.emplace_back(item.key(), item.value().detach());
       if (k == 0)
-        for (auto& [group, t] : g->grouped_parameters()) groups.push_back(group);
+        for (auto& [group, t] : g->grouped_parameters())
+          groups.push_back(group);
       per.push_back(std::move(named));
     }
     for (std::size_t i = 0; i < per.front().size(); ++i) {
       std::vector<torch::Tensor> slices;
-      for (const auto& named : per) slices.push_back(named[i].second);
+      for (const auto& named : per)
+        slices.push_back(named[i].second);
       Param p;
       p.name = per.front()[i].first;
       p.group = groups[i];
@@ -110,7 +120,8 @@ class Pack {
       eps_.push_back(per_trial(eps, p.w.dim(), p.w.options()));
     }
     live_.assign(static_cast<std::size_t>(K_), true);
-    if (!(m_.ffn.kind == FfnKind::kDense)) throw RuntimeError("fused pack: only dense-FFN models can be fused");
+    if (!(m_.ffn.kind == FfnKind::kDense))
+      throw RuntimeError("fused pack: only dense-FFN models can be fused");
   }
 
   std::int64_t size() const { return K_; }
@@ -122,9 +133,10 @@ class Pack {
     const std::int64_t B = batch.size(0), T = m_.seq_len, V = m_.vocab, D = m_.d_model;
     const std::int64_t N = B * T, H = m_.n_heads, dh = m_.d_head;
     auto tok = batch.narrow(1, 0, T).reshape({-1});
-    auto x = w("embedding").index_select(1, tok);  // [K, N, D]
+    auto x = w("embedding").index_select(1, tok); // [K, N, D]
     if (!mask_.defined() || mask_.size(0) != T)
-      mask_ = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).triu(1);
+      mask_ =
+          torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).triu(1);
     for (int l = 0; l < m_.n_layers; ++l) {
       const std::string b = "block" + std::to_string(l) + ".";
       auto qkv = kmm(norm(x, w(b + "norm1.gain"), m_.norm), w(b + "attn.w_qkv"))
@@ -133,12 +145,16 @@ class Pack {
                      .reshape({3, K_ * B, H, T, dh});
       auto att = torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) * scale_;
       att = att.masked_fill(mask_, -std::numeric_limits<float>::infinity()).softmax(-1);
-      auto y = torch::matmul(att, qkv[2]).view({K_, B, H, T, dh}).permute({0, 1, 3, 2, 4}).reshape({K_, N, D});
+      auto y = torch::matmul(att, qkv[2])
+                   .view({K_, B, H, T, dh})
+                   .permute({0, 1, 3, 2, 4})
+                   .reshape({K_, N, D});
       auto a = kmm(y, w(b + "attn.w_out"));
       if (r_ != 1) a = a * r_;
       x = x + a;
-      auto f = kmm(activate(kmm(norm(x, w(b + "norm2.gain"), m_.norm), w(b + "ffn.ffn_up")), m_.activation),
-                      w(b + "ffn.ffn_down"));
+      auto f = kmm(
+          activate(kmm(norm(x, w(b + "norm2.gain"), m_.norm), w(b + "ffn.ffn_up")), m_.activation),
+          w(b + "ffn.ffn_down"));
       if (A_ != 1) f = f * A_;
       if (r_ != 1) f = f * r_;
       x = x + f;
@@ -146,7 +162,8 @@ class Pack {
     auto logits = kmm(norm(x, w("final_norm.gain"), m_.norm), w("unembedding"));
     if (out_mult_ != 1) logits = logits * out_mult_;
     auto target = batch.narrow(1, 1, T).reshape({-1}).repeat({K_});
-    return F::cross_entropy(logits.reshape({K_ * N, V}), target, F::CrossEntropyFuncOptions().reduction(torch::kNone))
+    return F::cross_entropy(logits.reshape({K_ * N, V}), target,
+                            F::CrossEntropyFuncOptions().reduction(torch::kNone))
         .view({K_, N})
         .mean(1);
   }
@@ -173,7 +190,8 @@ class Pack {
       Param& p = params_[i];
       if (!p.w.grad().defined()) continue;
       std::vector<double> lr = base_lr_[i];
-      for (std::size_t k = 0; k < lr.size(); ++k) lr[k] = live_[k] ? lr[k] * schedule : 0.0;
+      for (std::size_t k = 0; k < lr.size(); ++k)
+        lr[k] = live_[k] ? lr[k] * schedule : 0.0;
       const auto lr_t = per_trial(lr, p.w.dim(), p.w.options());
       const auto& g = p.w.grad();
       p.w.mul_(1 - lr_t * wd_[i]);
@@ -202,7 +220,7 @@ class Pack {
     }
   }
 
- private:
+private:
   const torch::Tensor& w(const std::string& name) const {
     const auto it = index_.find(name);
     if (it == index_.end()) throw RuntimeError("fused pack: no parameter '" + name + "'");
@@ -228,7 +246,7 @@ std::int64_t peak_rss_bytes() {
   return static_cast<std::int64_t>(u.ru_maxrss) * 1024;
 }
 
-}  // namespace
+} // namespace
 
 std::string pack_key(const TrialSpec& spec) {
   const RunConfig& c = spec.config;
@@ -248,7 +266,9 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
   const std::string key = pack_key(specs.front());
   if (key.empty()) throw RuntimeError("fused pack: only dense-FFN trials can be fused");
   for (const auto& s : specs)
-    if (pack_key(s) != key) throw RuntimeError("fused pack: trial " + s.id() + " does not share the pack's shapes, data and schedule");
+    if (pack_key(s) != key)
+      throw RuntimeError("fused pack: trial " + s.id() +
+                         " does not share the pack's shapes, data and schedule");
   const RunConfig& c = specs.front().config;
   Pack pack(specs, file);
   const std::size_t K = specs.size();
@@ -272,9 +292,11 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
     std::vector<double> sum(K, 0.0);
     for (const auto& b : source->val_batches()) {
       auto l = pack.losses(b.to(pack.device())).to(torch::kCPU, torch::kFloat64);
-      for (std::size_t k = 0; k < K; ++k) sum[k] += l[static_cast<std::int64_t>(k)].item<double>();
+      for (std::size_t k = 0; k < K; ++k)
+        sum[k] += l[static_cast<std::int64_t>(k)].item<double>();
     }
-    for (auto& v : sum) v /= static_cast<double>(source->val_batches().size());
+    for (auto& v : sum)
+      v /= static_cast<double>(source->val_batches().size());
     return sum;
   };
 
@@ -290,16 +312,19 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
     auto lv = loss.detach().to(torch::kCPU, torch::kFloat64);
     if (step == 1)
       for (std::size_t k = 0; k < K && k < inject_nan.size(); ++k)
-        if (inject_nan[k]) lv[static_cast<std::int64_t>(k)] = std::numeric_limits<double>::quiet_NaN();
+        if (inject_nan[k])
+          lv[static_cast<std::int64_t>(k)] = std::numeric_limits<double>::quiet_NaN();
     for (std::size_t k = 0; k < K; ++k) {
       if (!live[k]) continue;
       const double v = lv[static_cast<std::int64_t>(k)].item<double>();
       const double threshold = specs[k].divergence_threshold();
       if (!std::isfinite(v) || v > threshold) {
         results[k].status = TrialStatus::kDiverged;
-        results[k].error = "train loss " + std::to_string(v) + " at step " + std::to_string(step + 1) +
-                           " is past the divergence threshold " + std::to_string(threshold);
-        results[k].curve.push_back(CurvePoint{step + 1, v, std::nullopt, pack.table(k).optimizer.lr.value * f});
+        results[k].error = "train loss " + std::to_string(v) + " at step " +
+                           std::to_string(step + 1) + " is past the divergence threshold " +
+                           std::to_string(threshold);
+        results[k].curve.push_back(
+            CurvePoint{step + 1, v, std::nullopt, pack.table(k).optimizer.lr.value * f});
         results[k].wall_s = now_s() - t0;
         steps_done[k] = step + 1;
         live[k] = false;
@@ -327,24 +352,27 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
   for (std::size_t k = 0; k < K; ++k) {
     TrialResult& r = results[k];
     if (r.status == TrialStatus::kOk) r.wall_s = wall;
-    r.tokens_per_s = r.wall_s > 0 ? static_cast<double>(steps_done[k]) * c.train.batch_size * T / r.wall_s : 0;
+    r.tokens_per_s =
+        r.wall_s > 0 ? static_cast<double>(steps_done[k]) * c.train.batch_size * T / r.wall_s : 0;
     r.peak_mem_bytes = peak_rss_bytes();
     if (r.status == TrialStatus::kOk) {
       const auto& vh = val_history[k];
       r.final_val_loss = vh.back();
-      const std::size_t n = specs[k].objective.kind == ObjectiveKind::kMeanLastK
-                                ? std::min<std::size_t>(static_cast<std::size_t>(specs[k].objective.k), vh.size())
-                                : 1;
+      const std::size_t n =
+          specs[k].objective.kind == ObjectiveKind::kMeanLastK
+              ? std::min<std::size_t>(static_cast<std::size_t>(specs[k].objective.k), vh.size())
+              : 1;
       double sum = 0;
-      for (std::size_t i = vh.size() - n; i < vh.size(); ++i) sum += vh[i];
+      for (std::size_t i = vh.size() - n; i < vh.size(); ++i)
+        sum += vh[i];
       r.objective = sum / static_cast<double>(n);
     }
   }
   return results;
 }
 
-PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps, const std::string& file,
-                      bool stop_early) {
+PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
+                      const std::string& file, bool stop_early) {
   PackTiming out;
   const RunConfig& c = spec.config;
   auto source = make_source(c, spec.base_dir.empty() ? file : spec.base_dir + "/-");
@@ -352,7 +380,7 @@ PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int ste
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  {  // One trial, the unfused trainer's model and optimizer.
+  { // One trial, the unfused trainer's model and optimizer.
     torch::set_num_threads(spec.threads);
     const Parameterization table = table_for(c, file);
     torch::manual_seed(c.train.seed);
@@ -364,7 +392,8 @@ PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int ste
       const double a = now_s();
       auto batch = source->train_batch(s);
       auto logits = model->forward(batch.narrow(1, 0, c.model.seq_len));
-      auto loss = F::cross_entropy(logits.reshape({-1, c.model.vocab}), batch.narrow(1, 1, c.model.seq_len).reshape({-1}));
+      auto loss = F::cross_entropy(logits.reshape({-1, c.model.vocab}),
+                                   batch.narrow(1, 1, c.model.seq_len).reshape({-1}));
       opt->zero_grad();
       loss.backward();
       torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
@@ -395,4 +424,4 @@ PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int ste
   return out;
 }
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

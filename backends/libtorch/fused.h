@@ -30,9 +30,9 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
 // both the trial alone and the previous K (unless !stop_early: every K, for benchmarks).
 struct PackTiming {
   double single_step_s = 0;
-  std::vector<std::pair<int, double>> pack_step_s;  // (K, seconds per fused step)
+  std::vector<std::pair<int, double>> pack_step_s; // (K, seconds per fused step)
 };
-PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps, const std::string& file,
-                      bool stop_early = true);
+PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
+                      const std::string& file, bool stop_early = true);
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

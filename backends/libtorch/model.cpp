@@ -10,21 +10,27 @@ namespace mue::torch_backend {
 
 torch::Tensor activate(const torch::Tensor& h, Activation act) {
   switch (act) {
-    case Activation::kGelu: return torch::gelu(h);
-    case Activation::kRelu: return torch::relu(h);
-    case Activation::kSwiglu: {
-      auto parts = h.chunk(2, -1);
-      return torch::silu(parts[0]) * parts[1];
-    }
+  case Activation::kGelu:
+    return torch::gelu(h);
+  case Activation::kRelu:
+    return torch::relu(h);
+  case Activation::kSwiglu: {
+    auto parts = h.chunk(2, -1);
+    return torch::silu(parts[0]) * parts[1];
+  }
   }
   return h;
 }
 
 namespace {
-int up_rows(int hidden, Activation act) { return act == Activation::kSwiglu ? 2 * hidden : hidden; }
-}  // namespace
+int up_rows(int hidden, Activation act) {
+  return act == Activation::kSwiglu ? 2 * hidden : hidden;
+}
+} // namespace
 
-NormImpl::NormImpl(int d, NormKind k) : kind(k) { gain = register_parameter("gain", torch::ones({d})); }
+NormImpl::NormImpl(int d, NormKind k) : kind(k) {
+  gain = register_parameter("gain", torch::ones({d}));
+}
 
 torch::Tensor NormImpl::forward(const torch::Tensor& x) {
   if (kind == NormKind::kRmsNorm) return x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6) * gain;
@@ -42,14 +48,15 @@ AttentionImpl::AttentionImpl(const ModelSpec& m, double s)
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const auto B = x.size(0), T = x.size(1), D = x.size(2);
   auto qkv = torch::linear(x, w_qkv).view({B, T, 3, n_heads, d_head}).permute({2, 0, 3, 1, 4});
-  auto q = qkv[0], k = qkv[1], v = qkv[2];  // [B, H, T, dh]
+  auto q = qkv[0], k = qkv[1], v = qkv[2]; // [B, H, T, dh]
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   // Fused kernel (flash / memory-efficient on CUDA, flash on CPU) with the table's scale.
   auto y = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale);
 #else
   // torch < 2.1 has no public fused attention taking a custom scale: explicit softmax path.
   if (!mask.defined() || mask.size(0) != T || mask.device() != x.device())
-    mask = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
+    mask =
+        torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
   auto att = torch::matmul(q, k.transpose(-2, -1)) * scale;
   att = att.masked_fill(mask, -std::numeric_limits<float>::infinity()).softmax(-1);
   auto y = torch::matmul(att, v);
@@ -66,7 +73,7 @@ DenseFfnImpl::DenseFfnImpl(int d, int hidden, Activation a, double mult, const s
 
 torch::Tensor DenseFfnImpl::forward(const torch::Tensor& x) {
   auto y = torch::linear(activate(torch::linear(x, w_up), act), w_down);
-  return A == 1 ? y : y * A;  // a multiplier of exactly 1 is not worth a pass over memory
+  return A == 1 ? y : y * A; // a multiplier of exactly 1 is not worth a pass over memory
 }
 
 MoeFfnImpl::MoeFfnImpl(int d, const FfnSpec& f, Activation a, double mult, double route)
@@ -74,28 +81,29 @@ MoeFfnImpl::MoeFfnImpl(int d, const FfnSpec& f, Activation a, double mult, doubl
   router = register_parameter("router", torch::empty({f.n_experts, d}));
   w_up = register_parameter("expert_up", torch::empty({f.n_experts, up_rows(f.d_expert, a), d}));
   w_down = register_parameter("expert_down", torch::empty({f.n_experts, d, f.d_expert}));
-  if (f.shared > 0) shared = register_module("shared", DenseFfn(d, f.shared * f.d_shared, a, mult, "shared"));
+  if (f.shared > 0)
+    shared = register_module("shared", DenseFfn(d, f.shared * f.d_shared, a, mult, "shared"));
 }
 
 torch::Tensor MoeFfnImpl::forward(const torch::Tensor& x) {
   const auto shape = x.sizes().vec();
-  auto flat = x.reshape({-1, shape.back()});  // [T, d]
+  auto flat = x.reshape({-1, shape.back()}); // [T, d]
   const int64_t T = flat.size(0), N = spec.n_experts, a = spec.active, g = spec.groups;
-  auto logits = torch::linear(flat, router);  // [T, N]
+  auto logits = torch::linear(flat, router); // [T, N]
   auto scores = torch::sigmoid(logits);
   // Top-a by logit; with groups, top-(a/g) inside each contiguous block of N/g.
   torch::Tensor idx;
   if (g == 1) {
     idx = std::get<1>(logits.topk(a, -1));
   } else {
-    auto per = std::get<1>(logits.view({T, g, N / g}).topk(a / g, -1));  // [T, g, a/g]
+    auto per = std::get<1>(logits.view({T, g, N / g}).topk(a / g, -1)); // [T, g, a/g]
     auto offset = torch::arange(g, per.options()).mul(N / g).view({1, g, 1});
     idx = (per + offset).reshape({T, a});
   }
-  auto sel = scores.gather(1, idx);                       // [T, a]
-  auto gates = sel / sel.sum(-1, true);                   // normalized over the selected
+  auto sel = scores.gather(1, idx);     // [T, a]
+  auto gates = sel / sel.sum(-1, true); // normalized over the selected
   // Dispatch: (token, expert) pairs sorted by expert, one matmul pair per expert.
-  auto expert_of = idx.reshape({-1});                     // [T·a]
+  auto expert_of = idx.reshape({-1}); // [T·a]
   auto token_of = torch::arange(T, idx.options()).repeat_interleave(a);
   auto weight_of = gates.reshape({-1});
   auto order = expert_of.argsort();
@@ -136,7 +144,8 @@ BlockImpl::BlockImpl(const ModelSpec& m, const Parameterization& p)
   attn = register_module("attn", Attention(m, p.scalars.attention_scale.value));
   const double A = p.scalars.A.value;
   if (m.ffn.is_moe())
-    moe = register_module("moe", MoeFfn(m.d_model, m.ffn, m.activation, A, p.scalars.route_scale.value));
+    moe = register_module("moe",
+                          MoeFfn(m.d_model, m.ffn, m.activation, A, p.scalars.route_scale.value));
   else
     dense = register_module("ffn", DenseFfn(m.d_model, m.ffn.d_ff, m.activation, A, "ffn"));
 }
@@ -165,9 +174,11 @@ GptImpl::GptImpl(const ModelSpec& m, const Parameterization& p)
 }
 
 torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
-  auto x = embedding.index_select(0, tokens.reshape({-1})).view({tokens.size(0), tokens.size(1), -1});
+  auto x =
+      embedding.index_select(0, tokens.reshape({-1})).view({tokens.size(0), tokens.size(1), -1});
   if (capture) (*capture)["embedding"].push_back(x.detach());
-  for (auto& b : blocks) x = b->forward(x);
+  for (auto& b : blocks)
+    x = b->forward(x);
   auto logits = torch::linear(final_norm->forward(x), unembedding);
   if (output_multiplier != 1) logits = logits * output_multiplier;
   if (capture) (*capture)["logits"].push_back(logits.detach());
@@ -176,7 +187,8 @@ torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
 
 void GptImpl::set_capture(std::map<std::string, std::vector<torch::Tensor>>* c) {
   capture = c;
-  for (auto& b : blocks) b->capture = c;
+  for (auto& b : blocks)
+    b->capture = c;
 }
 
 torch::Tensor GptImpl::aux_loss() const {
@@ -199,9 +211,12 @@ std::vector<std::pair<std::string, torch::Tensor>> GptImpl::grouped_parameters()
     const std::string& name = item.key();
     const std::string leaf = name.substr(name.rfind('.') + 1);
     std::string group;
-    if (leaf == "gain") group = "norm";
-    else if (leaf == "w_qkv") group = "attn_qkv";
-    else if (leaf == "w_out") group = "attn_out";
+    if (leaf == "gain")
+      group = "norm";
+    else if (leaf == "w_qkv")
+      group = "attn_qkv";
+    else if (leaf == "w_out")
+      group = "attn_out";
     else if (leaf == "embedding" || leaf == "unembedding" || leaf == "router" ||
              leaf == "expert_up" || leaf == "expert_down" || leaf == "shared_up" ||
              leaf == "shared_down" || leaf == "ffn_up" || leaf == "ffn_down")
@@ -225,4 +240,4 @@ void GptImpl::initialize(const Parameterization& p) {
   }
 }
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

@@ -27,10 +27,10 @@ TORCH_MODULE(Norm);
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const ModelSpec& m, double scale);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor w_qkv, w_out;  // [3d, d], [d, d]
+  torch::Tensor w_qkv, w_out; // [3d, d], [d, d]
   int n_heads, d_head;
   double scale;
-  torch::Tensor mask;  // cached causal mask for the unfused path ([T, T], true above the diagonal)
+  torch::Tensor mask; // cached causal mask for the unfused path ([T, T], true above the diagonal)
 };
 TORCH_MODULE(Attention);
 
@@ -49,14 +49,14 @@ TORCH_MODULE(DenseFfn);
 struct MoeFfnImpl : torch::nn::Module {
   MoeFfnImpl(int d, const FfnSpec& f, Activation act, double A, double R);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor router;        // [N, d]
-  torch::Tensor w_up, w_down;  // [N, h·(1|2), d], [N, d, h]
-  DenseFfn shared{nullptr};    // the n_s shared experts as one block of width n_s·h_s
+  torch::Tensor router;       // [N, d]
+  torch::Tensor w_up, w_down; // [N, h·(1|2), d], [N, d, h]
+  DenseFfn shared{nullptr};   // the n_s shared experts as one block of width n_s·h_s
   FfnSpec spec;
   Activation act;
   double A, R;
-  torch::Tensor last_aux_loss;       // load-balance loss of the last forward (0-dim)
-  std::vector<double> last_load;     // fraction of routed slots per expert, last forward
+  torch::Tensor last_aux_loss;   // load-balance loss of the last forward (0-dim)
+  std::vector<double> last_load; // fraction of routed slots per expert, last forward
 };
 TORCH_MODULE(MoeFfn);
 
@@ -69,7 +69,7 @@ struct BlockImpl : torch::nn::Module {
   Attention attn{nullptr};
   DenseFfn dense{nullptr};
   MoeFfn moe{nullptr};
-  double r;  // residual branch multiplier
+  double r; // residual branch multiplier
 };
 TORCH_MODULE(Block);
 
@@ -79,7 +79,7 @@ struct GptImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& tokens);
   // Sum of the MoE load-balance losses of the last forward (0 without MoE).
   torch::Tensor aux_loss() const;
-  std::vector<std::vector<double>> expert_load() const;  // per MoE layer
+  std::vector<std::vector<double>> expert_load() const; // per MoE layer
   // Records activations of the next forwards: "embedding", per block "attn" and
   // "ffn" (branch outputs), "logits". Null stops recording. For coord-check.
   void set_capture(std::map<std::string, std::vector<torch::Tensor>>* c);
@@ -89,7 +89,7 @@ struct GptImpl : torch::nn::Module {
   // Normal(0, init_std of its group) for every weight, 1 for norm gains.
   void initialize(const Parameterization& p);
 
-  torch::Tensor embedding, unembedding;  // [V, d] each
+  torch::Tensor embedding, unembedding; // [V, d] each
   std::vector<Block> blocks;
   Norm final_norm{nullptr};
   double output_multiplier;
@@ -98,4 +98,4 @@ struct GptImpl : torch::nn::Module {
 };
 TORCH_MODULE(Gpt);
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

@@ -12,4 +12,4 @@ namespace mue::torch_backend {
 std::unique_ptr<torch::optim::AdamW> make_optimizer(Gpt& model, const Parameterization& table,
                                                     std::vector<double>* base_lr = nullptr);
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

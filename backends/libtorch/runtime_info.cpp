@@ -23,8 +23,10 @@ std::string resolve_device(const std::string& requested) {
   if (requested == "auto") return cuda ? "cuda" : "cpu";
   if (requested == "cpu") return requested;
   if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
-    if (!cuda) throw UsageError("--device " + requested + ": CUDA is not available on this machine "
-                                "(torch " TORCH_VERSION " sees no GPU); use --device cpu or auto");
+    if (!cuda)
+      throw UsageError("--device " + requested +
+                       ": CUDA is not available on this machine "
+                       "(torch " TORCH_VERSION " sees no GPU); use --device cpu or auto");
     if (requested.size() > 5) {
       const std::string index = requested.substr(5);
       if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos)
@@ -40,4 +42,4 @@ std::string resolve_device(const std::string& requested) {
   throw UsageError("--device " + requested + ": expected auto, cpu, cuda or cuda:N");
 }
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

@@ -6,11 +6,11 @@
 namespace mue::torch_backend {
 
 struct RuntimeInfo {
-  std::string torch_version;  // e.g. "1.13.0" (from the headers built against)
+  std::string torch_version; // e.g. "1.13.0" (from the headers built against)
   bool cuda_available = false;
   int cuda_devices = 0;
-  int threads = 0;             // torch intra-op threads in this process
-  std::string parallel_info;   // ATen's report: OpenMP/MKL, thread settings
+  int threads = 0;           // torch intra-op threads in this process
+  std::string parallel_info; // ATen's report: OpenMP/MKL, thread settings
 };
 
 RuntimeInfo runtime_info();
@@ -19,4 +19,4 @@ RuntimeInfo runtime_info();
 // checked against what is present. UsageError when the device cannot be had.
 std::string resolve_device(const std::string& requested);
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

@@ -5,9 +5,9 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <limits>
-#include <cmath>
 
 #include "data.h"
 #include "model.h"
@@ -21,7 +21,8 @@ namespace mue::torch_backend {
 std::unique_ptr<torch::optim::AdamW> make_optimizer(Gpt& model, const Parameterization& table,
                                                     std::vector<double>* base_lr) {
   std::map<std::string, std::vector<torch::Tensor>> by_group;
-  for (auto& [g, t] : model->grouped_parameters()) by_group[g].push_back(t);
+  for (auto& [g, t] : model->grouped_parameters())
+    by_group[g].push_back(t);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   const auto betas = std::make_tuple(table.optimizer.beta1(), table.optimizer.beta2());
   for (auto& [g, params] : by_group) {
@@ -31,7 +32,8 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(Gpt& model, const Parameteri
     groups.emplace_back(params, std::move(opts));
     if (base_lr) base_lr->push_back(gp.lr.value);
   }
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(table.optimizer.lr.value));
+  return std::make_unique<torch::optim::AdamW>(
+      groups, torch::optim::AdamWOptions(table.optimizer.lr.value));
 }
 
 double schedule_factor(const ScheduleSpec& s, std::int64_t step, std::int64_t steps) {
@@ -39,19 +41,20 @@ double schedule_factor(const ScheduleSpec& s, std::int64_t step, std::int64_t st
   if (step < warmup) return (static_cast<double>(step) + 1) / warmup;
   const double m = s.min_lr_ratio;
   switch (s.kind) {
-    case ScheduleKind::kConstant: return 1.0;
-    case ScheduleKind::kCosine: {
-      const double span = std::max(1.0, static_cast<double>(steps) - warmup - 1);
-      const double t = std::min(1.0, (static_cast<double>(step) - warmup) / span);
-      return m + (1 - m) * 0.5 * (1 + std::cos(M_PI * t));
-    }
-    case ScheduleKind::kWsd: {
-      const double decay_start = static_cast<double>(steps) * (1 - s.decay_fraction);
-      if (step < decay_start) return 1.0;
-      const double span = std::max(1.0, static_cast<double>(steps) - decay_start - 1);
-      const double t = std::min(1.0, (static_cast<double>(step) - decay_start) / span);
-      return 1 - (1 - m) * t;
-    }
+  case ScheduleKind::kConstant:
+    return 1.0;
+  case ScheduleKind::kCosine: {
+    const double span = std::max(1.0, static_cast<double>(steps) - warmup - 1);
+    const double t = std::min(1.0, (static_cast<double>(step) - warmup) / span);
+    return m + (1 - m) * 0.5 * (1 + std::cos(M_PI * t));
+  }
+  case ScheduleKind::kWsd: {
+    const double decay_start = static_cast<double>(steps) * (1 - s.decay_fraction);
+    if (step < decay_start) return 1.0;
+    const double span = std::max(1.0, static_cast<double>(steps) - decay_start - 1);
+    const double t = std::min(1.0, (static_cast<double>(step) - decay_start) / span);
+    return 1 - (1 - m) * t;
+  }
   }
   return 1.0;
 }
@@ -73,7 +76,7 @@ std::int64_t peak_rss_bytes() {
 // stay fp32). Leaving the outermost scope drops autocast's cache of bf16 weight copies, which
 // must not outlive an optimizer step. The autocast API moved to per-device-type calls in torch 2.4.
 class CudaAutocast {
- public:
+public:
   explicit CudaAutocast(bool on) : on_(on) {
     if (!on_) return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -99,7 +102,7 @@ class CudaAutocast {
   CudaAutocast(const CudaAutocast&) = delete;
   CudaAutocast& operator=(const CudaAutocast&) = delete;
 
- private:
+private:
   bool on_;
   bool previous_ = false;
 };
@@ -111,7 +114,7 @@ bool use_bf16(Precision p, const torch::Device& device) {
   return device.is_cuda() && p != Precision::kFp32;
 }
 
-}  // namespace
+} // namespace
 
 TrialResult train(const TrialSpec& spec, const std::string& file,
                   const std::function<void(const Progress&)>& on_step, bool inject_nan) {
@@ -133,7 +136,8 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
   std::vector<torch::Tensor> all_params = model->parameters();
 
   // Relative data paths resolve beside the file, or in base_dir when the sweep set one.
-  auto source = make_source(c, spec.base_dir.empty() ? file : (std::filesystem::path(spec.base_dir) / "-").string());
+  auto source = make_source(
+      c, spec.base_dir.empty() ? file : (std::filesystem::path(spec.base_dir) / "-").string());
   const std::int64_t steps = c.train.steps;
   const int T = c.model.seq_len, V = c.model.vocab;
   const double threshold = spec.divergence_threshold();
@@ -153,7 +157,8 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
       auto batch = b.to(device);
       const CudaAutocast autocast(bf16);
       auto logits = model->forward(batch.narrow(1, 0, T));
-      sum += torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}))
+      sum += torch::nn::functional::cross_entropy(logits.reshape({-1, V}),
+                                                  batch.narrow(1, 1, T).reshape({-1}))
                  .item<double>();
     }
     model->train();
@@ -171,13 +176,15 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
     {
       const CudaAutocast autocast(bf16);
       auto logits = model->forward(batch.narrow(1, 0, T));
-      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}), batch.narrow(1, 1, T).reshape({-1}));
+      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}),
+                                                  batch.narrow(1, 1, T).reshape({-1}));
       total = loss + model->aux_loss();
       if (inject_nan && step == 1) loss = total = total * std::numeric_limits<double>::quiet_NaN();
     }
     opt.zero_grad();
     total.backward();
-    if (c.train.optimizer.grad_clip > 0) torch::nn::utils::clip_grad_norm_(all_params, c.train.optimizer.grad_clip);
+    if (c.train.optimizer.grad_clip > 0)
+      torch::nn::utils::clip_grad_norm_(all_params, c.train.optimizer.grad_clip);
     opt.step();
 
     const double lv = loss.item<double>();
@@ -215,10 +222,11 @@ TrialResult train(const TrialSpec& spec, const std::string& file,
                               ? std::min<std::size_t>(spec.objective.k, val_history.size())
                               : 1;
     double sum = 0;
-    for (std::size_t i = val_history.size() - k; i < val_history.size(); ++i) sum += val_history[i];
+    for (std::size_t i = val_history.size() - k; i < val_history.size(); ++i)
+      sum += val_history[i];
     r.objective = sum / static_cast<double>(k);
   }
   return r;
 }
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

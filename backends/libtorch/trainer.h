@@ -21,6 +21,7 @@ double schedule_factor(const ScheduleSpec& s, std::int64_t step, std::int64_t st
 // `inject_nan` is a test hook (MUE_FAULT=nan in `muE trial`): the loss of the second
 // step becomes NaN, exercising the divergence path end to end.
 TrialResult train(const TrialSpec& spec, const std::string& file,
-                  const std::function<void(const Progress&)>& on_step = {}, bool inject_nan = false);
+                  const std::function<void(const Progress&)>& on_step = {},
+                  bool inject_nan = false);
 
-}  // namespace mue::torch_backend
+} // namespace mue::torch_backend

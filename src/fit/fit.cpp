@@ -1,9 +1,9 @@
 #include "fit/fit.h"
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>
-#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -16,14 +16,20 @@ namespace mue {
 namespace {
 
 struct Grid {
-  std::vector<std::vector<double>> t;  // per point, per axis: fit coordinate
-  std::vector<std::vector<double>> levels;  // per axis: sorted distinct coordinates
+  std::vector<std::vector<double>> t;      // per point, per axis: fit coordinate
+  std::vector<std::vector<double>> levels; // per axis: sorted distinct coordinates
 };
 
-double to_t(double v, const FitAxis& a) { return a.log_scale ? std::log2(v) : v; }
-double from_t(double t, const FitAxis& a) { return a.log_scale ? std::exp2(t) : t; }
+double to_t(double v, const FitAxis& a) {
+  return a.log_scale ? std::log2(v) : v;
+}
+double from_t(double t, const FitAxis& a) {
+  return a.log_scale ? std::exp2(t) : t;
+}
 
-std::size_t quadratic_params(std::size_t k) { return 1 + 2 * k + k * (k - 1) / 2; }
+std::size_t quadratic_params(std::size_t k) {
+  return 1 + 2 * k + k * (k - 1) / 2;
+}
 
 // Features of a full quadratic in k variables: 1, x_i, x_i², x_i·x_j (i < j).
 Eigen::VectorXd features(const std::vector<double>& x) {
@@ -31,24 +37,27 @@ Eigen::VectorXd features(const std::vector<double>& x) {
   Eigen::VectorXd f(1 + 2 * k + k * (k - 1) / 2);
   int n = 0;
   f(n++) = 1;
-  for (std::size_t i = 0; i < k; ++i) f(n++) = x[i];
-  for (std::size_t i = 0; i < k; ++i) f(n++) = x[i] * x[i];
   for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = i + 1; j < k; ++j) f(n++) = x[i] * x[j];
+    f(n++) = x[i];
+  for (std::size_t i = 0; i < k; ++i)
+    f(n++) = x[i] * x[i];
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = i + 1; j < k; ++j)
+      f(n++) = x[i] * x[j];
   return f;
 }
 
 struct Quadratic {
-  bool fitted = false;  // enough points for the least squares
-  bool ok = false;      // fitted, and convex with a vertex
+  bool fitted = false; // enough points for the least squares
+  bool ok = false;     // fitted, and convex with a vertex
   std::vector<double> vertex;
   double r2 = 0, at_vertex = 0;
-  std::vector<double> fitted_values, residuals;  // on the points used, in their order
+  std::vector<double> fitted_values, residuals; // on the points used, in their order
 };
 
 // Least squares on the points `use` (coordinates centred on `centre` for conditioning).
-Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y, const std::vector<std::size_t>& use,
-                        const std::vector<double>& centre) {
+Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y,
+                        const std::vector<std::size_t>& use, const std::vector<double>& centre) {
   Quadratic q;
   const std::size_t k = centre.size();
   const std::size_t p = 1 + 2 * k + k * (k - 1) / 2;
@@ -57,7 +66,8 @@ Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y, const std::
   Eigen::VectorXd Y(use.size());
   for (std::size_t r = 0; r < use.size(); ++r) {
     std::vector<double> x(k);
-    for (std::size_t i = 0; i < k; ++i) x[i] = g.t[use[r]][i] - centre[i];
+    for (std::size_t i = 0; i < k; ++i)
+      x[i] = g.t[use[r]][i] - centre[i];
     X.row(r) = features(x);
     Y(r) = y[use[r]];
   }
@@ -66,7 +76,8 @@ Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y, const std::
   const Eigen::VectorXd resid = Y - fit;
   q.fitted = true;
   // Residuals inflated for the parameters spent, so a resample has the noise's scale.
-  const double inflate = use.size() > p ? std::sqrt(double(use.size()) / double(use.size() - p)) : 1.0;
+  const double inflate =
+      use.size() > p ? std::sqrt(double(use.size()) / double(use.size() - p)) : 1.0;
   for (Eigen::Index r = 0; r < resid.size(); ++r) {
     q.fitted_values.push_back(fit(r));
     q.residuals.push_back(resid(r) * inflate);
@@ -83,12 +94,14 @@ Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y, const std::
   }
   int n = 1 + 2 * static_cast<int>(k);
   for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = i + 1; j < k; ++j) H(i, j) = H(j, i) = beta(n++);
+    for (std::size_t j = i + 1; j < k; ++j)
+      H(i, j) = H(j, i) = beta(n++);
   Eigen::LLT<Eigen::MatrixXd> llt(H);
-  if (llt.info() != Eigen::Success) return q;  // not convex: no minimum
+  if (llt.info() != Eigen::Success) return q; // not convex: no minimum
   const Eigen::VectorXd x = llt.solve(-b);
   q.vertex.resize(k);
-  for (std::size_t i = 0; i < k; ++i) q.vertex[i] = x(i) + centre[i];
+  for (std::size_t i = 0; i < k; ++i)
+    q.vertex[i] = x(i) + centre[i];
   std::vector<double> xs(x.data(), x.data() + k);
   q.at_vertex = features(xs).dot(beta);
   q.ok = std::isfinite(q.at_vertex);
@@ -96,11 +109,11 @@ Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y, const std::
 }
 
 struct Estimate {
-  std::vector<double> t;  // optimum in fit coordinates
+  std::vector<double> t; // optimum in fit coordinates
   std::vector<bool> at_edge;
   std::string method;
   double r2 = 0, predicted = 0;
-  std::vector<std::size_t> used;  // the neighbourhood fitted
+  std::vector<std::size_t> used; // the neighbourhood fitted
   Quadratic q;
 };
 
@@ -146,7 +159,8 @@ Estimate estimate(const Grid& g, const std::vector<double>& y, const std::vector
   e.predicted = y[best];
   for (std::size_t a = 0; a < k; ++a) {
     const bool at_bound = g.t[best][a] == g.levels[a].front() || g.t[best][a] == g.levels[a].back();
-    const bool vertex_out = q.ok && (q.vertex[a] < g.levels[a].front() || q.vertex[a] > g.levels[a].back());
+    const bool vertex_out =
+        q.ok && (q.vertex[a] < g.levels[a].front() || q.vertex[a] > g.levels[a].back());
     e.at_edge[a] = g.levels[a].size() > 1 && (at_bound || vertex_out);
   }
   return e;
@@ -160,7 +174,7 @@ double percentile(std::vector<double> v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
-}  // namespace
+} // namespace
 
 FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoint>& points,
                       const FitOptions& options) {
@@ -174,11 +188,13 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
   std::vector<std::set<double>> lv(k);
   for (std::size_t i = 0; i < points.size(); ++i) {
     const FitPoint& p = points[i];
-    if (p.coords.size() != k) throw std::invalid_argument("fit: a point has the wrong number of coordinates");
+    if (p.coords.size() != k)
+      throw std::invalid_argument("fit: a point has the wrong number of coordinates");
     std::vector<double> t(k);
     for (std::size_t a = 0; a < k; ++a) {
       if (axes[a].log_scale && !(p.coords[a] > 0))
-        throw std::invalid_argument("fit: axis " + axes[a].key + " is log-scaled but has a value <= 0");
+        throw std::invalid_argument("fit: axis " + axes[a].key +
+                                    " is log-scaled but has a value <= 0");
       t[a] = to_t(p.coords[a], axes[a]);
       lv[a].insert(t[a]);
     }
@@ -186,15 +202,18 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
     r.excluded_trials += static_cast<std::size_t>(p.excluded);
     if (!p.objectives.empty()) {
       double s = 0;
-      for (double o : p.objectives) s += o;
+      for (double o : p.objectives)
+        s += o;
       y[i] = s / static_cast<double>(p.objectives.size());
       usable[i] = std::isfinite(y[i]);
     }
   }
-  for (std::size_t a = 0; a < k; ++a) g.levels[a].assign(lv[a].begin(), lv[a].end());
+  for (std::size_t a = 0; a < k; ++a)
+    g.levels[a].assign(lv[a].begin(), lv[a].end());
   if (std::none_of(usable.begin(), usable.end(), [](bool u) { return u; }))
     throw CheckFailedError("no usable trial: every trial of the sweep diverged or failed (" +
-                           std::to_string(r.excluded_trials) + " excluded); lower the learning-rate grid "
+                           std::to_string(r.excluded_trials) +
+                           " excluded); lower the learning-rate grid "
                            "or look at the trial logs");
 
   const Estimate e = estimate(g, y, usable);
@@ -214,18 +233,21 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
   std::mt19937_64 rng(options.seed);
   std::vector<std::vector<double>> draws(k);
   bool multi_seed = false;
-  for (const auto& p : points) multi_seed = multi_seed || p.objectives.size() > 1;
+  for (const auto& p : points)
+    multi_seed = multi_seed || p.objectives.size() > 1;
   std::vector<double> base = y, noise;
   double pooled_var = 0, pooled_dof = 0;
   if (multi_seed) {
     for (std::size_t i = 0; i < points.size(); ++i) {
       if (!usable[i]) continue;
-      for (double o : points[i].objectives) pooled_var += (o - y[i]) * (o - y[i]);
+      for (double o : points[i].objectives)
+        pooled_var += (o - y[i]) * (o - y[i]);
       pooled_dof += static_cast<double>(points[i].objectives.size()) - 1;
     }
     pooled_var = pooled_dof > 0 ? pooled_var / pooled_dof : 0;
   } else if (e.q.fitted && e.used.size() > quadratic_params(k)) {
-    for (std::size_t u = 0; u < e.used.size(); ++u) base[e.used[u]] = e.q.fitted_values[u];
+    for (std::size_t u = 0; u < e.used.size(); ++u)
+      base[e.used[u]] = e.q.fitted_values[u];
     noise = e.q.residuals;
   } else {
     // No residual left to learn the noise from (no fit, or exactly as many points as the
@@ -234,19 +256,23 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
     for (std::size_t i = 0; i + 1 < y.size(); ++i)
       if (usable[i] && usable[i + 1]) noise.push_back((y[i + 1] - y[i]) / std::sqrt(2.0));
   }
-  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  auto pick = [&](std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+  };
   std::normal_distribution<double> gauss(0.0, 1.0);
   for (int b = 0; b < options.bootstrap; ++b) {
     std::vector<double> yb(y.size(), 0);
     for (std::size_t i = 0; i < points.size(); ++i) {
       if (!usable[i]) continue;
       if (multi_seed)
-        yb[i] = y[i] + gauss(rng) * std::sqrt(pooled_var / static_cast<double>(points[i].objectives.size()));
+        yb[i] = y[i] + gauss(rng) *
+                           std::sqrt(pooled_var / static_cast<double>(points[i].objectives.size()));
       else
         yb[i] = base[i] + (noise.empty() ? 0 : noise[pick(noise.size())]);
     }
     const Estimate eb = estimate(g, yb, usable);
-    for (std::size_t a = 0; a < k; ++a) draws[a].push_back(eb.t[a]);
+    for (std::size_t a = 0; a < k; ++a)
+      draws[a].push_back(eb.t[a]);
   }
 
   // The bootstrap treats the noise level as known, but it is estimated from few degrees
@@ -256,14 +282,17 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
   double df = 0;
   if (multi_seed) {
     df = pooled_dof;
-  } else if (noise.size() == e.q.residuals.size() && e.q.fitted && e.used.size() > quadratic_params(k)) {
+  } else if (noise.size() == e.q.residuals.size() && e.q.fitted &&
+             e.used.size() > quadratic_params(k)) {
     df = static_cast<double>(e.used.size() - quadratic_params(k));
   } else {
     df = static_cast<double>(noise.size()) - 1;
   }
   const double z = boost::math::quantile(boost::math::normal_distribution<double>(), 1 - tail);
   const double widen =
-      boost::math::quantile(boost::math::students_t_distribution<double>(std::max(1.0, df)), 1 - tail) / z;
+      boost::math::quantile(boost::math::students_t_distribution<double>(std::max(1.0, df)),
+                            1 - tail) /
+      z;
   r.ci_widening = widen;
   r.ci_dof = df;
   r.axes.resize(k);
@@ -285,4 +314,4 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
   return r;
 }
 
-}  // namespace mue
+} // namespace mue

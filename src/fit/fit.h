@@ -10,21 +10,21 @@
 namespace mue {
 
 struct FitAxis {
-  std::string key;        // "lr", "wd", "init_std" or a JSON pointer
-  bool log_scale = true;  // fit in log2(value); needs positive values
+  std::string key;       // "lr", "wd", "init_std" or a JSON pointer
+  bool log_scale = true; // fit in log2(value); needs positive values
 };
 
 struct FitPoint {
-  std::vector<double> coords;       // one value per axis
-  std::vector<double> objectives;   // usable trials (one per seed); empty = none usable
-  int excluded = 0;                 // diverged / failed / timed-out trials at this point
+  std::vector<double> coords;     // one value per axis
+  std::vector<double> objectives; // usable trials (one per seed); empty = none usable
+  int excluded = 0;               // diverged / failed / timed-out trials at this point
 };
 
 struct AxisFit {
-  double value = 0;  // the optimum
+  double value = 0; // the optimum
   double ci_low = 0, ci_high = 0;
   bool at_edge = false;
-  std::string edge_message;  // which way to widen the grid
+  std::string edge_message; // which way to widen the grid
 };
 
 struct FitOptions {
@@ -35,14 +35,14 @@ struct FitOptions {
 
 struct FitResult {
   std::vector<AxisFit> axes;
-  std::string method;  // "quadratic", "response_surface" or "best_point"
-  double r2 = 0;       // of the fitted quadratic on the points it used (0 for best_point)
+  std::string method; // "quadratic", "response_surface" or "best_point"
+  double r2 = 0;      // of the fitted quadratic on the points it used (0 for best_point)
   double best_objective = 0;
-  double predicted_objective = 0;  // the fit at the optimum (the best objective for best_point)
+  double predicted_objective = 0; // the fit at the optimum (the best objective for best_point)
   std::size_t used_points = 0;
   std::size_t excluded_trials = 0;
-  double ci_dof = 0;       // degrees of freedom behind the noise estimate
-  double ci_widening = 1;  // t_dof / z applied to the bootstrap percentiles
+  double ci_dof = 0;      // degrees of freedom behind the noise estimate
+  double ci_widening = 1; // t_dof / z applied to the bootstrap percentiles
 };
 
 // Objective per point = mean over its usable trials. CheckFailedError (exit 1) when
@@ -50,4 +50,4 @@ struct FitResult {
 FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoint>& points,
                       const FitOptions& options = {});
 
-}  // namespace mue
+} // namespace mue

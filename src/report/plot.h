@@ -11,9 +11,10 @@ bool gnuplot_available();
 // Renders `program` (gnuplot commands and inline '-' data, no `set terminal`/`set output`)
 // into an SVG at `path`: written to a temporary file and renamed, so a failed render
 // leaves no partial plot. False when gnuplot is missing or rejects the program.
-bool render_svg(const std::string& program, const std::string& path, int width = 900, int height = 520);
+bool render_svg(const std::string& program, const std::string& path, int width = 900,
+                int height = 520);
 
 // `s` as a single-quoted gnuplot string (quotes doubled).
 std::string gnuplot_quote(const std::string& s);
 
-}  // namespace mue
+} // namespace mue

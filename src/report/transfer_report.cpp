@@ -27,14 +27,15 @@ LoadedReference load_reference(const std::string& path) {
     out.ref.train = c.train;
     out.ref.hparams = c.hparams;
     out.ref.where = r.at("reference").at("hparams");
-    return out;  // the rest of the report is the sweep's business
+    return out; // the rest of the report is the sweep's business
   }
   if (detect_kind(j, path) != SpecKind::kConfig)
     w.fail("expected a reference config {model, train, hparams} or a sweep report (schema " +
            std::string(kSweepReportSchema) + ")");
   RunConfig c = parse_config(j, w);
   if (c.reference)
-    w.at("reference").fail("a reference config must be the tuned run itself, without a reference of its own");
+    w.at("reference")
+        .fail("a reference config must be the tuned run itself, without a reference of its own");
   out.kind = "config";
   out.ref.model = c.model;
   out.ref.train = c.train;
@@ -57,7 +58,8 @@ TransferOutput run_transfer(const LoadedReference& lr, const TargetsSpec& target
     TargetResult r{&t, {}, {}, {}};
     resolve_target(t, ref.model, ref.train, tw, r.model, r.train);
     r.table = transfer(ref, r.model, r.train, t.options, tw);
-    for (const auto& w : r.table.warnings) out.warnings.push_back(t.name + ": " + w);
+    for (const auto& w : r.table.warnings)
+      out.warnings.push_back(t.name + ": " + w);
     out.results.push_back(std::move(r));
   }
   return out;
@@ -90,7 +92,8 @@ void write_report(std::ostream& os, const TransferOutput& out) {
   w.end_object();
   w.key("options").raw(to_json(out.targets->options).dump());
   w.key("warnings").begin_array();
-  for (const auto& x : out.warnings) w.value(x);
+  for (const auto& x : out.warnings)
+    w.value(x);
   w.end_array();
   w.key("targets").begin_array();
   for (const auto& r : out.results) {
@@ -100,7 +103,8 @@ void write_report(std::ostream& os, const TransferOutput& out) {
     write_json(w.key("model"), r.model);
     write_json(w.key("train"), r.train);
     // A target's options are written only where they differ from the file's.
-    if (r.spec->options != out.targets->options) w.key("options").raw(to_json(r.spec->options).dump());
+    if (r.spec->options != out.targets->options)
+      w.key("options").raw(to_json(r.spec->options).dump());
     write_fields(w, r.table);
     w.end_object();
     w.flush();
@@ -122,7 +126,8 @@ namespace {
 std::string pad(const std::string& s, std::size_t w) {
   // Width in characters, not bytes (the table uses σ, ρ, ×).
   std::size_t chars = 0;
-  for (unsigned char c : s) chars += (c & 0xC0) != 0x80;
+  for (unsigned char c : s)
+    chars += (c & 0xC0) != 0x80;
   return chars >= w ? s + " " : s + std::string(w - chars, ' ');
 }
 
@@ -135,7 +140,8 @@ const Json& target_list(const Json& report, const std::string& file) {
 
 Parameterization table_of(const Json& target, const Where& w) {
   Json sub = Json::object();
-  for (const char* k : {"groups", "optimizer", "scalars", "ratios", "diagnostics", "route", "warnings"}) {
+  for (const char* k :
+       {"groups", "optimizer", "scalars", "ratios", "diagnostics", "route", "warnings"}) {
     if (!target.contains(k)) w.at(k).fail("required field is missing");
     sub[k] = target[k];
   }
@@ -149,14 +155,15 @@ void explain_value(std::ostringstream& os, const std::string& label, const Trace
     os << "    × " << pad(fmt(f.factor), 12) << pad(f.rule, 26) << f.reason << "\n";
 }
 
-}  // namespace
+} // namespace
 
 std::string transfer_table(const TransferOutput& out) {
   std::ostringstream os;
   const std::vector<std::pair<const char*, std::size_t>> cols = {
       {"target", 20}, {"layout", 12}, {"H_act", 8},   {"A", 10},       {"R", 5},
       {"lr", 12},     {"wd", 11},     {"σ_down", 11}, {"lr_down", 12}, {"σ0 ratio", 8}};
-  for (const auto& [name, w] : cols) os << pad(name, w);
+  for (const auto& [name, w] : cols)
+    os << pad(name, w);
   os << "\n";
   for (const auto& r : out.results) {
     const Parameterization& p = r.table;
@@ -172,7 +179,8 @@ std::string transfer_table(const TransferOutput& out) {
                                       fmt(g.init_std.value),
                                       fmt(g.lr.value),
                                       fmt(p.sigma0_ratio.at(down))};
-    for (std::size_t i = 0; i < cells.size(); ++i) os << pad(cells[i], cols[i].second);
+    for (std::size_t i = 0; i < cells.size(); ++i)
+      os << pad(cells[i], cols[i].second);
     os << "\n";
   }
   return os.str();
@@ -193,15 +201,18 @@ std::string explain(const Json& report, const std::string& file, const std::stri
     Parameterization p = table_of(t, Where{file, pointer_append("/targets", i)});
     os << "target " << name << "\n";
     os << "  route: ";
-    for (std::size_t k = 0; k < p.route.size(); ++k) os << (k ? " → " : "") << p.route[k];
+    for (std::size_t k = 0; k < p.route.size(); ++k)
+      os << (k ? " → " : "") << p.route[k];
     os << "\n  ratios: ρ_d " << fmt(p.ratios.rho_d) << ", m_L " << fmt(p.ratios.m_L) << ", ρ_B "
        << fmt(p.ratios.rho_B) << ", ρ_D " << fmt(p.ratios.rho_D) << ", ρ_T " << fmt(p.ratios.rho_T)
        << ", k " << fmt(p.ratios.k_sde) << "\n";
-    for (const auto& w : p.warnings) os << "  warning: " << w << "\n";
+    for (const auto& w : p.warnings)
+      os << "  warning: " << w << "\n";
     for (const auto& [gname, g] : p.groups) {
       if (!group.empty() && group != gname) continue;
       found_group = true;
-      os << "\n[" << gname << "]   σ0 ratio " << fmt(p.sigma0_ratio.count(gname) ? p.sigma0_ratio.at(gname) : 1)
+      os << "\n[" << gname << "]   σ0 ratio "
+         << fmt(p.sigma0_ratio.count(gname) ? p.sigma0_ratio.at(gname) : 1)
          << " (bridge2.sigma0, reported, not corrected)\n";
       explain_value(os, "init_std", g.init_std);
       explain_value(os, "lr", g.lr);
@@ -232,9 +243,12 @@ std::string explain(const Json& report, const std::string& file, const std::stri
     }
     os << "\n";
   }
-  if (!found_target) throw UsageError("--target " + target + ": no such target in " + file + " (targets: " + names + ")");
+  if (!found_target)
+    throw UsageError("--target " + target + ": no such target in " + file + " (targets: " + names +
+                     ")");
   if (!found_group)
-    throw UsageError("--group " + group + ": no such group in the selected target(s); groups are "
+    throw UsageError("--group " + group +
+                     ": no such group in the selected target(s); groups are "
                      "parameter groups such as expert_down, or 'optimizer', 'scalars'");
   return os.str();
 }
@@ -246,4 +260,4 @@ std::string rules_text() {
   return os.str();
 }
 
-}  // namespace mue
+} // namespace mue

@@ -18,8 +18,8 @@ inline constexpr const char* kSweepReportSchema = "mue.sweep/1";
 struct LoadedReference {
   Reference ref;
   std::string file;
-  std::string kind;      // "config" or "sweep"
-  bool at_edge = false;  // a sweep whose fitted optimum sits at the edge of its grid
+  std::string kind;     // "config" or "sweep"
+  bool at_edge = false; // a sweep whose fitted optimum sits at the edge of its grid
 };
 
 // A config {model, train, hparams} or a sweep report (mue.sweep/1), of which
@@ -27,7 +27,7 @@ struct LoadedReference {
 LoadedReference load_reference(const std::string& path);
 
 struct TargetResult {
-  const TargetSpec* spec;  // points into the TargetsSpec given to run_transfer
+  const TargetSpec* spec; // points into the TargetsSpec given to run_transfer
   ModelSpec model;
   TrainSpec train;
   Parameterization table;
@@ -63,4 +63,4 @@ std::string explain(const Json& report, const std::string& file, const std::stri
                     const std::string& group);
 std::string rules_text();
 
-}  // namespace mue
+} // namespace mue

@@ -9,20 +9,20 @@ void check_schema_field(ObjectReader& r, const char* expected) {
 
 void resolve_and_check(ModelSpec& m, TrainSpec& t, const Where& where) {
   const long long per_step = static_cast<long long>(t.batch_size) * m.seq_len;
-  if (per_step <= 0) return;  // partial spec: nothing to resolve yet
+  if (per_step <= 0) return; // partial spec: nothing to resolve yet
   if (t.steps > 0) {
     t.tokens = t.steps * per_step;
   } else if (t.tokens > 0) {
     if (t.tokens % per_step != 0)
       where.at("train").at("tokens").fail(
-          "tokens (" + std::to_string(t.tokens) + ") must be a multiple of batch_size × seq_len = " +
-          std::to_string(t.batch_size) + " × " + std::to_string(m.seq_len) + " = " +
-          std::to_string(per_step));
+          "tokens (" + std::to_string(t.tokens) +
+          ") must be a multiple of batch_size × seq_len = " + std::to_string(t.batch_size) + " × " +
+          std::to_string(m.seq_len) + " = " + std::to_string(per_step));
     t.steps = t.tokens / per_step;
   }
   if (t.data.kind == DataKind::kText && m.vocab < 256)
     where.at("model").at("vocab").fail("text data is byte-level: vocab must be >= 256, got " +
-                                        std::to_string(m.vocab));
+                                       std::to_string(m.vocab));
   if (t.eval.every > 0 && t.steps > 0 && t.eval.every > t.steps)
     where.at("train").at("eval").at("every").fail(
         "evaluation interval (" + std::to_string(t.eval.every) + ") exceeds the run's " +
@@ -47,7 +47,7 @@ void check_placeholders(const std::string& s, const Where& w) {
     at = end + 1;
   }
 }
-}  // namespace
+} // namespace
 
 BackendSpec parse_backend(const Json& j, const Where& where) {
   ObjectReader r(j, where);
@@ -55,7 +55,8 @@ BackendSpec parse_backend(const Json& j, const Where& where) {
   if (r.choice("kind", {"libtorch", "command"}) == "command") {
     b.kind = BackendKind::kCommand;
     const Json& argv = r.raw("argv");
-    if (!argv.is_array() || argv.empty()) r.fail("argv", "expected a non-empty array of strings: the command and its arguments");
+    if (!argv.is_array() || argv.empty())
+      r.fail("argv", "expected a non-empty array of strings: the command and its arguments");
     for (std::size_t i = 0; i < argv.size(); ++i) {
       if (!argv[i].is_string()) r.at("argv").at(i).fail("expected a string");
       b.argv.push_back(argv[i].get<std::string>());
@@ -114,12 +115,13 @@ RunConfig parse_config(const Json& j, const Where& where) {
 }
 
 Json to_json(const RunConfig& c) {
-  Json j{{"schema", kConfigSchema},      {"model", to_json(c.model)},
-         {"train", to_json(c.train)},    {"hparams", to_json(c.hparams)},
+  Json j{{"schema", kConfigSchema},       {"model", to_json(c.model)},
+         {"train", to_json(c.train)},     {"hparams", to_json(c.hparams)},
          {"backend", to_json(c.backend)}, {"options", to_json(c.options)}};
   if (c.reference)
-    j["reference"] = Json{{"model", to_json(c.reference->model)}, {"train", to_json(c.reference->train)}};
+    j["reference"] =
+        Json{{"model", to_json(c.reference->model)}, {"train", to_json(c.reference->train)}};
   return j;
 }
 
-}  // namespace mue
+} // namespace mue

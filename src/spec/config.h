@@ -3,8 +3,8 @@
 // config for `muE transfer`, the body of a TrialSpec).
 #include <map>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "spec/hparams.h"
 #include "spec/model_spec.h"
@@ -23,12 +23,12 @@ struct BackendSpec {
   BackendKind kind = BackendKind::kLibTorch;
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
-  std::string cwd;       // relative to the spec's folder; empty = that folder
-  double timeout_s = 0;  // 0 = none (the sweep's per-trial timeout still applies)
+  std::string cwd;      // relative to the spec's folder; empty = that folder
+  double timeout_s = 0; // 0 = none (the sweep's per-trial timeout still applies)
 };
 
-inline constexpr const char* kCommandPlaceholders[] = {"trial_json", "result_json", "trial_id", "out_dir", "lr",
-                                                       "wd",         "init_std",    "seed",     "steps"};
+inline constexpr const char* kCommandPlaceholders[] = {
+    "trial_json", "result_json", "trial_id", "out_dir", "lr", "wd", "init_std", "seed", "steps"};
 
 // The shape the hparams were tuned at (μP's "base shape"). A config written by
 // `muE transfer` for a target carries the reference's hparams and shape, so its
@@ -40,8 +40,8 @@ struct BaseShape {
 
 struct RunConfig {
   ModelSpec model;
-  TrainSpec train;  // steps and tokens both resolved
-  HParams hparams;  // at `reference` when given, else at this model
+  TrainSpec train; // steps and tokens both resolved
+  HParams hparams; // at `reference` when given, else at this model
   BackendSpec backend;
   TransferOptions options;
   std::optional<BaseShape> reference;
@@ -63,4 +63,4 @@ Json to_json(const BackendSpec& b);
 RunConfig parse_config(const Json& j, const Where& where);
 Json to_json(const RunConfig& c);
 
-}  // namespace mue
+} // namespace mue

@@ -6,7 +6,7 @@
 namespace mue {
 
 inline constexpr std::array<std::string_view, 12> kParamGroups = {
-    "embedding", "attn_qkv",   "attn_out",    "ffn_up", "ffn_down", "expert_up",
+    "embedding",   "attn_qkv",  "attn_out",    "ffn_up", "ffn_down", "expert_up",
     "expert_down", "shared_up", "shared_down", "router", "norm",     "unembedding"};
 
 inline bool is_param_group(std::string_view name) {
@@ -15,4 +15,4 @@ inline bool is_param_group(std::string_view name) {
   return false;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -37,7 +37,8 @@ HParams parse_hparams(const Json& j, const Where& where, bool partial) {
       GroupOverride go;
       if ((go.lr = g.opt_number("lr"))) require_positive(*go.lr, g.at("lr"));
       if ((go.wd = g.opt_number("wd"))) require_non_negative(*go.wd, g.at("wd"));
-      if ((go.init_std = g.opt_number("init_std"))) require_non_negative(*go.init_std, g.at("init_std"));
+      if ((go.init_std = g.opt_number("init_std")))
+        require_non_negative(*go.init_std, g.at("init_std"));
       g.finish();
       h.overrides[group] = go;
     }
@@ -66,4 +67,4 @@ Json to_json(const HParams& h) {
   return j;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -13,9 +13,9 @@ struct GroupOverride {
 };
 
 struct HParams {
-  double lr = 0;        // η: base learning rate (> 0)
-  double wd = 0;        // λ: coupled AdamW weight decay (>= 0)
-  double init_std = 0;  // σ: base init std (> 0)
+  double lr = 0;       // η: base learning rate (> 0)
+  double wd = 0;       // λ: coupled AdamW weight decay (>= 0)
+  double init_std = 0; // σ: base init std (> 0)
   // Adam scalars; absent = the train spec's optimizer values.
   std::optional<double> eps, beta1, beta2;
   // Absolute per-group values that replace what the table would give.
@@ -26,4 +26,4 @@ struct HParams {
 HParams parse_hparams(const Json& j, const Where& where, bool partial = false);
 Json to_json(const HParams& h);
 
-}  // namespace mue
+} // namespace mue

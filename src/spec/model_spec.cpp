@@ -19,14 +19,19 @@ std::string FfnSpec::layout_name() const {
 
 const char* to_string(Activation a) {
   switch (a) {
-    case Activation::kGelu: return "gelu";
-    case Activation::kRelu: return "relu";
-    case Activation::kSwiglu: return "swiglu";
+  case Activation::kGelu:
+    return "gelu";
+  case Activation::kRelu:
+    return "relu";
+  case Activation::kSwiglu:
+    return "swiglu";
   }
   return "?";
 }
 
-const char* to_string(NormKind n) { return n == NormKind::kRmsNorm ? "rmsnorm" : "layernorm"; }
+const char* to_string(NormKind n) {
+  return n == NormKind::kRmsNorm ? "rmsnorm" : "layernorm";
+}
 
 namespace {
 
@@ -59,7 +64,7 @@ Layout parse_layout(const std::string& s, const Where& w) {
   return {num(1, 0), num(2, 0), num(3, 1), num(4, 0)};
 }
 
-}  // namespace
+} // namespace
 
 FfnSpec parse_ffn(const Json& j, const Where& where) {
   ObjectReader r(j, where);
@@ -93,10 +98,8 @@ FfnSpec parse_ffn(const Json& j, const Where& where) {
                      std::nullopt, false);
   f.active = from("active", layout ? std::optional<int>(layout->active) : std::nullopt,
                   std::nullopt, false);
-  f.groups =
-      from("groups", layout ? std::optional<int>(layout->groups) : std::nullopt, 1, false);
-  f.shared =
-      from("shared", layout ? std::optional<int>(layout->shared) : std::nullopt, 0, true);
+  f.groups = from("groups", layout ? std::optional<int>(layout->groups) : std::nullopt, 1, false);
+  f.shared = from("shared", layout ? std::optional<int>(layout->shared) : std::nullopt, 0, true);
   f.d_expert = positive_int(r, "d_expert");
   f.d_shared = r.has("d_shared") ? positive_int(r, "d_shared") : f.d_expert;
   if (r.has("router")) {
@@ -160,8 +163,8 @@ ModelSpec parse_model(const Json& j, const Where& where, const ModelSpec* base, 
   if (heads && dhead) {
     if (static_cast<long long>(m.n_heads) * m.d_head != m.d_model && m.d_model)
       r.fail("d_head", "n_heads × d_head = " + std::to_string(m.n_heads) + " × " +
-                           std::to_string(m.d_head) + " must equal d_model = " +
-                           std::to_string(m.d_model));
+                           std::to_string(m.d_head) +
+                           " must equal d_model = " + std::to_string(m.d_model));
   } else if (m.d_model) {
     // One of the two is given, or (inheriting from a base) neither: a target that
     // changes d_model keeps the base's d_head, as μP width scaling does.
@@ -174,13 +177,15 @@ ModelSpec parse_model(const Json& j, const Where& where, const ModelSpec* base, 
     if (!heads && m.d_head) m.n_heads = m.d_model / m.d_head;
   }
 
-  if (r.has("ffn")) m.ffn = parse_ffn(r.raw("ffn"), r.at("ffn"));
-  else if (!base && !partial) r.fail("ffn", "required field is missing");
+  if (r.has("ffn"))
+    m.ffn = parse_ffn(r.raw("ffn"), r.at("ffn"));
+  else if (!base && !partial)
+    r.fail("ffn", "required field is missing");
 
   if (auto n = r.opt_choice("norm", {"rmsnorm", "layernorm"}))
     m.norm = *n == "rmsnorm" ? NormKind::kRmsNorm : NormKind::kLayerNorm;
   if (auto a = r.opt_choice("activation", {"gelu", "relu", "swiglu"}))
-    m.activation = *a == "gelu" ? Activation::kGelu
+    m.activation = *a == "gelu"   ? Activation::kGelu
                    : *a == "relu" ? Activation::kRelu
                                   : Activation::kSwiglu;
   r.finish();
@@ -194,7 +199,12 @@ void write_json(JsonWriter& w, const FfnSpec& f) {
     return;
   }
   w.key("kind").value("moe").key("n_experts").value(f.n_experts).key("active").value(f.active);
-  w.key("d_expert").value(f.d_expert).key("shared").value(f.shared).key("d_shared").value(f.d_shared);
+  w.key("d_expert")
+      .value(f.d_expert)
+      .key("shared")
+      .value(f.shared)
+      .key("d_shared")
+      .value(f.d_shared);
   w.key("groups").value(f.groups);
   w.key("router").begin_object().key("aux_loss_coef").value(f.router.aux_loss_coef).end_object();
   w.end_object();
@@ -209,7 +219,11 @@ void write_json(JsonWriter& w, const ModelSpec& m) {
   w.end_object();
 }
 
-Json to_json(const FfnSpec& f) { return writer_to_json(f); }
-Json to_json(const ModelSpec& m) { return writer_to_json(m); }
+Json to_json(const FfnSpec& f) {
+  return writer_to_json(f);
+}
+Json to_json(const ModelSpec& m) {
+  return writer_to_json(m);
+}
 
-}  // namespace mue
+} // namespace mue

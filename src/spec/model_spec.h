@@ -12,12 +12,12 @@ enum class Activation { kGelu, kRelu, kSwiglu };
 enum class NormKind { kRmsNorm, kLayerNorm };
 
 struct RouterSpec {
-  double aux_loss_coef = 0.0;  // load-balance loss coefficient (not transferred)
+  double aux_loss_coef = 0.0; // load-balance loss coefficient (not transferred)
 };
 
 struct FfnSpec {
   FfnKind kind = FfnKind::kDense;
-  int d_ff = 0;  // dense: hidden width (for GLU, the post-gate width)
+  int d_ff = 0; // dense: hidden width (for GLU, the post-gate width)
   // MoE (THEORY §1): N, a, h, n_s, h_s, g.
   int n_experts = 0;
   int active = 0;
@@ -62,4 +62,4 @@ Json to_json(const FfnSpec& f);
 const char* to_string(Activation a);
 const char* to_string(NormKind n);
 
-}  // namespace mue
+} // namespace mue

@@ -27,7 +27,8 @@ TransferOptions parse_options(const Json& j, const Where& where, const TransferO
     o.routing_normalization =
         *v == "global" ? RoutingNormalization::kGlobal : RoutingNormalization::kPerGroup;
   if (auto v = r.opt_choice("attention_scale", {"inv_dhead", "inv_sqrt_dhead"}))
-    o.attention_scale = *v == "inv_dhead" ? AttentionScale::kInvDHead : AttentionScale::kInvSqrtDHead;
+    o.attention_scale =
+        *v == "inv_dhead" ? AttentionScale::kInvDHead : AttentionScale::kInvSqrtDHead;
   if (auto v = r.opt_boolean("wd_embedding")) o.wd_embedding = *v;
   if (auto v = r.opt_choice("parameterization", {"mue", "standard"}))
     o.parameterization = *v == "mue" ? ParameterizationKind::kMue : ParameterizationKind::kStandard;
@@ -45,22 +46,21 @@ bool operator==(const TransferOptions& a, const TransferOptions& b) {
 }
 
 Json to_json(const TransferOptions& o) {
-  Json j{
-      {"head_rule", o.head_rule == HeadRule::kBlog ? "blog" : "mup"},
-      {"wd_width_scaling", o.wd_width_scaling == WdWidthScaling::kNone ? "none" : "independent"},
-      {"router_rule", o.router_rule == RouterRule::kHidden ? "hidden" : "readout"},
-      {"duration_exponent", o.duration_exponent},
-      {"beta_scaling", o.beta_scaling == BetaScaling::kSde ? "sde" : "none"},
-      {"eps_rule", o.eps_rule == EpsRule::kGlobal ? "global" : "completep"},
-      {"depth_alpha", o.depth_alpha},
-      {"routing_normalization",
-       o.routing_normalization == RoutingNormalization::kGlobal ? "global" : "per_group"},
-      {"attention_scale",
-       o.attention_scale == AttentionScale::kInvDHead ? "inv_dhead" : "inv_sqrt_dhead"},
-      {"wd_embedding", o.wd_embedding}};
+  Json j{{"head_rule", o.head_rule == HeadRule::kBlog ? "blog" : "mup"},
+         {"wd_width_scaling", o.wd_width_scaling == WdWidthScaling::kNone ? "none" : "independent"},
+         {"router_rule", o.router_rule == RouterRule::kHidden ? "hidden" : "readout"},
+         {"duration_exponent", o.duration_exponent},
+         {"beta_scaling", o.beta_scaling == BetaScaling::kSde ? "sde" : "none"},
+         {"eps_rule", o.eps_rule == EpsRule::kGlobal ? "global" : "completep"},
+         {"depth_alpha", o.depth_alpha},
+         {"routing_normalization",
+          o.routing_normalization == RoutingNormalization::kGlobal ? "global" : "per_group"},
+         {"attention_scale",
+          o.attention_scale == AttentionScale::kInvDHead ? "inv_dhead" : "inv_sqrt_dhead"},
+         {"wd_embedding", o.wd_embedding}};
   // Written only for the baseline, so the canonical form (and trial ids) of muE runs is unchanged.
   if (o.parameterization == ParameterizationKind::kStandard) j["parameterization"] = "standard";
   return j;
 }
 
-}  // namespace mue
+} // namespace mue

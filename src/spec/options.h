@@ -16,24 +16,26 @@ enum class AttentionScale { kInvDHead, kInvSqrtDHead };
 enum class ParameterizationKind { kMue, kStandard };
 
 struct TransferOptions {
-  HeadRule head_rule = HeadRule::kBlog;                        // §9 row 1
-  WdWidthScaling wd_width_scaling = WdWidthScaling::kNone;     // row 2
-  RouterRule router_rule = RouterRule::kHidden;                // row 3
-  double duration_exponent = 0.5;                              // row 4 (γ)
-  BetaScaling beta_scaling = BetaScaling::kSde;                // row 5
-  EpsRule eps_rule = EpsRule::kGlobal;                         // row 6
-  double depth_alpha = 1.0;                                    // row 7 (α)
-  RoutingNormalization routing_normalization = RoutingNormalization::kGlobal;  // row 9
-  AttentionScale attention_scale = AttentionScale::kInvDHead;  // row 10
-  bool wd_embedding = true;                                    // row 11
-  ParameterizationKind parameterization = ParameterizationKind::kMue;  // baseline switch
+  HeadRule head_rule = HeadRule::kBlog;                                       // §9 row 1
+  WdWidthScaling wd_width_scaling = WdWidthScaling::kNone;                    // row 2
+  RouterRule router_rule = RouterRule::kHidden;                               // row 3
+  double duration_exponent = 0.5;                                             // row 4 (γ)
+  BetaScaling beta_scaling = BetaScaling::kSde;                               // row 5
+  EpsRule eps_rule = EpsRule::kGlobal;                                        // row 6
+  double depth_alpha = 1.0;                                                   // row 7 (α)
+  RoutingNormalization routing_normalization = RoutingNormalization::kGlobal; // row 9
+  AttentionScale attention_scale = AttentionScale::kInvDHead;                 // row 10
+  bool wd_embedding = true;                                                   // row 11
+  ParameterizationKind parameterization = ParameterizationKind::kMue;         // baseline switch
 };
 
 bool operator==(const TransferOptions& a, const TransferOptions& b);
-inline bool operator!=(const TransferOptions& a, const TransferOptions& b) { return !(a == b); }
+inline bool operator!=(const TransferOptions& a, const TransferOptions& b) {
+  return !(a == b);
+}
 
 // Reads an options object on top of `base` (file-level options, then per-target ones).
 TransferOptions parse_options(const Json& j, const Where& where, const TransferOptions& base = {});
 Json to_json(const TransferOptions& o);
 
-}  // namespace mue
+} // namespace mue

@@ -9,7 +9,8 @@ namespace mue {
 
 std::size_t SweepSpec::grid_points() const {
   std::size_t n = 1;
-  for (const auto& a : axes) n *= a.values.size();
+  for (const auto& a : axes)
+    n *= a.values.size();
   return n;
 }
 
@@ -18,10 +19,11 @@ std::vector<double> expand_log2_grid(double lo, double hi, double step, const Wh
   if (lo > hi) where.at(1).fail("upper end must be >= lower end (" + Json(lo).dump() + ")");
   double n = std::floor((hi - lo) / step + 1e-9) + 1;
   if (n > static_cast<double>(kMaxAxisValues))
-    where.fail("grid has " + Json(n).dump() + " values; at most " +
-               std::to_string(kMaxAxisValues) + " per axis");
+    where.fail("grid has " + Json(n).dump() + " values; at most " + std::to_string(kMaxAxisValues) +
+               " per axis");
   std::vector<double> v;
-  for (int i = 0; i < static_cast<int>(n); ++i) v.push_back(std::exp2(lo + i * step));
+  for (int i = 0; i < static_cast<int>(n); ++i)
+    v.push_back(std::exp2(lo + i * step));
   return v;
 }
 
@@ -49,7 +51,8 @@ namespace {
 std::string axis_pointer(const std::string& key, const Where& w) {
   if (key == "lr" || key == "wd" || key == "init_std") return "/hparams/" + key;
   if (key.empty() || key[0] != '/')
-    w.fail("axis '" + key + "' is not 'lr', 'wd', 'init_std' or a JSON pointer such as "
+    w.fail("axis '" + key +
+           "' is not 'lr', 'wd', 'init_std' or a JSON pointer such as "
            "'/train/batch_size'");
   if (key.rfind("/model/", 0) != 0 && key.rfind("/train/", 0) != 0 &&
       key.rfind("/hparams/", 0) != 0)
@@ -90,7 +93,7 @@ Axis parse_axis(const std::string& key, const Json& v, const Where& w) {
   return a;
 }
 
-}  // namespace
+} // namespace
 
 RunConfig config_at(const SweepSpec& s, const std::vector<double>& point, std::uint64_t seed,
                     const Where& where) {
@@ -105,8 +108,9 @@ RunConfig config_at(const SweepSpec& s, const std::vector<double>& point, std::u
       else
         doc[p] = x;
     } catch (const Json::exception&) {
-      where.at("axes").at(s.axes[i].key).fail("axis pointer '" + s.axes[i].pointer +
-                                              "' does not lead to a field of the config");
+      where.at("axes")
+          .at(s.axes[i].key)
+          .fail("axis pointer '" + s.axes[i].pointer + "' does not lead to a field of the config");
     }
   }
   doc["train"]["seed"] = seed;
@@ -131,7 +135,8 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
                 {"hparams", r.has("hparams") ? r.raw("hparams") : Json::object()}};
   if (r.has("backend")) s.backend = parse_backend(r.raw("backend"), r.at("backend"));
   // Transfer options decide the table every trial trains with (e.g. the standard baseline).
-  if (r.has("options")) s.base["options"] = to_json(parse_options(r.raw("options"), r.at("options")));
+  if (r.has("options"))
+    s.base["options"] = to_json(parse_options(r.raw("options"), r.at("options")));
 
   ObjectReader ar = r.object("axes");
   std::set<std::string> pointers;
@@ -139,7 +144,8 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
     ar.mark_known(key);
     Axis a = parse_axis(key, val, ar.at(key));
     if (!pointers.insert(a.pointer).second)
-      ar.fail(key, "axis '" + key + "' sweeps " + a.pointer + ", which another axis already sweeps");
+      ar.fail(key,
+              "axis '" + key + "' sweeps " + a.pointer + ", which another axis already sweeps");
     s.axes.push_back(std::move(a));
   }
   ar.finish();
@@ -166,7 +172,8 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
       std::int64_t n = as_integer(sv, r.at("seeds"));
       if (n <= 0 || n > 1000) r.fail("seeds", "number of seeds must be in [1, 1000]");
       std::uint64_t base_seed = s.base["train"].value("seed", std::uint64_t{0});
-      for (std::int64_t i = 0; i < n; ++i) s.seeds.push_back(base_seed + static_cast<std::uint64_t>(i));
+      for (std::int64_t i = 0; i < n; ++i)
+        s.seeds.push_back(base_seed + static_cast<std::uint64_t>(i));
     }
   } else {
     s.seeds = {s.base["train"].value("seed", std::uint64_t{0})};
@@ -190,7 +197,8 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
     return s.axes[i].log2_grid ? aw : aw.at(k);
   };
   std::vector<double> first;
-  for (const auto& a : s.axes) first.push_back(a.values.front());
+  for (const auto& a : s.axes)
+    first.push_back(a.values.front());
   try {
     config_at(s, first, s.seeds.front(), where);
   } catch (const InputError& e) {
@@ -218,7 +226,8 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
 
 Json to_json(const SweepSpec& s) {
   Json axes = Json::object();
-  for (const auto& a : s.axes) axes[a.key] = a.values;
+  for (const auto& a : s.axes)
+    axes[a.key] = a.values;
   Json j{{"schema", kSweepSpecSchema},
          {"name", s.name},
          {"model", s.base["model"]},
@@ -235,4 +244,4 @@ Json to_json(const SweepSpec& s) {
   return j;
 }
 
-}  // namespace mue
+} // namespace mue

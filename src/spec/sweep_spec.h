@@ -13,28 +13,28 @@ enum class ObjectiveKind { kFinalValLoss, kMeanLastK };
 
 struct Objective {
   ObjectiveKind kind = ObjectiveKind::kFinalValLoss;
-  int k = 1;  // mean_last_k: number of last evaluations averaged
+  int k = 1; // mean_last_k: number of last evaluations averaged
 };
 
 struct Axis {
-  std::string key;      // as written: "lr", "wd", "init_std" or a JSON pointer
-  std::string pointer;  // into the run config, e.g. "/hparams/lr"
+  std::string key;     // as written: "lr", "wd", "init_std" or a JSON pointer
+  std::string pointer; // into the run config, e.g. "/hparams/lr"
   std::vector<double> values;
-  bool log2_grid = false;  // values came from {"log2_grid": ...}
+  bool log2_grid = false; // values came from {"log2_grid": ...}
 };
 
 struct SweepSpec {
   std::string name;
   std::string description;
-  Json base;  // {model, train, hparams} as written (hparams may lack swept fields)
+  Json base; // {model, train, hparams} as written (hparams may lack swept fields)
   std::vector<Axis> axes;
   std::vector<std::uint64_t> seeds;
   Objective objective;
   double trial_timeout_s = 3600;
-  double divergence_loss = 0;  // 0 = default: 1.5 × ln(vocab) (a uniform guess is ln(vocab))
+  double divergence_loss = 0; // 0 = default: 1.5 × ln(vocab) (a uniform guess is ln(vocab))
   BackendSpec backend;
 
-  std::size_t grid_points() const;  // product of axis sizes
+  std::size_t grid_points() const; // product of axis sizes
 };
 
 inline constexpr const char* kSweepSpecSchema = "mue.sweep_spec/1";
@@ -54,4 +54,4 @@ Json to_json(const SweepSpec& s);
 Json to_json(const Objective& o);
 Objective parse_objective(const Json& j, const Where& where);
 
-}  // namespace mue
+} // namespace mue

@@ -20,8 +20,9 @@ TargetsSpec parse_targets_spec(const Json& j, const Where& where) {
     TargetSpec t;
     t.name = tr.string("name");
     if (!std::regex_match(t.name, name_re))
-      tr.fail("name", "'" + t.name + "' must be 1-64 characters of letters, digits, '.', '_', '-' "
-                      "(it names output files)");
+      tr.fail("name", "'" + t.name +
+                          "' must be 1-64 characters of letters, digits, '.', '_', '-' "
+                          "(it names output files)");
     if (!names.insert(t.name).second) tr.fail("name", "target name '" + t.name + "' is used twice");
     if (auto d = tr.opt_string("description")) t.description = *d;
     if (tr.has("model")) {
@@ -46,7 +47,8 @@ void resolve_target(const TargetSpec& t, const ModelSpec& ref_model, const Train
   model = parse_model(t.model_patch, where.at("model"), &ref_model);
   // A target that gives steps replaces the reference's tokens and vice versa.
   TrainSpec base = ref_train;
-  if (t.train_patch.contains("steps") || t.train_patch.contains("tokens")) base.steps = base.tokens = 0;
+  if (t.train_patch.contains("steps") || t.train_patch.contains("tokens"))
+    base.steps = base.tokens = 0;
   train = parse_train(t.train_patch, where.at("train"), &base);
   if (!t.train_patch.contains("steps") && !t.train_patch.contains("tokens")) {
     // Same duration in tokens as the reference unless the target says otherwise.
@@ -59,7 +61,9 @@ void resolve_target(const TargetSpec& t, const ModelSpec& ref_model, const Train
 Json to_json(const TargetsSpec& t) {
   Json list = Json::array();
   for (const auto& x : t.targets) {
-    Json e{{"name", x.name}, {"model", x.model_patch}, {"train", x.train_patch},
+    Json e{{"name", x.name},
+           {"model", x.model_patch},
+           {"train", x.train_patch},
            {"options", to_json(x.options)}};
     if (!x.description.empty()) e["description"] = x.description;
     list.push_back(e);
@@ -67,4 +71,4 @@ Json to_json(const TargetsSpec& t) {
   return Json{{"schema", kTargetsSchema}, {"options", to_json(t.options)}, {"targets", list}};
 }
 
-}  // namespace mue
+} // namespace mue

@@ -16,7 +16,7 @@ struct TargetSpec {
   // An `ffn` object, when given, is complete on its own.
   Json model_patch = Json::object();
   Json train_patch = Json::object();
-  TransferOptions options;  // file-level options overridden by the target's own
+  TransferOptions options; // file-level options overridden by the target's own
 };
 
 struct TargetsSpec {
@@ -34,4 +34,4 @@ Json to_json(const TargetsSpec& t);
 void resolve_target(const TargetSpec& t, const ModelSpec& ref_model, const TrainSpec& ref_train,
                     const Where& where, ModelSpec& model, TrainSpec& train);
 
-}  // namespace mue
+} // namespace mue

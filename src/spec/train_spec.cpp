@@ -4,27 +4,36 @@ namespace mue {
 
 const char* to_string(ScheduleKind k) {
   switch (k) {
-    case ScheduleKind::kConstant: return "constant";
-    case ScheduleKind::kCosine: return "cosine";
-    case ScheduleKind::kWsd: return "wsd";
+  case ScheduleKind::kConstant:
+    return "constant";
+  case ScheduleKind::kCosine:
+    return "cosine";
+  case ScheduleKind::kWsd:
+    return "wsd";
   }
   return "?";
 }
 
 const char* to_string(DataKind k) {
   switch (k) {
-    case DataKind::kSynthetic: return "synthetic";
-    case DataKind::kText: return "text";
-    case DataKind::kBin: return "bin";
+  case DataKind::kSynthetic:
+    return "synthetic";
+  case DataKind::kText:
+    return "text";
+  case DataKind::kBin:
+    return "bin";
   }
   return "?";
 }
 
 const char* to_string(Precision p) {
   switch (p) {
-    case Precision::kAuto: return "auto";
-    case Precision::kFp32: return "fp32";
-    case Precision::kBf16: return "bf16";
+  case Precision::kAuto:
+    return "auto";
+  case Precision::kFp32:
+    return "fp32";
+  case Precision::kBf16:
+    return "bf16";
   }
   return "?";
 }
@@ -113,7 +122,7 @@ void parse_data(ObjectReader r, DataSpec& d) {
   r.finish();
 }
 
-}  // namespace
+} // namespace
 
 TrainSpec parse_train(const Json& j, const Where& where, const TrainSpec* base, bool partial) {
   ObjectReader r(j, where);
@@ -126,12 +135,11 @@ TrainSpec parse_train(const Json& j, const Where& where, const TrainSpec* base, 
     r.fail("batch_size", "required field is missing");
   }
   bool has_steps = r.has("steps"), has_tokens = r.has("tokens");
-  if (has_steps && has_tokens)
-    r.fail("tokens", "give either steps or tokens, not both");
+  if (has_steps && has_tokens) r.fail("tokens", "give either steps or tokens, not both");
   if (has_steps) {
     t.steps = r.integer("steps");
     if (t.steps <= 0) r.fail("steps", "must be a positive integer");
-    t.tokens = 0;  // resolved against the model's seq_len by the config
+    t.tokens = 0; // resolved against the model's seq_len by the config
   } else if (has_tokens) {
     t.tokens = r.integer("tokens");
     if (t.tokens <= 0) r.fail("tokens", "must be a positive integer");
@@ -147,7 +155,9 @@ TrainSpec parse_train(const Json& j, const Where& where, const TrainSpec* base, 
     t.seed = static_cast<std::uint64_t>(*s);
   }
   if (auto p = r.opt_choice("precision", {"auto", "fp32", "bf16"}))
-    t.precision = *p == "auto" ? Precision::kAuto : *p == "fp32" ? Precision::kFp32 : Precision::kBf16;
+    t.precision = *p == "auto"   ? Precision::kAuto
+                  : *p == "fp32" ? Precision::kFp32
+                                 : Precision::kBf16;
   if (r.has("data")) parse_data(r.object("data"), t.data);
   r.finish();
   return t;
@@ -169,7 +179,12 @@ void write_json(JsonWriter& w, const TrainSpec& t) {
   w.key("optimizer").begin_object().key("kind").value("adamw").key("beta1").value(o.beta1);
   w.key("beta2").value(o.beta2).key("eps").value(o.eps).key("grad_clip").value(o.grad_clip);
   w.end_object();
-  w.key("eval").begin_object().key("every").value(t.eval.every).key("batches").value(t.eval.batches);
+  w.key("eval")
+      .begin_object()
+      .key("every")
+      .value(t.eval.every)
+      .key("batches")
+      .value(t.eval.batches);
   w.end_object();
   w.key("seed").value(static_cast<std::int64_t>(t.seed));
   // Written only when set, so the canonical form (and every trial id) of older specs is unchanged.
@@ -187,6 +202,8 @@ void write_json(JsonWriter& w, const TrainSpec& t) {
   w.end_object().end_object();
 }
 
-Json to_json(const TrainSpec& t) { return writer_to_json(t); }
+Json to_json(const TrainSpec& t) {
+  return writer_to_json(t);
+}
 
-}  // namespace mue
+} // namespace mue

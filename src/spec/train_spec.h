@@ -15,39 +15,39 @@ enum class Precision { kAuto, kFp32, kBf16 };
 
 struct ScheduleSpec {
   ScheduleKind kind = ScheduleKind::kCosine;
-  double warmup_fraction = 0.05;  // of the total steps, so it scales with duration
-  double decay_fraction = 0.2;    // WSD only: last fraction of steps decays
-  double min_lr_ratio = 0.1;      // cosine/WSD floor as a fraction of the peak LR
+  double warmup_fraction = 0.05; // of the total steps, so it scales with duration
+  double decay_fraction = 0.2;   // WSD only: last fraction of steps decays
+  double min_lr_ratio = 0.1;     // cosine/WSD floor as a fraction of the peak LR
 };
 
 struct OptimizerSpec {
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
-  double grad_clip = 1.0;  // global-norm clip; 0 disables
+  double grad_clip = 1.0; // global-norm clip; 0 disables
 };
 
 struct EvalSpec {
-  int every = 0;    // steps between evaluations; 0 = only at the end
-  int batches = 4;  // fixed validation batches per evaluation
+  int every = 0;   // steps between evaluations; 0 = only at the end
+  int batches = 4; // fixed validation batches per evaluation
 };
 
 struct DataSpec {
   DataKind kind = DataKind::kSynthetic;
-  std::uint64_t seed = 1234;  // synthetic: the generating process
-  std::string path;           // text, bin: training data (relative to the spec file)
-  std::string val_path;       // bin: optional separate validation file
-  double val_fraction = 0.1;  // text, bin without val_path: held-out tail
+  std::uint64_t seed = 1234; // synthetic: the generating process
+  std::string path;          // text, bin: training data (relative to the spec file)
+  std::string val_path;      // bin: optional separate validation file
+  double val_fraction = 0.1; // text, bin without val_path: held-out tail
 };
 
 struct TrainSpec {
-  int batch_size = 0;          // sequences per step
-  std::int64_t steps = 0;      // give steps or tokens; the config resolves the other
+  int batch_size = 0;     // sequences per step
+  std::int64_t steps = 0; // give steps or tokens; the config resolves the other
   std::int64_t tokens = 0;
   ScheduleSpec schedule;
   OptimizerSpec optimizer;
   EvalSpec eval;
-  std::uint64_t seed = 0;  // model init and batch order
+  std::uint64_t seed = 0; // model init and batch order
   Precision precision = Precision::kAuto;
   DataSpec data;
 };
@@ -55,11 +55,11 @@ struct TrainSpec {
 // Like parse_model: `base` fills absent fields; `partial` accepts absent required fields.
 TrainSpec parse_train(const Json& j, const Where& where, const TrainSpec* base = nullptr,
                       bool partial = false);
-void write_json(JsonWriter& w, const TrainSpec& t);  // the one definition of the JSON form
+void write_json(JsonWriter& w, const TrainSpec& t); // the one definition of the JSON form
 Json to_json(const TrainSpec& t);
 
 const char* to_string(ScheduleKind k);
 const char* to_string(DataKind k);
 const char* to_string(Precision p);
 
-}  // namespace mue
+} // namespace mue

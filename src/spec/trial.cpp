@@ -9,10 +9,14 @@ namespace mue {
 
 const char* to_string(TrialStatus s) {
   switch (s) {
-    case TrialStatus::kOk: return "ok";
-    case TrialStatus::kDiverged: return "diverged";
-    case TrialStatus::kFailed: return "failed";
-    case TrialStatus::kTimeout: return "timeout";
+  case TrialStatus::kOk:
+    return "ok";
+  case TrialStatus::kDiverged:
+    return "diverged";
+  case TrialStatus::kFailed:
+    return "failed";
+  case TrialStatus::kTimeout:
+    return "timeout";
   }
   return "?";
 }
@@ -25,7 +29,9 @@ Json identity_json(const TrialSpec& t) {
 
 // nlohmann's object is a std::map, so dump() is canonical: sorted keys, no
 // whitespace, shortest round-trip doubles.
-std::string TrialSpec::id() const { return hash_hex(identity_json(*this).dump()); }
+std::string TrialSpec::id() const {
+  return hash_hex(identity_json(*this).dump());
+}
 
 double TrialSpec::divergence_threshold() const {
   if (divergence_loss > 0) return divergence_loss;
@@ -52,7 +58,8 @@ TrialSpec parse_trial_spec(const Json& j, const Where& where) {
     t.threads = static_cast<int>(*n);
   }
   if (auto d = r.opt_string("base_dir")) {
-    if (d->empty() || (*d)[0] != '/') r.fail("base_dir", "must be an absolute directory, got '" + *d + "'");
+    if (d->empty() || (*d)[0] != '/')
+      r.fail("base_dir", "must be an absolute directory, got '" + *d + "'");
     t.base_dir = *d;
   }
   // "id" is written for readers; when present it must be the id of this content.
@@ -74,12 +81,14 @@ Json to_json(const TrialSpec& t) {
 }
 
 namespace {
-Json opt_num(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+Json opt_num(const std::optional<double>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
 std::optional<double> read_opt_num(ObjectReader& r, const char* key) {
   if (!r.has(key) || r.raw(key).is_null()) return std::nullopt;
   return r.number(key);
 }
-}  // namespace
+} // namespace
 
 TrialResult parse_trial_result(const Json& j, const Where& where) {
   ObjectReader r(j, where);
@@ -87,7 +96,7 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
   TrialResult out;
   out.id = r.string("id");
   std::string st = r.choice("status", {"ok", "diverged", "failed", "timeout"});
-  out.status = st == "ok" ? TrialStatus::kOk
+  out.status = st == "ok"         ? TrialStatus::kOk
                : st == "diverged" ? TrialStatus::kDiverged
                : st == "failed"   ? TrialStatus::kFailed
                                   : TrialStatus::kTimeout;
@@ -103,7 +112,8 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
       p.step = pr.integer("step");
       // JSON has no NaN/inf: a diverged step's non-finite loss is written as null.
       if (!pr.has("train_loss")) pr.fail("train_loss", "required field is missing");
-      p.train_loss = read_opt_num(pr, "train_loss").value_or(std::numeric_limits<double>::quiet_NaN());
+      p.train_loss =
+          read_opt_num(pr, "train_loss").value_or(std::numeric_limits<double>::quiet_NaN());
       p.val_loss = read_opt_num(pr, "val_loss");
       if (auto lr = pr.opt_number("lr")) p.lr = *lr;
       pr.finish();
@@ -125,7 +135,8 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
     for (std::size_t i = 0; i < layers.size(); ++i) {
       const Json& row = as_array(layers[i], r.at("expert_load").at(i));
       std::vector<double> v;
-      for (std::size_t e = 0; e < row.size(); ++e) v.push_back(as_number(row[e], r.at("expert_load").at(i).at(e)));
+      for (std::size_t e = 0; e < row.size(); ++e)
+        v.push_back(as_number(row[e], r.at("expert_load").at(i).at(e)));
       out.expert_load.push_back(std::move(v));
     }
   }
@@ -136,10 +147,11 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
 Json to_json(const TrialResult& r) {
   Json curve = Json::array();
   for (const auto& p : r.curve)
-    curve.push_back(Json{{"step", p.step},
-                         {"train_loss", std::isfinite(p.train_loss) ? Json(p.train_loss) : Json(nullptr)},
-                         {"val_loss", opt_num(p.val_loss)},
-                         {"lr", p.lr}});
+    curve.push_back(
+        Json{{"step", p.step},
+             {"train_loss", std::isfinite(p.train_loss) ? Json(p.train_loss) : Json(nullptr)},
+             {"val_loss", opt_num(p.val_loss)},
+             {"lr", p.lr}});
   Json j{{"schema", kResultSchema},
          {"id", r.id},
          {"status", to_string(r.status)},
@@ -159,4 +171,4 @@ Json to_json(const TrialResult& r) {
   return j;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -16,7 +16,7 @@ namespace mue {
 struct TrialSpec {
   RunConfig config;
   Objective objective;
-  double divergence_loss = 0;  // 0 = 1.5 × ln(vocab)
+  double divergence_loss = 0; // 0 = 1.5 × ln(vocab)
   // How to run it; not part of the id (resuming with other --jobs/--device is fine).
   std::string device = "cpu";
   int threads = 1;
@@ -44,17 +44,18 @@ struct TrialResult {
   std::optional<double> final_val_loss;
   std::vector<CurvePoint> curve;
   double tokens_per_s = 0;
-  double wall_s = 0;          // the training loop (set by the trainer)
-  double process_wall_s = 0;  // the whole trial process, spawn to exit (set by the launcher)
+  double wall_s = 0;         // the training loop (set by the trainer)
+  double process_wall_s = 0; // the whole trial process, spawn to exit (set by the launcher)
   std::int64_t peak_mem_bytes = 0;
   std::string device;
-  std::string error;     // failed/timeout/diverged: what happened
-  std::string log_tail;  // last lines of the trial's stderr, when it failed
+  std::string error;    // failed/timeout/diverged: what happened
+  std::string log_tail; // last lines of the trial's stderr, when it failed
   std::optional<int> exit_status;
   // The outcome says nothing about the trial (a node failure, a cancelled Slurm task): it
   // is journaled with its reason, and the next run of the sweep runs the trial again.
   bool retry = false;
-  std::vector<std::vector<double>> expert_load;  // per MoE layer: fraction of routed slots per expert
+  std::vector<std::vector<double>>
+      expert_load; // per MoE layer: fraction of routed slots per expert
 };
 
 inline constexpr const char* kTrialSchema = "mue.trial/1";
@@ -70,4 +71,4 @@ Json to_json(const TrialResult& r);
 
 const char* to_string(TrialStatus s);
 
-}  // namespace mue
+} // namespace mue

@@ -9,11 +9,16 @@ namespace mue {
 
 const char* to_string(SpecKind k) {
   switch (k) {
-    case SpecKind::kConfig: return "config";
-    case SpecKind::kSweepSpec: return "sweep spec";
-    case SpecKind::kTargets: return "targets";
-    case SpecKind::kTrial: return "trial spec";
-    case SpecKind::kResult: return "trial result";
+  case SpecKind::kConfig:
+    return "config";
+  case SpecKind::kSweepSpec:
+    return "sweep spec";
+  case SpecKind::kTargets:
+    return "targets";
+  case SpecKind::kTrial:
+    return "trial spec";
+  case SpecKind::kResult:
+    return "trial result";
   }
   return "?";
 }
@@ -46,7 +51,7 @@ void check_kind(SpecKind k, SpecKind expected, const std::string& path) {
     Where{path, ""}.fail(std::string("this is a ") + to_string(k) + " file, but a " +
                          to_string(expected) + " is expected here");
 }
-}  // namespace
+} // namespace
 
 Json read_spec(const std::string& path, SpecKind expected) {
   Json j = read_json_file(path);
@@ -60,13 +65,23 @@ SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected
   Where w{path, ""};
   if (expected) check_kind(k, *expected, path);
   switch (k) {
-    case SpecKind::kConfig: parse_config(j, w); break;
-    case SpecKind::kSweepSpec: parse_sweep_spec(j, w); break;
-    case SpecKind::kTargets: parse_targets_spec(j, w); break;
-    case SpecKind::kTrial: parse_trial_spec(j, w); break;
-    case SpecKind::kResult: parse_trial_result(j, w); break;
+  case SpecKind::kConfig:
+    parse_config(j, w);
+    break;
+  case SpecKind::kSweepSpec:
+    parse_sweep_spec(j, w);
+    break;
+  case SpecKind::kTargets:
+    parse_targets_spec(j, w);
+    break;
+  case SpecKind::kTrial:
+    parse_trial_spec(j, w);
+    break;
+  case SpecKind::kResult:
+    parse_trial_result(j, w);
+    break;
   }
   return k;
 }
 
-}  // namespace mue
+} // namespace mue

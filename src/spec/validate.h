@@ -23,4 +23,4 @@ Json read_spec(const std::string& path, SpecKind expected);
 // With `expected`, a file of another kind is an error too.
 SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected = std::nullopt);
 
-}  // namespace mue
+} // namespace mue

@@ -4,13 +4,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <algorithm>
 #include <limits>
 #include <list>
 #include <thread>
@@ -39,14 +39,17 @@ std::string fmt_duration(double s) {
   char buf[32];
   if (!(s >= 0) || s > 1e7) return "?";
   const auto t = static_cast<long>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", t);
   return buf;
 }
 
 struct Running {
-  std::vector<std::size_t> indices;  // plan indices: one trial, or the trials of a pack
+  std::vector<std::size_t> indices; // plan indices: one trial, or the trials of a pack
   bp::child child;
   std::chrono::steady_clock::time_point start;
   std::string result_path, log_path;
@@ -57,17 +60,18 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-}  // namespace
+} // namespace
 
-std::vector<std::vector<std::size_t>> make_units(const std::vector<PlannedTrial>& plan,
-                                                 const std::vector<std::size_t>& pending, int fuse,
-                                                 const std::function<std::string(const TrialSpec&)>& key) {
+std::vector<std::vector<std::size_t>>
+make_units(const std::vector<PlannedTrial>& plan, const std::vector<std::size_t>& pending, int fuse,
+           const std::function<std::string(const TrialSpec&)>& key) {
   std::vector<std::vector<std::size_t>> units;
   if (fuse <= 1 || !key) {
-    for (std::size_t i : pending) units.push_back({i});
+    for (std::size_t i : pending)
+      units.push_back({i});
     return units;
   }
-  std::map<std::string, std::size_t> open;  // pack key -> the unit still filling up
+  std::map<std::string, std::size_t> open; // pack key -> the unit still filling up
   for (std::size_t i : pending) {
     const std::string k = key(plan[i].spec);
     if (k.empty()) {
@@ -86,23 +90,29 @@ std::vector<std::vector<std::size_t>> make_units(const std::vector<PlannedTrial>
 
 namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+}
 constexpr int kStopSignals[3] = {SIGINT, SIGTERM, SIGHUP};
-}  // namespace
+} // namespace
 
 StopSignals::StopSignals() {
   g_stop_signal = 0;
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  for (std::size_t i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &sa, &previous_[i]);
+  for (std::size_t i = 0; i < 3; ++i)
+    ::sigaction(kStopSignals[i], &sa, &previous_[i]);
 }
 
 StopSignals::~StopSignals() {
-  for (std::size_t i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &previous_[i], nullptr);
+  for (std::size_t i = 0; i < 3; ++i)
+    ::sigaction(kStopSignals[i], &previous_[i], nullptr);
 }
 
-int StopSignals::received() const { return g_stop_signal; }
+int StopSignals::received() const {
+  return g_stop_signal;
+}
 
 // A valid result for `id` in `path`, or nullopt.
 std::optional<TrialResult> read_trial_result(const std::string& path, const std::string& id) {
@@ -120,22 +130,23 @@ std::vector<TrialResult> read_pack_results(const std::string& path) {
   try {
     const Json j = Json::parse(read_file(path));
     for (std::size_t i = 0; i < j.at("results").size(); ++i)
-      out.push_back(parse_trial_result(j["results"][i], Where{path, "/results/" + std::to_string(i)}));
+      out.push_back(
+          parse_trial_result(j["results"][i], Where{path, "/results/" + std::to_string(i)}));
   } catch (const std::exception&) {
     out.clear();
   }
   return out;
 }
 
-
 void open_sweep_dir(const fs::path& dir, const std::string& spec_text, bool force_new,
                     const std::string& spec_file) {
   const fs::path spec_path = dir / "spec.json", journal = dir / "trials.jsonl";
   if (fs::exists(spec_path) && read_file(spec_path.string()) != spec_text) {
     if (!force_new)
-      throw InputError(spec_file, "", "the sweep directory " + dir.string() +
-                                          " holds a different spec; use another --out, or --force-new to "
-                                          "start over there");
+      throw InputError(spec_file, "",
+                       "the sweep directory " + dir.string() +
+                           " holds a different spec; use another --out, or --force-new to "
+                           "start over there");
     fs::remove(journal);
     fs::remove_all(dir / "trials");
   }
@@ -169,7 +180,9 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   // Packs: one result file holds several trials' results.
   for (const auto& entry : fs::directory_iterator(dir / "trials", ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("pack-", 0) != 0 || name.size() < 12 || name.substr(name.size() - 12) != ".result.json") continue;
+    if (name.rfind("pack-", 0) != 0 || name.size() < 12 ||
+        name.substr(name.size() - 12) != ".result.json")
+      continue;
     for (const auto& r : read_pack_results(entry.path().string()))
       if (!done.count(r.id) || done.at(r.id).retry) {
         const auto it = std::find_if(pending.begin(), pending.end(),
@@ -182,13 +195,15 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       }
   }
   if (summary.salvaged && !o.quiet)
-    std::fprintf(stderr, "muE: journaled %zu finished result(s) an interrupted run had left in %s\n",
+    std::fprintf(stderr,
+                 "muE: journaled %zu finished result(s) an interrupted run had left in %s\n",
                  summary.salvaged, (dir / "trials").c_str());
   if (pending.empty()) return summary;
 
   const StopSignals signals;
   auto env = boost::this_process::environment();
-  if (env.find("OMP_WAIT_POLICY") == env.end()) env["OMP_WAIT_POLICY"] = "PASSIVE";  // read by libgomp at load
+  if (env.find("OMP_WAIT_POLICY") == env.end())
+    env["OMP_WAIT_POLICY"] = "PASSIVE"; // read by libgomp at load
   const pid_t parent = ::getpid();
   // In the child, before exec: its own process group (a terminal's Ctrl-C reaches only
   // the sweep, which then stops its children in order) and death with the sweep.
@@ -220,7 +235,8 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       line += buf + (o.describe ? o.describe(*best_t) : best->id);
     }
     const std::size_t left = total - finished;
-    const double eta = summary.ran ? wall_sum / double(summary.ran) * double(left) / double(o.jobs) : -1;
+    const double eta =
+        summary.ran ? wall_sum / double(summary.ran) * double(left) / double(o.jobs) : -1;
     return line + " | ETA " + (left == 0 ? "0s" : fmt_duration(eta));
   };
   auto progress_line = [&]() {
@@ -230,8 +246,8 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       unusable += it != done.end() && it->second.status != TrialStatus::kOk;
     }
     char buf[128];
-    std::snprintf(buf, sizeof buf, "%zu/%zu done, %zu running, %zu unusable", finished, total, running.size(),
-                  unusable);
+    std::snprintf(buf, sizeof buf, "%zu/%zu done, %zu running, %zu unusable", finished, total,
+                  running.size(), unusable);
     return buf + best_and_eta();
   };
   auto draw = [&]() {
@@ -239,7 +255,7 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   };
   // `unit_wall`: the process's wall time; a pack's trials share it.
   auto record = [&](std::size_t index, TrialResult r, double unit_wall, std::size_t unit_size) {
-    append_line_durable(journal, to_json(r).dump());  // durable before anything else
+    append_line_durable(journal, to_json(r).dump()); // durable before anything else
     done[r.id] = r;
     ++finished;
     ++summary.ran;
@@ -255,13 +271,16 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       what += " (" + r.error + ")";
     }
     char wall_text[64];
-    if (unit_size > 1) std::snprintf(wall_text, sizeof wall_text, "%.1f s (pack of %zu)", unit_wall, unit_size);
-    else std::snprintf(wall_text, sizeof wall_text, "%.1f s", unit_wall);
+    if (unit_size > 1)
+      std::snprintf(wall_text, sizeof wall_text, "%.1f s (pack of %zu)", unit_wall, unit_size);
+    else
+      std::snprintf(wall_text, sizeof wall_text, "%.1f s", unit_wall);
     std::fprintf(stderr, "%s[%zu/%zu] %s: %s, %s%s\n", o.live ? "\r\033[K" : "", finished, total,
                  (o.describe ? o.describe(plan[index]) : r.id).c_str(), what.c_str(), wall_text,
                  o.live ? "" : best_and_eta().c_str());
   };
-  auto failure = [&](const std::string& id, TrialStatus status, std::string error, const Running& run) {
+  auto failure = [&](const std::string& id, TrialStatus status, std::string error,
+                     const Running& run) {
     TrialResult r;
     r.id = id;
     r.status = status;
@@ -277,9 +296,11 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
     std::map<std::string, TrialResult> got;
     if (WIFEXITED(native) && WEXITSTATUS(native) == 0) {
       if (run.indices.size() == 1) {
-        if (auto r = read_trial_result(run.result_path, plan[run.indices[0]].spec.id())) got[r->id] = *r;
+        if (auto r = read_trial_result(run.result_path, plan[run.indices[0]].spec.id()))
+          got[r->id] = *r;
       } else {
-        for (auto& r : read_pack_results(run.result_path)) got[r.id] = r;
+        for (auto& r : read_pack_results(run.result_path))
+          got[r.id] = r;
       }
     }
     const std::string why =
@@ -287,7 +308,8 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
             ? "the trial process died from signal " + std::to_string(WTERMSIG(native)) + " (" +
                   ::strsignal(WTERMSIG(native)) + ")"
             : "the trial process exited with status " + std::to_string(WEXITSTATUS(native)) +
-                  (WEXITSTATUS(native) == 0 ? " but wrote no valid result" : " without a valid result");
+                  (WEXITSTATUS(native) == 0 ? " but wrote no valid result"
+                                            : " without a valid result");
     for (std::size_t i : run.indices) {
       const std::string id = plan[i].spec.id();
       if (got.count(id)) {
@@ -304,13 +326,14 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   auto last_draw = std::chrono::steady_clock::now();
   draw();
   while ((next < units.size() || !running.empty()) && !signals.received()) {
-    while (static_cast<int>(running.size()) < o.jobs && next < units.size() && !signals.received()) {
+    while (static_cast<int>(running.size()) < o.jobs && next < units.size() &&
+           !signals.received()) {
       const std::vector<std::size_t>& unit = units[next++];
       std::string device = o.devices.front();
       std::size_t least = std::numeric_limits<std::size_t>::max();
       for (const auto& dv : o.devices) {
-        const auto busy = static_cast<std::size_t>(
-            std::count_if(running.begin(), running.end(), [&](const Running& r) { return r.device == dv; }));
+        const auto busy = static_cast<std::size_t>(std::count_if(
+            running.begin(), running.end(), [&](const Running& r) { return r.device == dv; }));
         if (busy < least) least = busy, device = dv;
       }
       std::vector<TrialSpec> specs;
@@ -332,17 +355,19 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
         name = "pack-" + hash_hex(ids);
         spec_text = Json{{"schema", "mue.pack/1"}, {"trials", trials}}.dump(1) + "\n";
       }
-      const std::string spec_file = trial_file(name, ".spec.json"), result_file = trial_file(name, ".result.json");
+      const std::string spec_file = trial_file(name, ".spec.json"),
+                        result_file = trial_file(name, ".result.json");
       const std::string log_file = (dir / "logs" / (name + ".log")).string();
       write_file_atomic(spec_file, spec_text);
       fs::remove(result_file);
       std::vector<std::string> args{"-q", "trial", "--spec", spec_file, "--result", result_file};
       if (unit.size() > 1) args.push_back("--pack");
-      running.push_back(Running{unit,
-                                bp::child(o.exe, args, (bp::std_out & bp::std_err) > log_file, bp::std_in < bp::null,
-                                          env, bp::extend::on_exec_setup = setup),
-                                std::chrono::steady_clock::now(), result_file, log_file, device});
-      if (unit.size() > 1)  // each trial's log is the pack's (a hard link)
+      running.push_back(
+          Running{unit,
+                  bp::child(o.exe, args, (bp::std_out & bp::std_err) > log_file,
+                            bp::std_in < bp::null, env, bp::extend::on_exec_setup = setup),
+                  std::chrono::steady_clock::now(), result_file, log_file, device});
+      if (unit.size() > 1) // each trial's log is the pack's (a hard link)
         for (const auto& sp : specs) {
           const fs::path link = dir / "logs" / (sp.id() + ".log");
           fs::remove(link, ec);
@@ -362,10 +387,11 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
         it->child.terminate();
         it->child.wait();
         for (std::size_t i : it->indices)
-          results.push_back(failure(plan[i].spec.id(), TrialStatus::kTimeout,
-                                    "killed after the trial timeout of " + Json(limit).dump() + " s" +
-                                        (it->indices.size() > 1 ? " (its pack's: per trial × pack size)" : ""),
-                                    *it));
+          results.push_back(
+              failure(plan[i].spec.id(), TrialStatus::kTimeout,
+                      "killed after the trial timeout of " + Json(limit).dump() + " s" +
+                          (it->indices.size() > 1 ? " (its pack's: per trial × pack size)" : ""),
+                      *it));
       } else {
         results = outcome(*it);
       }
@@ -389,10 +415,12 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
     summary.stop_signal = signals.received();
     // Stop the children: TERM, a grace period, then KILL. A child that still managed to
     // write its result is journaled; the others run again on resume.
-    for (auto& run : running) ::kill(run.child.id(), SIGTERM);
+    for (auto& run : running)
+      ::kill(run.child.id(), SIGTERM);
     const auto t0 = std::chrono::steady_clock::now();
     for (auto& run : running)
-      while (run.child.running() && seconds_since(t0) < 3) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      while (run.child.running() && seconds_since(t0) < 3)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     for (auto& run : running) {
       if (run.child.running()) run.child.terminate();
       run.child.wait();
@@ -402,7 +430,8 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
       for (std::size_t i : run.indices) {
         const std::string id = plan[i].spec.id();
         std::optional<TrialResult> r;
-        if (run.indices.size() == 1) r = read_trial_result(run.result_path, id);
+        if (run.indices.size() == 1)
+          r = read_trial_result(run.result_path, id);
         else
           for (auto& pr : read_pack_results(run.result_path))
             if (pr.id == id) r = pr;
@@ -416,4 +445,4 @@ RunSummary run_local(const fs::path& dir, const std::vector<PlannedTrial>& plan,
   return summary;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -12,12 +12,16 @@ std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file
   // Relative data paths in the spec mean "beside the spec file", wherever the trial runs.
   std::string base_dir;
   if (!file.empty() && file[0] != '<')
-    base_dir = std::filesystem::absolute(std::filesystem::path(file)).parent_path().lexically_normal().string();
+    base_dir = std::filesystem::absolute(std::filesystem::path(file))
+                   .parent_path()
+                   .lexically_normal()
+                   .string();
   std::vector<std::size_t> idx(s.axes.size(), 0);
   const std::size_t total = s.grid_points();
   for (std::size_t n = 0; n < total; ++n) {
     std::vector<double> point;
-    for (std::size_t a = 0; a < s.axes.size(); ++a) point.push_back(s.axes[a].values[idx[a]]);
+    for (std::size_t a = 0; a < s.axes.size(); ++a)
+      point.push_back(s.axes[a].values[idx[a]]);
     for (std::uint64_t seed : s.seeds) {
       PlannedTrial t;
       t.point = point;
@@ -28,7 +32,7 @@ std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file
       t.spec.base_dir = base_dir;
       out.push_back(std::move(t));
     }
-    for (std::size_t a = s.axes.size(); a-- > 0;) {  // odometer, last axis fastest
+    for (std::size_t a = s.axes.size(); a-- > 0;) { // odometer, last axis fastest
       if (++idx[a] < s.axes[a].values.size()) break;
       idx[a] = 0;
     }
@@ -55,11 +59,11 @@ std::map<std::string, TrialResult> read_journal(const std::string& path, bool* t
         if (torn) *torn = true;
         break;
       }
-      throw RuntimeError(path + ": line " + std::to_string(n) + " is not a trial result (" + e.what() +
-                         "); the journal is damaged");
+      throw RuntimeError(path + ": line " + std::to_string(n) + " is not a trial result (" +
+                         e.what() + "); the journal is damaged");
     }
   }
   return out;
 }
 
-}  // namespace mue
+} // namespace mue

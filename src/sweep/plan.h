@@ -10,7 +10,7 @@
 namespace mue {
 
 struct PlannedTrial {
-  std::vector<double> point;  // one value per axis
+  std::vector<double> point; // one value per axis
   std::uint64_t seed = 0;
   TrialSpec spec;
 };
@@ -22,4 +22,4 @@ std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file
 // reported through `torn`; a later result for the same id wins.
 std::map<std::string, TrialResult> read_journal(const std::string& path, bool* torn = nullptr);
 
-}  // namespace mue
+} // namespace mue

@@ -8,13 +8,15 @@
 #include <sstream>
 
 #include "report/plot.h"
-#include "report/transfer_report.h"  // kSweepReportSchema
+#include "report/transfer_report.h" // kSweepReportSchema
 #include "util/error.h"
 
 namespace mue {
 namespace {
 
-bool is_hparam_axis(const Axis& a) { return a.pointer.rfind("/hparams/", 0) == 0; }
+bool is_hparam_axis(const Axis& a) {
+  return a.pointer.rfind("/hparams/", 0) == 0;
+}
 
 // The fitted optimum as a run config. Hyperparameter axes take the fitted value; any
 // other axis (a model or train field by pointer) snaps to its nearest grid value.
@@ -40,7 +42,8 @@ std::vector<FitAxis> fit_axes(const SweepSpec& s) {
   std::vector<FitAxis> axes;
   for (const auto& ax : s.axes) {
     bool positive = true;
-    for (double v : ax.values) positive = positive && v > 0;
+    for (double v : ax.values)
+      positive = positive && v > 0;
     axes.push_back(FitAxis{ax.key, positive});
   }
   return axes;
@@ -57,17 +60,19 @@ std::string num(double v) {
   return buf;
 }
 
-}  // namespace
+} // namespace
 
 std::string describe_trial(const SweepSpec& s, const PlannedTrial& t) {
   std::string d;
-  for (std::size_t a = 0; a < s.axes.size(); ++a) d += s.axes[a].key + "=" + num(t.point[a]) + " ";
+  for (std::size_t a = 0; a < s.axes.size(); ++a)
+    d += s.axes[a].key + "=" + num(t.point[a]) + " ";
   return d + "seed " + std::to_string(t.seed);
 }
 
 SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
                                const std::vector<PlannedTrial>& plan,
-                               const std::map<std::string, TrialResult>& done, const Json& environment) {
+                               const std::map<std::string, TrialResult>& done,
+                               const Json& environment) {
   // Group the plan by grid point, keeping the plan's order of first appearance.
   std::vector<std::vector<double>> order;
   std::map<std::vector<double>, std::vector<const PlannedTrial*>> by_point;
@@ -106,52 +111,67 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
       trials.push_back(std::move(tj));
     }
     Json cj = Json::object();
-    for (std::size_t a = 0; a < s.axes.size(); ++a) cj[s.axes[a].key] = coords[a];
+    for (std::size_t a = 0; a < s.axes.size(); ++a)
+      cj[s.axes[a].key] = coords[a];
     double mean = 0;
-    for (double o : fp.objectives) mean += o;
-    points.push_back(Json{{"coords", cj},
-                          {"objective", fp.objectives.empty() ? Json(nullptr)
-                                                              : Json(mean / double(fp.objectives.size()))},
-                          {"usable", fp.objectives.size()},
-                          {"excluded", fp.excluded},
-                          {"trials", trials}});
+    for (double o : fp.objectives)
+      mean += o;
+    points.push_back(
+        Json{{"coords", cj},
+             {"objective",
+              fp.objectives.empty() ? Json(nullptr) : Json(mean / double(fp.objectives.size()))},
+             {"usable", fp.objectives.size()},
+             {"excluded", fp.excluded},
+             {"trials", trials}});
     fit_points.push_back(std::move(fp));
   }
   SweepReport out;
-  out.fit = fit_optimum(fit_axes(s), fit_points);  // CheckFailedError when nothing is usable
+  out.fit = fit_optimum(fit_axes(s), fit_points); // CheckFailedError when nothing is usable
   const FitResult& f = out.fit;
   Json optimum = Json::object();
   bool at_edge = false;
   for (std::size_t a = 0; a < s.axes.size(); ++a) {
     const AxisFit& af = f.axes[a];
-    optimum[s.axes[a].key] = Json{{"value", af.value}, {"ci_low", af.ci_low}, {"ci_high", af.ci_high},
-                                  {"at_edge", af.at_edge}, {"message", af.edge_message}};
+    optimum[s.axes[a].key] = Json{{"value", af.value},
+                                  {"ci_low", af.ci_low},
+                                  {"ci_high", af.ci_high},
+                                  {"at_edge", af.at_edge},
+                                  {"message", af.edge_message}};
     at_edge = at_edge || af.at_edge;
   }
-  out.json = Json{{"schema", kSweepReportSchema},
-                  {"spec", to_json(s)},
-                  {"environment", environment},
-                  {"counts", {{"planned", plan.size()}, {"ok", n_ok}, {"excluded", n_excluded},
-                              {"missing", n_missing}}},
-                  {"points", points},
-                  {"fit", {{"method", f.method}, {"r2", f.r2}, {"best_objective", f.best_objective},
-                           {"predicted_objective", f.predicted_objective}, {"used_points", f.used_points},
-                           {"excluded_trials", f.excluded_trials}, {"confidence", 0.95},
-                           {"ci_dof", f.ci_dof}, {"ci_widening", f.ci_widening}}},
-                  {"optimum", {{"at_edge", at_edge}, {"axes", optimum}}},
-                  {"reference", reference_at(s, f, spec_file)}};
+  out.json = Json{
+      {"schema", kSweepReportSchema},
+      {"spec", to_json(s)},
+      {"environment", environment},
+      {"counts",
+       {{"planned", plan.size()}, {"ok", n_ok}, {"excluded", n_excluded}, {"missing", n_missing}}},
+      {"points", points},
+      {"fit",
+       {{"method", f.method},
+        {"r2", f.r2},
+        {"best_objective", f.best_objective},
+        {"predicted_objective", f.predicted_objective},
+        {"used_points", f.used_points},
+        {"excluded_trials", f.excluded_trials},
+        {"confidence", 0.95},
+        {"ci_dof", f.ci_dof},
+        {"ci_widening", f.ci_widening}}},
+      {"optimum", {{"at_edge", at_edge}, {"axes", optimum}}},
+      {"reference", reference_at(s, f, spec_file)}};
   return out;
 }
 
 bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
-                const std::map<std::string, TrialResult>& done, const FitResult& fit, const std::string& path) {
+                const std::map<std::string, TrialResult>& done, const FitResult& fit,
+                const std::string& path) {
   if (s.axes.empty()) return false;
   std::size_t x_axis = 0;
   for (std::size_t a = 0; a < s.axes.size(); ++a)
     if (s.axes[a].key == "lr") x_axis = a;
   const Axis& xa = s.axes[x_axis];
   bool log_x = true;
-  for (double v : xa.values) log_x = log_x && v > 0;
+  for (double v : xa.values)
+    log_x = log_x && v > 0;
 
   // Per slice (the other axes' values): x -> mean objective; failures kept apart.
   struct Slice {
@@ -177,12 +197,13 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
   }
   if (!std::isfinite(y_lo)) return false;
   const double pad = std::max(1e-3, (y_hi - y_lo) * 0.08);
-  const double y_bad = y_hi + 2 * pad;  // failures drawn along the top
+  const double y_bad = y_hi + 2 * pad; // failures drawn along the top
 
   std::ostringstream p;
   p.precision(10);
-  p << "set title " << gnuplot_quote(s.name + ": objective vs " + xa.key + " (" + std::to_string(plan.size()) +
-                                     " trials)")
+  p << "set title "
+    << gnuplot_quote(s.name + ": objective vs " + xa.key + " (" + std::to_string(plan.size()) +
+                     " trials)")
     << "\n";
   p << "set xlabel " << gnuplot_quote(xa.key + (log_x ? " (log scale)" : "")) << "\n";
   p << "set ylabel 'objective (validation loss, mean over seeds)'\n";
@@ -195,7 +216,8 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
     << ", graph 1 fillcolor rgb '#dde8f5' fillstyle solid 1.0 noborder behind\n";
   p << "set arrow 1 from " << of.value << ", graph 0 to " << of.value
     << ", graph 1 nohead linecolor rgb '#1f4e8c' dashtype 2 linewidth 2\n";
-  p << "set label 1 " << gnuplot_quote("optimum " + num(of.value) + (of.at_edge ? " (at edge)" : "")) << " at "
+  p << "set label 1 "
+    << gnuplot_quote("optimum " + num(of.value) + (of.at_edge ? " (at edge)" : "")) << " at "
     << of.value << ", graph 0.04 offset 0.5,0 textcolor rgb '#1f4e8c'\n";
 
   std::vector<std::string> series, data;
@@ -209,7 +231,8 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
     d.precision(10);
     for (const auto& [x, ys] : sl.ok) {
       double m = 0;
-      for (double v : ys) m += v;
+      for (double v : ys)
+        m += v;
       d << x << " " << m / double(ys.size()) << "\n";
     }
     if (!sl.ok.empty()) {
@@ -220,18 +243,22 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
   std::ostringstream bad;
   bad.precision(10);
   for (const auto& [key, sl] : slices)
-    for (double x : sl.bad) bad << x << " " << y_bad << "\n";
+    for (double x : sl.bad)
+      bad << x << " " << y_bad << "\n";
   if (!bad.str().empty()) {
     series.push_back("'-' using 1:2 with points pointtype 2 pointsize 1.6 linecolor rgb '#c0392b' "
                      "title 'diverged / failed'");
     data.push_back(bad.str());
   }
-  series.push_back("NaN with boxes fillcolor rgb '#dde8f5' fillstyle solid title '95% CI of the optimum'");
+  series.push_back(
+      "NaN with boxes fillcolor rgb '#dde8f5' fillstyle solid title '95% CI of the optimum'");
   p << "plot ";
-  for (std::size_t i = 0; i < series.size(); ++i) p << (i ? ", " : "") << series[i];
+  for (std::size_t i = 0; i < series.size(); ++i)
+    p << (i ? ", " : "") << series[i];
   p << "\n";
-  for (const auto& d : data) p << d << "e\n";
+  for (const auto& d : data)
+    p << d << "e\n";
   return render_svg(p.str(), path, 960, 540);
 }
 
-}  // namespace mue
+} // namespace mue

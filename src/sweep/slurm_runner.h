@@ -15,13 +15,14 @@
 namespace mue {
 
 struct SlurmOptions {
-  LocalRunOptions base;          // exe (as the nodes see it), jobs (array throttle), threads, fuse, timeout...
-  std::string partition, time;   // --partition, --time (default: per-trial timeout × pack size)
-  std::string gres, mem;         // --gres (e.g. gpu:1), --mem
-  int cpus = 0;                  // --cpus-per-task (default: threads)
-  std::vector<std::string> extra;  // raw sbatch flags, one #SBATCH line each
-  std::string template_file;     // replaces the generated #SBATCH header (placeholders below)
-  bool detach = false;           // submit and return; a later run collects
+  LocalRunOptions
+      base; // exe (as the nodes see it), jobs (array throttle), threads, fuse, timeout...
+  std::string partition, time;    // --partition, --time (default: per-trial timeout × pack size)
+  std::string gres, mem;          // --gres (e.g. gpu:1), --mem
+  int cpus = 0;                   // --cpus-per-task (default: threads)
+  std::vector<std::string> extra; // raw sbatch flags, one #SBATCH line each
+  std::string template_file;      // replaces the generated #SBATCH header (placeholders below)
+  bool detach = false;            // submit and return; a later run collects
 };
 
 // What a finished array task that left no result means, from Slurm's job state.
@@ -36,8 +37,9 @@ SlurmVerdict slurm_state_verdict(const std::string& state, const std::string& re
 
 // The #SBATCH header: from `o`, or `o.template_file` with {job_name} {array} {log} {cpus}
 // {time} replaced.
-std::string sbatch_header(const SlurmOptions& o, const std::string& job_name, const std::string& array,
-                          const std::string& log, int cpus, const std::string& time);
+std::string sbatch_header(const SlurmOptions& o, const std::string& job_name,
+                          const std::string& array, const std::string& log, int cpus,
+                          const std::string& time);
 
 struct SlurmSummary {
   RunSummary run;
@@ -46,7 +48,7 @@ struct SlurmSummary {
 };
 
 SlurmSummary run_slurm(const std::filesystem::path& dir, const std::string& job_name,
-                       const std::vector<PlannedTrial>& plan, std::map<std::string, TrialResult>& done,
-                       const SlurmOptions& o);
+                       const std::vector<PlannedTrial>& plan,
+                       std::map<std::string, TrialResult>& done, const SlurmOptions& o);
 
-}  // namespace mue
+} // namespace mue

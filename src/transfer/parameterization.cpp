@@ -6,22 +6,23 @@ namespace mue {
 
 namespace {
 const char* kGroupFields[] = {"init_std", "lr", "wd", "multiplier", "eps"};
-const char* kScalarFields[] = {"H_act",        "A",
-                               "route_scale",  "shared_scale",
-                               "residual_multiplier", "attention_scale",
+const char* kScalarFields[] = {"H_act",
+                               "A",
+                               "route_scale",
+                               "shared_scale",
+                               "residual_multiplier",
+                               "attention_scale",
                                "output_multiplier"};
 
 // One accessor for const and non-const tables.
-template <class G>
-auto group_field(G& g, std::string_view f) -> decltype(&g.lr) {
+template <class G> auto group_field(G& g, std::string_view f) -> decltype(&g.lr) {
   if (f == "init_std") return &g.init_std;
   if (f == "lr") return &g.lr;
   if (f == "wd") return &g.wd;
   if (f == "multiplier") return &g.multiplier;
   return &g.eps;
 }
-template <class S>
-auto scalar_field(S& s, std::string_view f) -> decltype(&s.A) {
+template <class S> auto scalar_field(S& s, std::string_view f) -> decltype(&s.A) {
   if (f == "H_act") return &s.H_act;
   if (f == "A") return &s.A;
   if (f == "route_scale") return &s.route_scale;
@@ -30,13 +31,14 @@ auto scalar_field(S& s, std::string_view f) -> decltype(&s.A) {
   if (f == "attention_scale") return &s.attention_scale;
   return &s.output_multiplier;
 }
-}  // namespace
+} // namespace
 
 void write_fields(JsonWriter& w, const Parameterization& p) {
   w.key("groups").begin_object();
   for (const auto& [name, g] : p.groups) {
     w.key(name).begin_object();
-    for (const char* f : kGroupFields) write_json(w.key(f), *group_field(g, f));
+    for (const char* f : kGroupFields)
+      write_json(w.key(f), *group_field(g, f));
     w.end_object();
   }
   w.end_object();
@@ -50,19 +52,23 @@ void write_fields(JsonWriter& w, const Parameterization& p) {
   write_json(w.key("one_minus_beta2"), o.one_minus_beta2);
   w.end_object();
   w.key("scalars").begin_object();
-  for (const char* f : kScalarFields) write_json(w.key(f), *scalar_field(p.scalars, f));
+  for (const char* f : kScalarFields)
+    write_json(w.key(f), *scalar_field(p.scalars, f));
   w.end_object();
   const Ratios& r = p.ratios;
   w.key("ratios").begin_object().key("rho_d").value(r.rho_d).key("m_L").value(r.m_L);
   w.key("rho_B").value(r.rho_B).key("rho_D").value(r.rho_D).key("rho_T").value(r.rho_T);
   w.key("k_sde").value(r.k_sde).end_object();
   w.key("diagnostics").begin_object().key("sigma0_ratio").begin_object();
-  for (const auto& [g, v] : p.sigma0_ratio) w.key(g).value(v);
+  for (const auto& [g, v] : p.sigma0_ratio)
+    w.key(g).value(v);
   w.end_object().end_object();
   w.key("route").begin_array();
-  for (const auto& s : p.route) w.value(s);
+  for (const auto& s : p.route)
+    w.value(s);
   w.end_array().key("warnings").begin_array();
-  for (const auto& s : p.warnings) w.value(s);
+  for (const auto& s : p.warnings)
+    w.value(s);
   w.end_array();
 }
 
@@ -84,7 +90,8 @@ Parameterization parameterization_from_json(const Json& j, const Where& where) {
     gr.mark_known(name);
     ObjectReader fr(val, gr.at(name));
     GroupParams g;
-    for (const char* f : kGroupFields) *group_field(g, f) = traced_from_json(fr.raw(f), fr.at(f));
+    for (const char* f : kGroupFields)
+      *group_field(g, f) = traced_from_json(fr.raw(f), fr.at(f));
     fr.finish();
     p.groups[name] = g;
   }
@@ -99,10 +106,11 @@ Parameterization parameterization_from_json(const Json& j, const Where& where) {
   o.number("beta2");
   o.finish();
   ObjectReader s = r.object("scalars");
-  for (const char* f : kScalarFields) *scalar_field(p.scalars, f) = traced_from_json(s.raw(f), s.at(f));
+  for (const char* f : kScalarFields)
+    *scalar_field(p.scalars, f) = traced_from_json(s.raw(f), s.at(f));
   s.finish();
   ObjectReader ra = r.object("ratios");
-  p.ratios = Ratios{ra.number("rho_d"), ra.number("m_L"),  ra.number("rho_B"),
+  p.ratios = Ratios{ra.number("rho_d"), ra.number("m_L"),   ra.number("rho_B"),
                     ra.number("rho_D"), ra.number("rho_T"), ra.number("k_sde")};
   ra.finish();
   ObjectReader d = r.object("diagnostics");
@@ -116,10 +124,11 @@ Parameterization parameterization_from_json(const Json& j, const Where& where) {
   for (const auto* key : {"route", "warnings"}) {
     const Json& arr = as_array(r.raw(key), r.at(key));
     auto& out = std::string_view(key) == "route" ? p.route : p.warnings;
-    for (std::size_t i = 0; i < arr.size(); ++i) out.push_back(as_string(arr[i], r.at(key).at(i)));
+    for (std::size_t i = 0; i < arr.size(); ++i)
+      out.push_back(as_string(arr[i], r.at(key).at(i)));
   }
   r.finish();
   return p;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -12,28 +12,28 @@
 namespace mue {
 
 struct GroupParams {
-  Traced init_std;    // std of the normal init (norm gains: 0, they start at exactly 1)
-  Traced lr;          // Adam lr (the schedule multiplies it)
-  Traced wd;          // coupled AdamW weight decay
-  Traced multiplier;  // forward multiplier on the layer output
-  Traced eps;         // Adam eps
+  Traced init_std;   // std of the normal init (norm gains: 0, they start at exactly 1)
+  Traced lr;         // Adam lr (the schedule multiplies it)
+  Traced wd;         // coupled AdamW weight decay
+  Traced multiplier; // forward multiplier on the layer output
+  Traced eps;        // Adam eps
 };
 
 struct OptimizerParams {
   Traced lr, wd, eps;
-  Traced one_minus_beta1, one_minus_beta2;  // the SDE rules scale 1-β
+  Traced one_minus_beta1, one_minus_beta2; // the SDE rules scale 1-β
   double beta1() const { return 1 - one_minus_beta1.value; }
   double beta2() const { return 1 - one_minus_beta2.value; }
 };
 
 struct Scalars {
-  Traced H_act;                // active FFN width (fan-in of the down projections)
-  Traced A;                    // output multiplier of every down projection
-  Traced route_scale;          // R on the normalized routed sum (1 for dense)
-  Traced shared_scale;         // shared experts' scale (1)
-  Traced residual_multiplier;  // r on every residual branch
-  Traced attention_scale;      // on q·k
-  Traced output_multiplier;    // on the logits
+  Traced H_act;               // active FFN width (fan-in of the down projections)
+  Traced A;                   // output multiplier of every down projection
+  Traced route_scale;         // R on the normalized routed sum (1 for dense)
+  Traced shared_scale;        // shared experts' scale (1)
+  Traced residual_multiplier; // r on every residual branch
+  Traced attention_scale;     // on q·k
+  Traced output_multiplier;   // on the logits
 };
 
 struct Ratios {
@@ -41,12 +41,12 @@ struct Ratios {
 };
 
 struct Parameterization {
-  std::map<std::string, GroupParams> groups;  // only the groups the model has
+  std::map<std::string, GroupParams> groups; // only the groups the model has
   OptimizerParams optimizer;
   Scalars scalars;
   Ratios ratios;
-  std::map<std::string, double> sigma0_ratio;  // Bridge II diagnostic per group
-  std::vector<std::string> route;              // the steps taken, in words
+  std::map<std::string, double> sigma0_ratio; // Bridge II diagnostic per group
+  std::vector<std::string> route;             // the steps taken, in words
   std::vector<std::string> warnings;
 };
 
@@ -57,4 +57,4 @@ void write_fields(JsonWriter& w, const Parameterization& p);
 Json to_json(const Parameterization& p);
 Parameterization parameterization_from_json(const Json& j, const Where& where);
 
-}  // namespace mue
+} // namespace mue

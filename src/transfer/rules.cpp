@@ -4,11 +4,13 @@ namespace mue {
 
 const std::vector<RuleInfo>& all_rules() {
   static const std::vector<RuleInfo> rules = {
-      {"muP.input", "§4", "embedding: init σ, lr η, wd λ at every width (fan-in is the vocabulary)"},
+      {"muP.input", "§4",
+       "embedding: init σ, lr η, wd λ at every width (fan-in is the vocabulary)"},
       {"muP.hidden.init", "§4", "2-D hidden weights: init std × ρ_d^(-1/2)"},
       {"muP.hidden.lr", "§4", "2-D hidden weights: Adam lr × 1/ρ_d"},
       {"muP.vector", "§4", "norm gains: constant init 1, lr η, never decayed"},
-      {"muP.output.init", "§4 / §9.1", "unembedding init: × ρ_d^(-1/2) (head_rule=blog) or σ (mup)"},
+      {"muP.output.init", "§4 / §9.1",
+       "unembedding init: × ρ_d^(-1/2) (head_rule=blog) or σ (mup)"},
       {"muP.output.lr", "§4 / §9.1", "unembedding lr: × 1/ρ_d (head_rule=blog) or η (mup)"},
       {"muP.output.mult", "§2 / §4", "logits × 1/ρ_d"},
       {"muP.attn.scale", "§2 / §9.10", "attention logits q·k / d_head (or / √d_head)"},
@@ -17,16 +19,23 @@ const std::vector<RuleInfo>& all_rules() {
       {"option.wd_embedding", "§9.11", "false: no weight decay on the embedding"},
       {"completeP.depth.residual", "§6", "residual branch multiplier r = m_L^(-α)"},
       {"completeP.depth.lr", "§6", "hidden lr × m_L^(α-1) (1 at α = 1)"},
-      {"completeP.eps", "§6 / §9.6", "eps_rule=completep: ε/ρ_d (embedding, head), ε/(ρ_d·m_L^α) hidden"},
+      {"completeP.eps", "§6 / §9.6",
+       "eps_rule=completep: ε/ρ_d (embedding, head), ε/(ρ_d·m_L^α) hidden"},
       {"bridge1.active_width", "§1 / §7", "H_act = d_ff (dense), a·h + n_s·h_s (MoE)"},
-      {"bridge1.output_mult", "§4 / §7", "FFN/expert output multiplier A = d/H (Bridge I at all-active width)"},
-      {"bridge1.down_init", "§4 / §7", "down-projection init × √(H/d) (Bridge I at all-active width)"},
-      {"bridge1.route_scale", "§2 / §7", "routed sum × R = number of experts under one normalization; shared × 1"},
+      {"bridge1.output_mult", "§4 / §7",
+       "FFN/expert output multiplier A = d/H (Bridge I at all-active width)"},
+      {"bridge1.down_init", "§4 / §7",
+       "down-projection init × √(H/d) (Bridge I at all-active width)"},
+      {"bridge1.route_scale", "§2 / §7",
+       "routed sum × R = number of experts under one normalization; shared × 1"},
       {"bridge2.output_mult", "§7", "Bridge II: A re-applied at the active width, × H_all/H_act"},
-      {"bridge2.down_init", "§7", "Bridge II: down init re-applied at the active width, × √(H_act/H_all)"},
+      {"bridge2.down_init", "§7",
+       "Bridge II: down init re-applied at the active width, × √(H_act/H_all)"},
       {"bridge2.route_scale", "§7", "Bridge II: R from N to a, × a/N"},
-      {"bridge2.sde_cancel", "§7", "Bridge II: per-expert ρ_B = ρ_D, so expert lr and wd are unchanged"},
-      {"bridge2.sigma0", "§7", "diagnostic: expert gradient-noise shift k·√(B⋆s⋆/(B·s)), not corrected"},
+      {"bridge2.sde_cancel", "§7",
+       "Bridge II: per-expert ρ_B = ρ_D, so expert lr and wd are unchanged"},
+      {"bridge2.sigma0", "§7",
+       "diagnostic: expert gradient-noise shift k·√(B⋆s⋆/(B·s)), not corrected"},
       {"moe.groups.route_scale", "§7 / §9.9", "routing_normalization=per_group: R = a/g"},
       {"sde.batch.lr", "§5", "lr × ρ_B^(1/2)"},
       {"sde.duration.lr", "§5", "lr × ρ_D^(-γ)"},
@@ -36,10 +45,12 @@ const std::vector<RuleInfo>& all_rules() {
       {"sde.duration.eps", "§5", "eps × ρ_D^(γ)"},
       {"sde.batch.beta", "§5 / §9.5", "1-β × ρ_B"},
       {"sde.duration.beta", "§5 / §9.5", "1-β × ρ_D^(-2γ)"},
-      {"baseline.standard", "baseline", "parameterization=standard (not muE): PyTorch-default init 1/√(3·fan_in) "
-                                        "(embedding N(0,1)), the reference's lr/wd/eps/β reused, no multipliers, "
-                                        "R = 1, attention 1/√d_head"},
-      {"hparams.override", "DESIGN", "a per-group override in the reference, carried as a ratio to its rule value"},
+      {"baseline.standard", "baseline",
+       "parameterization=standard (not muE): PyTorch-default init 1/√(3·fan_in) "
+       "(embedding N(0,1)), the reference's lr/wd/eps/β reused, no multipliers, "
+       "R = 1, attention 1/√d_head"},
+      {"hparams.override", "DESIGN",
+       "a per-group override in the reference, carried as a ratio to its rule value"},
   };
   return rules;
 }
@@ -50,4 +61,4 @@ bool is_known_rule(std::string_view id) {
   return false;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -7,11 +7,11 @@ namespace mue {
 
 struct RuleInfo {
   std::string_view id;
-  std::string_view section;  // THEORY.md section
+  std::string_view section; // THEORY.md section
   std::string_view summary;
 };
 
 const std::vector<RuleInfo>& all_rules();
 bool is_known_rule(std::string_view id);
 
-}  // namespace mue
+} // namespace mue

@@ -20,11 +20,20 @@ void write_json(JsonWriter& w, const Traced& t) {
   }
   w.key("base").value(t.base).key("trace").begin_array();
   for (const auto& f : t.trace)
-    w.begin_object().key("rule").value(f.rule).key("factor").value(f.factor).key("reason").value(f.reason).end_object();
+    w.begin_object()
+        .key("rule")
+        .value(f.rule)
+        .key("factor")
+        .value(f.factor)
+        .key("reason")
+        .value(f.reason)
+        .end_object();
   w.end_array().end_object();
 }
 
-Json to_json(const Traced& t) { return writer_to_json(t); }
+Json to_json(const Traced& t) {
+  return writer_to_json(t);
+}
 
 Traced traced_from_json(const Json& j, const Where& where) {
   ObjectReader r(j, where);
@@ -47,4 +56,4 @@ Traced traced_from_json(const Json& j, const Where& where) {
   return t;
 }
 
-}  // namespace mue
+} // namespace mue

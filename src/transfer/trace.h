@@ -10,15 +10,15 @@
 namespace mue {
 
 struct Factor {
-  std::string rule;    // a rule id of THEORY.md, e.g. "muP.hidden.lr"
+  std::string rule; // a rule id of THEORY.md, e.g. "muP.hidden.lr"
   double factor = 1;
-  std::string reason;  // one line: why this factor, with the numbers
+  std::string reason; // one line: why this factor, with the numbers
 };
 
 struct Traced {
   double base = 0;
   double value = 0;
-  std::string base_reason;  // where the base came from, e.g. "reference lr η⋆"
+  std::string base_reason; // where the base came from, e.g. "reference lr η⋆"
   std::vector<Factor> trace;
 
   Traced() = default;
@@ -27,8 +27,7 @@ struct Traced {
   // Multiplies by a factor of a rule. A factor of exactly 1 (its ratio is 1 for
   // this target) changes nothing and is not recorded, so a trace lists what moved
   // the value; the reason is only built when recorded.
-  template <class ReasonFn>
-  Traced& apply(const char* rule, double factor, ReasonFn&& reason) {
+  template <class ReasonFn> Traced& apply(const char* rule, double factor, ReasonFn&& reason) {
     if (factor == 1) return *this;
     value *= factor;
     trace.push_back(Factor{rule, factor, reason()});
@@ -49,4 +48,4 @@ Traced traced_from_json(const Json& j, const Where& where);
 // Short numeric formatting for reasons and tables ("0.0106066", "1/8", "×4").
 std::string fmt(double v);
 
-}  // namespace mue
+} // namespace mue

@@ -11,11 +11,13 @@ double tokens_per_step(const ModelSpec& m, const TrainSpec& t) {
   return static_cast<double>(t.batch_size) * m.seq_len;
 }
 
-std::string times(double r) { return "×" + fmt(r); }
+std::string times(double r) {
+  return "×" + fmt(r);
+}
 
 // The per-group rules of THEORY §4-§7 applied to globals already scaled by §5.
 class Builder {
- public:
+public:
   Builder(const Reference& ref, const ModelSpec& m, const TrainSpec& t, const TransferOptions& o,
           const Where& where)
       : ref_(ref), m_(m), t_(t), o_(o), where_(where) {}
@@ -31,14 +33,14 @@ class Builder {
     return std::move(p_);
   }
 
- private:
+private:
   const Reference& ref_;
   const ModelSpec& m_;
   const TrainSpec& t_;
   const TransferOptions& o_;
   const Where& where_;
   Parameterization p_;
-  double H_all_ = 0;  // all-active width N·h + n_s·h_s (Bridge I's width)
+  double H_all_ = 0; // all-active width N·h + n_s·h_s (Bridge I's width)
   // Reasons shared by every hidden group, formatted once per target.
   std::string hidden_init_reason_, hidden_lr_reason_;
 
@@ -60,7 +62,8 @@ class Builder {
     const FfnSpec& f = m_.ffn;
     Scalars& s = p_.scalars;
     s.H_act = Traced(static_cast<double>(f.active_width()), "active FFN width");
-    H_all_ = f.is_moe() ? static_cast<double>(f.n_experts) * f.d_expert + static_cast<double>(f.shared) * f.d_shared
+    H_all_ = f.is_moe() ? static_cast<double>(f.n_experts) * f.d_expert +
+                              static_cast<double>(f.shared) * f.d_shared
                         : s.H_act.value;
     s.A = Traced(1, "no multiplier");
     s.A.note(id, "standard parameterization: no output multiplier");
@@ -69,13 +72,16 @@ class Builder {
     s.shared_scale = Traced(1, "shared experts are added unscaled");
     s.residual_multiplier = Traced(1, "no multiplier");
     s.attention_scale = Traced(1, "q·k");
-    s.attention_scale.apply(id, 1.0 / std::sqrt(m_.d_head), [&] { return std::string("1/√d_head, d_head = " + std::to_string(m_.d_head)); });
+    s.attention_scale.apply(id, 1.0 / std::sqrt(m_.d_head), [&] {
+      return std::string("1/√d_head, d_head = " + std::to_string(m_.d_head));
+    });
     s.output_multiplier = Traced(1, "no multiplier");
     const double d = m_.d_model;
     auto group = [&](double fan_in) {
       GroupParams g;
       if (fan_in > 0) {
-        g.init_std = Traced(1 / std::sqrt(3 * fan_in), "PyTorch default U(±1/√fan_in): std 1/√(3·" + fmt(fan_in) + ")");
+        g.init_std = Traced(1 / std::sqrt(3 * fan_in),
+                            "PyTorch default U(±1/√fan_in): std 1/√(3·" + fmt(fan_in) + ")");
       } else {
         g.init_std = Traced(1, "PyTorch default nn.Embedding: N(0, 1)");
       }
@@ -108,8 +114,9 @@ class Builder {
       }
     }
     diagnostics();
-    p_.route.push_back("standard parameterization (baseline, not muE): the reference's lr, wd, eps and β "
-                       "reused; PyTorch-default init; no multipliers");
+    p_.route.push_back(
+        "standard parameterization (baseline, not muE): the reference's lr, wd, eps and β "
+        "reused; PyTorch-default init; no multipliers");
     return std::move(p_);
   }
 
@@ -137,20 +144,27 @@ class Builder {
     const std::string b = "ρ_B = " + fmt(r.rho_B), d = "ρ_D = " + fmt(r.rho_D);
     const std::string gam = "γ = " + fmt(g);
     o.lr = Traced(h.lr, "η⋆ (reference lr)");
-    o.lr.apply("sde.batch.lr", std::sqrt(r.rho_B), [&] { return std::string("lr × ρ_B^(1/2), " + b); });
-    o.lr.apply("sde.duration.lr", std::pow(r.rho_D, -g), [&] { return std::string("lr × ρ_D^(-γ), " + d + ", " + gam); });
+    o.lr.apply("sde.batch.lr", std::sqrt(r.rho_B),
+               [&] { return std::string("lr × ρ_B^(1/2), " + b); });
+    o.lr.apply("sde.duration.lr", std::pow(r.rho_D, -g),
+               [&] { return std::string("lr × ρ_D^(-γ), " + d + ", " + gam); });
     o.wd = Traced(h.wd, "λ⋆ (reference wd)");
-    o.wd.apply("sde.batch.wd", std::sqrt(r.rho_B), [&] { return std::string("wd × ρ_B^(1/2) keeps η·λ·T, " + b); });
-    o.wd.apply("sde.duration.wd", std::pow(r.rho_D, -g), [&] { return std::string("wd × ρ_D^(-γ), " + d + ", " + gam); });
+    o.wd.apply("sde.batch.wd", std::sqrt(r.rho_B),
+               [&] { return std::string("wd × ρ_B^(1/2) keeps η·λ·T, " + b); });
+    o.wd.apply("sde.duration.wd", std::pow(r.rho_D, -g),
+               [&] { return std::string("wd × ρ_D^(-γ), " + d + ", " + gam); });
     o.eps = Traced(h.eps.value_or(opt.eps), "ε⋆ (reference eps)");
-    o.eps.apply("sde.batch.eps", 1 / std::sqrt(r.rho_B), [&] { return std::string("eps × ρ_B^(-1/2), " + b); });
-    o.eps.apply("sde.duration.eps", std::pow(r.rho_D, g), [&] { return std::string("eps × ρ_D^(γ), " + d + ", " + gam); });
+    o.eps.apply("sde.batch.eps", 1 / std::sqrt(r.rho_B),
+                [&] { return std::string("eps × ρ_B^(-1/2), " + b); });
+    o.eps.apply("sde.duration.eps", std::pow(r.rho_D, g),
+                [&] { return std::string("eps × ρ_D^(γ), " + d + ", " + gam); });
     o.one_minus_beta1 = Traced(1 - h.beta1.value_or(opt.beta1), "reference 1-β1⋆");
     o.one_minus_beta2 = Traced(1 - h.beta2.value_or(opt.beta2), "reference 1-β2⋆");
     if (o_.beta_scaling == BetaScaling::kSde) {
       for (auto* t : {&o.one_minus_beta1, &o.one_minus_beta2}) {
         t->apply("sde.batch.beta", r.rho_B, [&] { return "1-β × ρ_B, " + b; });
-        t->apply("sde.duration.beta", std::pow(r.rho_D, -2 * g), [&] { return "1-β × ρ_D^(-2γ), " + d; });
+        t->apply("sde.duration.beta", std::pow(r.rho_D, -2 * g),
+                 [&] { return "1-β × ρ_D^(-2γ), " + d; });
       }
       check_beta("beta1", o.one_minus_beta1);
       check_beta("beta2", o.one_minus_beta2);
@@ -159,11 +173,14 @@ class Builder {
 
   void check_beta(const char* name, const Traced& one_minus) const {
     if (one_minus.value > 0 && one_minus.value < 1) return;
-    where_.at("train").at("optimizer").at(name).fail(
-        std::string("the SDE rule scales 1-") + name + " by ρ_B/ρ_D = " +
-        fmt(p_.ratios.rho_B / p_.ratios.rho_D) + " to " + fmt(one_minus.value) + ", so " + name +
-        " = " + fmt(1 - one_minus.value) + " leaves (0, 1); set the option beta_scaling: none "
-        "(keep the reference betas) or change batch/duration less");
+    where_.at("train")
+        .at("optimizer")
+        .at(name)
+        .fail(std::string("the SDE rule scales 1-") + name +
+              " by ρ_B/ρ_D = " + fmt(p_.ratios.rho_B / p_.ratios.rho_D) + " to " +
+              fmt(one_minus.value) + ", so " + name + " = " + fmt(1 - one_minus.value) +
+              " leaves (0, 1); set the option beta_scaling: none "
+              "(keep the reference betas) or change batch/duration less");
   }
 
   void scalars() {
@@ -172,42 +189,65 @@ class Builder {
     const double d = m_.d_model;
     const double H_act = static_cast<double>(f.active_width());
     if (f.is_moe()) {
-      H_all_ = static_cast<double>(f.n_experts) * f.d_expert + static_cast<double>(f.shared) * f.d_shared;
+      H_all_ = static_cast<double>(f.n_experts) * f.d_expert +
+               static_cast<double>(f.shared) * f.d_shared;
       s.H_act = Traced(H_act, "a·h + n_s·h_s = " + std::to_string(f.active) + "·" +
                                   std::to_string(f.d_expert) + " + " + std::to_string(f.shared) +
                                   "·" + std::to_string(f.d_shared));
       s.H_act.note("bridge1.active_width", "fan-in of the down projections per token");
       // Bridge I at the all-active width, then Bridge II to the active width.
       s.A = Traced(1, "no multiplier");
-      s.A.apply("bridge1.output_mult", d / H_all_, [&] { return std::string("A = d/H with all " + std::to_string(f.n_experts) + " experts active: " + fmt(d) +
-                    "/" + fmt(H_all_)); });
+      s.A.apply("bridge1.output_mult", d / H_all_, [&] {
+        return std::string("A = d/H with all " + std::to_string(f.n_experts) +
+                           " experts active: " + fmt(d) + "/" + fmt(H_all_));
+      });
       s.route_scale = Traced(1, "no scale");
-      s.route_scale.apply("bridge1.route_scale", f.n_experts, [&] { return std::string("R = N: all " + std::to_string(f.n_experts) + " experts under one normalization"); });
+      s.route_scale.apply("bridge1.route_scale", f.n_experts, [&] {
+        return std::string("R = N: all " + std::to_string(f.n_experts) +
+                           " experts under one normalization");
+      });
       if (f.active < f.n_experts) {
-        s.A.apply("bridge2.output_mult", H_all_ / H_act, [&] { return std::string("A re-applied at the active width: " + fmt(H_all_) + "/" + fmt(H_act)); });
-        s.route_scale.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts, [&] { return std::string("R: N → a = " + std::to_string(f.active)); });
+        s.A.apply("bridge2.output_mult", H_all_ / H_act, [&] {
+          return std::string("A re-applied at the active width: " + fmt(H_all_) + "/" + fmt(H_act));
+        });
+        s.route_scale.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts,
+                            [&] { return std::string("R: N → a = " + std::to_string(f.active)); });
       }
       if (f.groups > 1 && o_.routing_normalization == RoutingNormalization::kPerGroup)
-        s.route_scale.apply("moe.groups.route_scale", 1.0 / f.groups, [&] { return std::string("per_group normalization: R = a/g over the " + std::to_string(f.active / f.groups) +
-                                " experts of one group"); });
+        s.route_scale.apply("moe.groups.route_scale", 1.0 / f.groups, [&] {
+          return std::string("per_group normalization: R = a/g over the " +
+                             std::to_string(f.active / f.groups) + " experts of one group");
+        });
     } else {
       H_all_ = H_act;
       s.H_act = Traced(H_act, "d_ff = " + std::to_string(f.d_ff));
       s.H_act.note("bridge1.active_width", "dense FFN: every hidden unit fires");
       s.A = Traced(1, "no multiplier");
-      s.A.apply("bridge1.output_mult", d / H_act, [&] { return std::string("A = d/H_act = " + fmt(d) + "/" + fmt(H_act)); });
+      s.A.apply("bridge1.output_mult", d / H_act,
+                [&] { return std::string("A = d/H_act = " + fmt(d) + "/" + fmt(H_act)); });
       s.route_scale = Traced(1, "dense FFN: no routing");
     }
     s.shared_scale = Traced(1, "shared experts are added unscaled (bridge1.route_scale)");
     s.residual_multiplier = Traced(1, "no multiplier at the reference depth");
-    s.residual_multiplier.apply("completeP.depth.residual", std::pow(p_.ratios.m_L, -o_.depth_alpha), [&] { return std::string("r = m_L^(-α), m_L = " + fmt(p_.ratios.m_L) + ", α = " + fmt(o_.depth_alpha)); });
+    s.residual_multiplier.apply("completeP.depth.residual",
+                                std::pow(p_.ratios.m_L, -o_.depth_alpha), [&] {
+                                  return std::string("r = m_L^(-α), m_L = " + fmt(p_.ratios.m_L) +
+                                                     ", α = " + fmt(o_.depth_alpha));
+                                });
     s.attention_scale = Traced(1, "q·k");
     if (o_.attention_scale == AttentionScale::kInvDHead)
-      s.attention_scale.apply("muP.attn.scale", 1.0 / m_.d_head, [&] { return std::string("1/d_head, d_head = " + std::to_string(m_.d_head)); });
+      s.attention_scale.apply("muP.attn.scale", 1.0 / m_.d_head, [&] {
+        return std::string("1/d_head, d_head = " + std::to_string(m_.d_head));
+      });
     else
-      s.attention_scale.apply("muP.attn.scale", 1.0 / std::sqrt(m_.d_head), [&] { return std::string("1/√d_head (attention_scale=inv_sqrt_dhead), d_head = " + std::to_string(m_.d_head)); });
+      s.attention_scale.apply("muP.attn.scale", 1.0 / std::sqrt(m_.d_head), [&] {
+        return std::string("1/√d_head (attention_scale=inv_sqrt_dhead), d_head = " +
+                           std::to_string(m_.d_head));
+      });
     s.output_multiplier = Traced(1, "no multiplier at the reference width");
-    s.output_multiplier.apply("muP.output.mult", 1 / p_.ratios.rho_d, [&] { return std::string("logits × 1/ρ_d, ρ_d = " + fmt(p_.ratios.rho_d)); });
+    s.output_multiplier.apply("muP.output.mult", 1 / p_.ratios.rho_d, [&] {
+      return std::string("logits × 1/ρ_d, ρ_d = " + fmt(p_.ratios.rho_d));
+    });
   }
 
   GroupParams start() const {
@@ -225,18 +265,23 @@ class Builder {
   GroupParams hidden() const {
     const Ratios& r = p_.ratios;
     GroupParams g = start();
-    g.init_std.apply("muP.hidden.init", 1 / std::sqrt(r.rho_d), [&] { return hidden_init_reason_; });
+    g.init_std.apply("muP.hidden.init", 1 / std::sqrt(r.rho_d),
+                     [&] { return hidden_init_reason_; });
     g.lr.apply("muP.hidden.lr", 1 / r.rho_d, [&] { return hidden_lr_reason_; });
-    g.lr.apply("completeP.depth.lr", std::pow(r.m_L, o_.depth_alpha - 1), [&] { return std::string("× m_L^(α-1), m_L = " + fmt(r.m_L) + ", α = " + fmt(o_.depth_alpha)); });
+    g.lr.apply("completeP.depth.lr", std::pow(r.m_L, o_.depth_alpha - 1), [&] {
+      return std::string("× m_L^(α-1), m_L = " + fmt(r.m_L) + ", α = " + fmt(o_.depth_alpha));
+    });
     width_wd(g);
     if (o_.eps_rule == EpsRule::kCompleteP)
-      g.eps.apply("completeP.eps", 1 / (r.rho_d * std::pow(r.m_L, o_.depth_alpha)), [&] { return std::string("hidden eps / (ρ_d·m_L^α)"); });
+      g.eps.apply("completeP.eps", 1 / (r.rho_d * std::pow(r.m_L, o_.depth_alpha)),
+                  [&] { return std::string("hidden eps / (ρ_d·m_L^α)"); });
     return g;
   }
 
   void width_wd(GroupParams& g) const {
     if (o_.wd_width_scaling == WdWidthScaling::kIndependent)
-      g.wd.apply("option.wd_width_scaling", p_.ratios.rho_d, [&] { return std::string("independent: λ × ρ_d keeps lr·wd across width"); });
+      g.wd.apply("option.wd_width_scaling", p_.ratios.rho_d,
+                 [&] { return std::string("independent: λ × ρ_d keeps lr·wd across width"); });
   }
 
   // A down projection: hidden, plus the active-width init and the multiplier A.
@@ -244,9 +289,14 @@ class Builder {
     GroupParams g = hidden();
     const double d = m_.d_model;
     const double H_act = p_.scalars.H_act.value;
-    g.init_std.apply("bridge1.down_init", std::sqrt(H_all_ / d), [&] { return std::string("× √(H/d) at the all-active width: √(" + fmt(H_all_) + "/" + fmt(d) + ")"); });
+    g.init_std.apply("bridge1.down_init", std::sqrt(H_all_ / d), [&] {
+      return std::string("× √(H/d) at the all-active width: √(" + fmt(H_all_) + "/" + fmt(d) + ")");
+    });
     if (H_all_ != H_act)
-      g.init_std.apply("bridge2.down_init", std::sqrt(H_act / H_all_), [&] { return std::string("× √(H_act/H) at the active width: √(" + fmt(H_act) + "/" + fmt(H_all_) + ")"); });
+      g.init_std.apply("bridge2.down_init", std::sqrt(H_act / H_all_), [&] {
+        return std::string("× √(H_act/H) at the active width: √(" + fmt(H_act) + "/" + fmt(H_all_) +
+                           ")");
+      });
     g.multiplier = p_.scalars.A;
     return g;
   }
@@ -266,24 +316,29 @@ class Builder {
     GroupParams emb = start();
     emb.init_std.note("muP.input", "width-independent");
     emb.lr.note("muP.input", "width-independent");
-    if (!o_.wd_embedding) emb.wd.apply("option.wd_embedding", 0, [&] { return std::string("wd_embedding=false"); });
+    if (!o_.wd_embedding)
+      emb.wd.apply("option.wd_embedding", 0, [&] { return std::string("wd_embedding=false"); });
     if (o_.eps_rule == EpsRule::kCompleteP)
-      emb.eps.apply("completeP.eps", 1 / r.rho_d, [&] { return std::string("embedding eps / ρ_d"); });
+      emb.eps.apply("completeP.eps", 1 / r.rho_d,
+                    [&] { return std::string("embedding eps / ρ_d"); });
     G["embedding"] = emb;
 
     G["attn_qkv"] = hidden();
-    G["attn_out"] = hidden();  // its branch is scaled by the block scalar r, not here
+    G["attn_out"] = hidden(); // its branch is scaled by the block scalar r, not here
 
     GroupParams norm = start();
-    norm.init_std.apply("muP.vector", 0, [&] { return std::string("gains start at exactly 1 (no noise)"); });
+    norm.init_std.apply("muP.vector", 0,
+                        [&] { return std::string("gains start at exactly 1 (no noise)"); });
     norm.lr.note("muP.vector", "vectors keep η");
     norm.wd.apply("muP.vector", 0, [&] { return std::string("gains are never decayed"); });
     G["norm"] = norm;
 
     GroupParams head = start();
     if (o_.head_rule == HeadRule::kBlog) {
-      head.init_std.apply("muP.output.init", 1 / std::sqrt(r.rho_d), [&] { return std::string("head_rule=blog: × ρ_d^(-1/2)"); });
-      head.lr.apply("muP.output.lr", 1 / r.rho_d, [&] { return std::string("head_rule=blog: × 1/ρ_d"); });
+      head.init_std.apply("muP.output.init", 1 / std::sqrt(r.rho_d),
+                          [&] { return std::string("head_rule=blog: × ρ_d^(-1/2)"); });
+      head.lr.apply("muP.output.lr", 1 / r.rho_d,
+                    [&] { return std::string("head_rule=blog: × 1/ρ_d"); });
       width_wd(head);
     } else {
       head.init_std.note("muP.output.init", "head_rule=mup: init σ at every width");
@@ -318,9 +373,11 @@ class Builder {
       router.init_std.note("muP.output.init", "router_rule=readout: init σ");
       router.lr.note("muP.output.lr", "router_rule=readout: lr η");
       router.lr.note("option.router_rule", "router_rule=readout: fan-out N is finite");
-      router.multiplier.apply("muP.output.mult", 1 / r.rho_d, [&] { return std::string("router logits × 1/ρ_d"); });
+      router.multiplier.apply("muP.output.mult", 1 / r.rho_d,
+                              [&] { return std::string("router logits × 1/ρ_d"); });
       if (o_.eps_rule == EpsRule::kCompleteP)
-        router.eps.apply("completeP.eps", 1 / r.rho_d, [&] { return std::string("readout eps / ρ_d"); });
+        router.eps.apply("completeP.eps", 1 / r.rho_d,
+                         [&] { return std::string("readout eps / ρ_d"); });
       G["router"] = router;
     }
   }
@@ -356,11 +413,13 @@ class Builder {
                         : "dense FFN (H = " + std::to_string(x.d_ff) + ")";
     };
     if (!f0.is_moe() && !f.is_moe()) {
-      if (f0.d_ff != f.d_ff) R.push_back("FFN width H " + std::to_string(f0.d_ff) + " → " +
-                                         std::to_string(f.d_ff) + " (active-width μP)");
+      if (f0.d_ff != f.d_ff)
+        R.push_back("FFN width H " + std::to_string(f0.d_ff) + " → " + std::to_string(f.d_ff) +
+                    " (active-width μP)");
     } else if (!f0.is_moe()) {
-      R.push_back("Bridge I: " + desc(f0) + " → " + std::to_string(f.n_experts) + " experts of width " +
-                  std::to_string(f.d_expert) + ", all active (H = " + fmt(H_all_) + ")");
+      R.push_back("Bridge I: " + desc(f0) + " → " + std::to_string(f.n_experts) +
+                  " experts of width " + std::to_string(f.d_expert) +
+                  ", all active (H = " + fmt(H_all_) + ")");
       if (f.active < f.n_experts)
         R.push_back("Bridge II: active experts " + std::to_string(f.n_experts) + " → " +
                     std::to_string(f.active) + " (H_act = " + fmt(p_.scalars.H_act.value) + ")");
@@ -385,12 +444,14 @@ class Builder {
     if (f.is_moe()) {
       if (f.shared > 0)
         R.push_back("shared experts: " + std::to_string(f.shared) + " of width " +
-                    std::to_string(f.d_shared) + ", added unscaled; one A for all down projections");
+                    std::to_string(f.d_shared) +
+                    ", added unscaled; one A for all down projections");
       if (f.groups > 1)
-        R.push_back("group-balanced routing: " + std::to_string(f.groups) + " groups, R = " +
-                    fmt(p_.scalars.route_scale.value) +
-                    (o_.routing_normalization == RoutingNormalization::kGlobal ? " (global normalization)"
-                                                                               : " (per-group normalization)"));
+        R.push_back("group-balanced routing: " + std::to_string(f.groups) +
+                    " groups, R = " + fmt(p_.scalars.route_scale.value) +
+                    (o_.routing_normalization == RoutingNormalization::kGlobal
+                         ? " (global normalization)"
+                         : " (per-group normalization)"));
     }
     if (r.rho_B != 1) R.push_back("batch " + times(r.rho_B) + " (tokens per step)");
     if (r.rho_D != 1) R.push_back("duration " + times(r.rho_D) + " (tokens)");
@@ -410,7 +471,8 @@ void apply_overrides(const Reference& ref, const TransferOptions& o, Parameteriz
       w.fail("the reference model has no '" + group + "' parameters to override");
     auto it = p.groups.find(group);
     if (it == p.groups.end()) {
-      p.warnings.push_back("reference override of '" + group + "' does not apply: the target has no such group");
+      p.warnings.push_back("reference override of '" + group +
+                           "' does not apply: the target has no such group");
       continue;
     }
     auto carry = [&](const std::optional<double>& v, Traced GroupParams::*field, const char* name) {
@@ -419,8 +481,10 @@ void apply_overrides(const Reference& ref, const TransferOptions& o, Parameteriz
       if (rule_value == 0)
         w.at(name).fail(std::string("the rules set ") + group + "." + name +
                         " to 0 at the reference, so an override cannot be carried as a ratio");
-      (it->second.*field).apply("hparams.override", *v / rule_value, [&] { return std::string("reference override " + group + "." + name + " = " + fmt(*v) +
-                                    " is × " + fmt(*v / rule_value) + " its rule value"); });
+      (it->second.*field).apply("hparams.override", *v / rule_value, [&] {
+        return std::string("reference override " + group + "." + name + " = " + fmt(*v) + " is × " +
+                           fmt(*v / rule_value) + " its rule value");
+      });
     };
     carry(ov.lr, &GroupParams::lr, "lr");
     carry(ov.wd, &GroupParams::wd, "wd");
@@ -428,7 +492,7 @@ void apply_overrides(const Reference& ref, const TransferOptions& o, Parameteriz
   }
 }
 
-}  // namespace
+} // namespace
 
 Parameterization transfer(const Reference& ref, const ModelSpec& model, const TrainSpec& train,
                           const TransferOptions& options, const Where& target_where) {
@@ -450,4 +514,4 @@ Parameterization table_for(const RunConfig& config, const std::string& file) {
   return transfer(ref, config.model, config.train, config.options, Where{file, ""});
 }
 
-}  // namespace mue
+} // namespace mue

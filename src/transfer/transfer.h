@@ -16,9 +16,9 @@ namespace mue {
 // The tuned dense (or MoE) run that every transfer starts from.
 struct Reference {
   ModelSpec model;
-  TrainSpec train;  // steps and tokens resolved
-  HParams hparams;  // η⋆, λ⋆, σ⋆ (+ ε⋆, β⋆ or the train optimizer's)
-  Where where;      // where the hparams came from, for errors about overrides
+  TrainSpec train; // steps and tokens resolved
+  HParams hparams; // η⋆, λ⋆, σ⋆ (+ ε⋆, β⋆ or the train optimizer's)
+  Where where;     // where the hparams came from, for errors about overrides
 };
 
 // `target_where` names the target in its file (e.g. /targets/3) for errors that
@@ -33,4 +33,4 @@ Parameterization reference_table(const Reference& ref, const TransferOptions& op
 // its own model and train), or transfer(itself, itself) without a reference.
 Parameterization table_for(const RunConfig& config, const std::string& file);
 
-}  // namespace mue
+} // namespace mue

@@ -27,7 +27,7 @@ void fsync_path(const std::string& path, int flags) {
   if (rc != 0) throw RuntimeError(errno_text("fsync failed on", path));
 }
 
-}  // namespace
+} // namespace
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer) {
   namespace fs = std::filesystem;
@@ -96,4 +96,4 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace mue
+} // namespace mue

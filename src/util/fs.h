@@ -20,4 +20,4 @@ void append_line_durable(const std::string& path, const std::string& line);
 // Whole file as a string; RuntimeError naming the path when it cannot be read.
 std::string read_file(const std::string& path);
 
-}  // namespace mue
+} // namespace mue

@@ -19,4 +19,4 @@ std::string hash_hex(std::string_view data) {
   return buf;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -8,4 +8,4 @@ namespace mue {
 std::uint64_t fnv1a64(std::string_view data);
 // 16 lowercase hex digits of fnv1a64.
 std::string hash_hex(std::string_view data);
-}  // namespace mue
+} // namespace mue

@@ -9,7 +9,9 @@
 
 namespace mue {
 
-void Where::fail(const std::string& reason) const { throw InputError(file, pointer, reason); }
+void Where::fail(const std::string& reason) const {
+  throw InputError(file, pointer, reason);
+}
 
 std::string pointer_append(const std::string& base, std::string_view key) {
   std::string out = base + "/";
@@ -30,15 +32,23 @@ std::string pointer_append(const std::string& base, std::size_t index) {
 
 std::string json_type_name(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "boolean";
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return "integer";
-    case Json::value_t::number_float: return "number";
-    case Json::value_t::string: return "string";
-    case Json::value_t::array: return "array";
-    case Json::value_t::object: return "object";
-    default: return "value";
+  case Json::value_t::null:
+    return "null";
+  case Json::value_t::boolean:
+    return "boolean";
+  case Json::value_t::number_integer:
+  case Json::value_t::number_unsigned:
+    return "integer";
+  case Json::value_t::number_float:
+    return "number";
+  case Json::value_t::string:
+    return "string";
+  case Json::value_t::array:
+    return "array";
+  case Json::value_t::object:
+    return "object";
+  default:
+    return "value";
   }
 }
 
@@ -48,44 +58,44 @@ namespace {
 // duplicate keys (nlohmann would silently keep the last one). The JSON pointer is
 // only built when a duplicate is found; objects are small, so keys are a vector.
 class DuplicateKeyGuard {
- public:
+public:
   explicit DuplicateKeyGuard(std::string file) : file_(std::move(file)) {}
 
   bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
     switch (event) {
-      case Json::parse_event_t::object_start:
-        push(false);
-        break;
-      case Json::parse_event_t::array_start:
-        push(true);
-        break;
-      case Json::parse_event_t::key: {
-        Frame& f = frames_[depth_ - 1];
-        const std::string& key = parsed.get_ref<const std::string&>();
-        for (const auto& k : f.keys)
-          if (k == key)
-            throw InputError(file_, pointer_to(depth_ - 1) + "/" + escape(key),
-                             "duplicate key '" + key + "' (each key may appear once)");
-        f.keys.push_back(key);
-        break;
-      }
-      case Json::parse_event_t::object_end:
-      case Json::parse_event_t::array_end:
-        --depth_;
-        advance();
-        break;
-      case Json::parse_event_t::value:
-        advance();
-        break;
+    case Json::parse_event_t::object_start:
+      push(false);
+      break;
+    case Json::parse_event_t::array_start:
+      push(true);
+      break;
+    case Json::parse_event_t::key: {
+      Frame& f = frames_[depth_ - 1];
+      const std::string& key = parsed.get_ref<const std::string&>();
+      for (const auto& k : f.keys)
+        if (k == key)
+          throw InputError(file_, pointer_to(depth_ - 1) + "/" + escape(key),
+                           "duplicate key '" + key + "' (each key may appear once)");
+      f.keys.push_back(key);
+      break;
+    }
+    case Json::parse_event_t::object_end:
+    case Json::parse_event_t::array_end:
+      --depth_;
+      advance();
+      break;
+    case Json::parse_event_t::value:
+      advance();
+      break;
     }
     return true;
   }
 
- private:
+private:
   struct Frame {
     bool is_array = false;
-    std::size_t index = 0;          // arrays: the element being read
-    std::vector<std::string> keys;  // objects: keys so far (the last one is current)
+    std::size_t index = 0;         // arrays: the element being read
+    std::vector<std::string> keys; // objects: keys so far (the last one is current)
   };
   // Frames are reused across siblings so their vectors keep their capacity.
   void push(bool is_array) {
@@ -113,7 +123,7 @@ class DuplicateKeyGuard {
   std::size_t depth_ = 0;
 };
 
-}  // namespace
+} // namespace
 
 namespace {
 
@@ -130,7 +140,7 @@ std::string line_column(std::string_view text, std::size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(col);
 }
 
-}  // namespace
+} // namespace
 
 Json parse_json_strict(std::string_view text, const std::string& file) {
   try {
@@ -154,7 +164,8 @@ Json read_json_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "", "file does not exist");
-  if (fs::is_directory(path, ec)) throw InputError(path, "", "is a directory, expected a JSON file");
+  if (fs::is_directory(path, ec))
+    throw InputError(path, "", "is a directory, expected a JSON file");
   std::string text;
   try {
     text = read_file(path);
@@ -167,7 +178,8 @@ Json read_json_file(const std::string& path) {
 std::int64_t as_integer(const Json& v, const Where& w) {
   if (v.is_number_integer()) {
     if (v.is_number_unsigned() &&
-        v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        v.get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       w.fail("integer is too large");
     return v.get<std::int64_t>();
   }
@@ -214,7 +226,8 @@ int to_int(std::int64_t v, const Where& w) {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
@@ -244,17 +257,23 @@ void ObjectReader::fail(std::string_view key, const std::string& reason) const {
   where_.at(key).fail(reason);
 }
 
-std::int64_t ObjectReader::integer(std::string_view key) { return as_integer(raw(key), at(key)); }
+std::int64_t ObjectReader::integer(std::string_view key) {
+  return as_integer(raw(key), at(key));
+}
 std::optional<std::int64_t> ObjectReader::opt_integer(std::string_view key) {
   if (!has(key)) return std::nullopt;
   return integer(key);
 }
-double ObjectReader::number(std::string_view key) { return as_number(raw(key), at(key)); }
+double ObjectReader::number(std::string_view key) {
+  return as_number(raw(key), at(key));
+}
 std::optional<double> ObjectReader::opt_number(std::string_view key) {
   if (!has(key)) return std::nullopt;
   return number(key);
 }
-std::string ObjectReader::string(std::string_view key) { return as_string(raw(key), at(key)); }
+std::string ObjectReader::string(std::string_view key) {
+  return as_string(raw(key), at(key));
+}
 std::optional<std::string> ObjectReader::opt_string(std::string_view key) {
   if (!has(key)) return std::nullopt;
   return string(key);
@@ -284,13 +303,15 @@ std::optional<std::string> ObjectReader::opt_choice(std::string_view key,
   return choice(key, choices);
 }
 
-ObjectReader ObjectReader::object(std::string_view key) { return ObjectReader(raw(key), at(key)); }
+ObjectReader ObjectReader::object(std::string_view key) {
+  return ObjectReader(raw(key), at(key));
+}
 
 void ObjectReader::finish() const {
   for (auto it = j_.begin(); it != j_.end(); ++it) {
     if (known_.count(it.key())) continue;
     std::string best;
-    std::size_t best_d = 3;  // suggest only close matches
+    std::size_t best_d = 3; // suggest only close matches
     std::string list;
     for (const auto& k : known_) {
       list += (list.empty() ? "" : ", ") + k;
@@ -304,4 +325,4 @@ void ObjectReader::finish() const {
   }
 }
 
-}  // namespace mue
+} // namespace mue

@@ -39,7 +39,7 @@ struct Where {
 // merely tested with has()) counts as known; finish() rejects any other key and
 // suggests the closest known one.
 class ObjectReader {
- public:
+public:
   ObjectReader(const Json& j, Where where);
 
   const Where& where() const { return where_; }
@@ -66,7 +66,7 @@ class ObjectReader {
   [[noreturn]] void fail(std::string_view key, const std::string& reason) const;
   void finish() const;
 
- private:
+private:
   const Json& j_;
   Where where_;
   std::set<std::string, std::less<>> known_;
@@ -81,10 +81,10 @@ const Json& as_array(const Json& v, const Where& w);
 // Range checks that throw with a uniform wording.
 void require_positive(double v, const Where& w);
 void require_non_negative(double v, const Where& w);
-void require_in_unit_open(double v, const Where& w);  // 0 <= v < 1
-int to_int(std::int64_t v, const Where& w);             // fits in int
+void require_in_unit_open(double v, const Where& w); // 0 <= v < 1
+int to_int(std::int64_t v, const Where& w);          // fits in int
 
 // Edit distance, for "did you mean" hints.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
-}  // namespace mue
+} // namespace mue

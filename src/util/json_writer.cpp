@@ -9,7 +9,7 @@ namespace mue {
 void JsonWriter::flush(bool force) {
   if (!sink_ || (!force && out_.size() < chunk_)) return;
   sink_->write(out_.data(), static_cast<std::streamsize>(out_.size()));
-  out_.clear();  // keeps its capacity: the same pages are reused
+  out_.clear(); // keeps its capacity: the same pages are reused
 }
 
 void JsonWriter::separate() {
@@ -87,7 +87,8 @@ JsonWriter& JsonWriter::value(std::string_view v) {
   // Append runs of characters that need no escaping in one go.
   static const auto kEscape = [] {
     std::array<bool, 256> t{};
-    for (int c = 0; c < 0x20; ++c) t[c] = true;
+    for (int c = 0; c < 0x20; ++c)
+      t[c] = true;
     t['"'] = t['\\'] = true;
     return t;
   }();
@@ -98,17 +99,27 @@ JsonWriter& JsonWriter::value(std::string_view v) {
     out_.append(v.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out_ += "\\\""; break;
-      case '\\': out_ += "\\\\"; break;
-      case '\n': out_ += "\\n"; break;
-      case '\t': out_ += "\\t"; break;
-      case '\r': out_ += "\\r"; break;
-      default: {
-        static const char* hex = "0123456789abcdef";
-        out_ += "\\u00";
-        out_ += hex[(c >> 4) & 0xF];
-        out_ += hex[c & 0xF];
-      }
+    case '"':
+      out_ += "\\\"";
+      break;
+    case '\\':
+      out_ += "\\\\";
+      break;
+    case '\n':
+      out_ += "\\n";
+      break;
+    case '\t':
+      out_ += "\\t";
+      break;
+    case '\r':
+      out_ += "\\r";
+      break;
+    default: {
+      static const char* hex = "0123456789abcdef";
+      out_ += "\\u00";
+      out_ += hex[(c >> 4) & 0xF];
+      out_ += hex[c & 0xF];
+    }
     }
   }
   out_.append(v.data() + run, v.size() - run);
@@ -128,4 +139,4 @@ JsonWriter& JsonWriter::raw(std::string_view json) {
   return *this;
 }
 
-}  // namespace mue
+} // namespace mue

@@ -10,7 +10,7 @@ void tune_malloc() {
   mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
 }
-}  // namespace mue
+} // namespace mue
 
 namespace mue {
 std::string cpu_model() {
@@ -26,4 +26,4 @@ std::string host_name() {
   char buf[256] = {};
   return ::gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : "unknown";
 }
-}  // namespace mue
+} // namespace mue

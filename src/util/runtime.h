@@ -12,4 +12,4 @@ void tune_malloc();
 std::string cpu_model();
 // This host's name ("unknown" when it cannot be read).
 std::string host_name();
-}  // namespace mue
+} // namespace mue

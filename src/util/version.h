@@ -6,4 +6,4 @@ namespace mue {
 const char* version();
 // Short git hash of the commit built ("-dirty" when the tree had changes), or "unknown".
 const char* git_hash();
-}  // namespace mue
+} // namespace mue

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "report/plot.h"
-#include "report/transfer_report.h"  // kTransferSchema
+#include "report/transfer_report.h" // kTransferSchema
 #include "util/error.h"
 
 namespace mue {
@@ -36,33 +36,49 @@ std::string xml_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&apos;"; break;
-      default: o += c;
+    case '&':
+      o += "&amp;";
+      break;
+    case '<':
+      o += "&lt;";
+      break;
+    case '>':
+      o += "&gt;";
+      break;
+    case '"':
+      o += "&quot;";
+      break;
+    case '\'':
+      o += "&apos;";
+      break;
+    default:
+      o += c;
     }
   }
   return o;
 }
 
-}  // namespace
+} // namespace
 
 const char* to_string(Verdict v) {
   switch (v) {
-    case Verdict::kPass: return "pass";
-    case Verdict::kFail: return "fail";
-    case Verdict::kInconclusive: return "inconclusive";
+  case Verdict::kPass:
+    return "pass";
+  case Verdict::kFail:
+    return "fail";
+  case Verdict::kInconclusive:
+    return "inconclusive";
   }
   return "?";
 }
 
 std::vector<VerifyTarget> read_transfer_report(const Json& j, const std::string& file) {
   const Where root{file, ""};
-  if (!j.is_object()) root.fail("expected a transfer report (a JSON object written by `muE transfer`)");
+  if (!j.is_object())
+    root.fail("expected a transfer report (a JSON object written by `muE transfer`)");
   if (!j.contains("schema") || !j["schema"].is_string())
-    root.at("schema").fail("missing: expected \"" + std::string(kTransferSchema) + "\" (a report from `muE transfer`)");
+    root.at("schema").fail("missing: expected \"" + std::string(kTransferSchema) +
+                           "\" (a report from `muE transfer`)");
   const std::string schema = j["schema"].get<std::string>();
   if (schema != kTransferSchema)
     root.at("schema").fail("unknown schema '" + schema + "'; this muE reads \"" + kTransferSchema +
@@ -71,7 +87,8 @@ std::vector<VerifyTarget> read_transfer_report(const Json& j, const std::string&
   const Json& ref = field(j, "reference", root);
   const Json& file_options = field(j, "options", root);
   const Json& targets = field(j, "targets", root);
-  if (!targets.is_array() || targets.empty()) root.at("targets").fail("expected a non-empty array of targets");
+  if (!targets.is_array() || targets.empty())
+    root.at("targets").fail("expected a non-empty array of targets");
   const Json& hparams = field(ref, "hparams", rw);
   std::vector<VerifyTarget> out;
   for (std::size_t i = 0; i < targets.size(); ++i) {
@@ -81,23 +98,25 @@ std::vector<VerifyTarget> read_transfer_report(const Json& j, const std::string&
     const Json& name = field(t, "name", tw);
     if (!name.is_string()) tw.at("name").fail("expected a string");
     v.name = name.get<std::string>();
-    Json config{{"model", field(t, "model", tw)},
-                {"train", field(t, "train", tw)},
-                {"hparams", hparams},
-                {"options", t.contains("options") ? t["options"] : file_options},
-                {"reference", {{"model", field(ref, "model", rw)}, {"train", field(ref, "train", rw)}}}};
+    Json config{
+        {"model", field(t, "model", tw)},
+        {"train", field(t, "train", tw)},
+        {"hparams", hparams},
+        {"options", t.contains("options") ? t["options"] : file_options},
+        {"reference", {{"model", field(ref, "model", rw)}, {"train", field(ref, "train", rw)}}}};
     v.config = parse_config(config, tw);
     const Json& opt = field(t, "optimizer", tw);
     v.bridged["lr"] = traced_value(opt, "lr", tw.at("optimizer"));
     v.bridged["wd"] = traced_value(opt, "wd", tw.at("optimizer"));
-    v.bridged["init_std"] = v.config.hparams.init_std;  // σ of the table is σ⋆ (THEORY §4)
+    v.bridged["init_std"] = v.config.hparams.init_std; // σ of the table is σ⋆ (THEORY §4)
     out.push_back(std::move(v));
   }
   return out;
 }
 
-VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points, double step, int seeds,
-                     const Objective& objective, double timeout_s, const std::string& file) {
+VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points, double step,
+                     int seeds, const Objective& objective, double timeout_s,
+                     const std::string& file) {
   if (points < 3 || points % 2 == 0)
     throw UsageError("--points " + std::to_string(points) +
                      ": need an odd count >= 3, so the bridged value is the middle point");
@@ -111,8 +130,8 @@ VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points,
   base.erase("schema");
   c.reference = base["hparams"][axis].get<double>();
   if (!(c.reference > 0) || !(c.bridged > 0))
-    throw UsageError("--axis " + axis + ": target '" + t.name + "' has " + axis + " = " + num(c.bridged) +
-                     "; a log2 grid needs a positive value");
+    throw UsageError("--axis " + axis + ": target '" + t.name + "' has " + axis + " = " +
+                     num(c.bridged) + "; a log2 grid needs a positive value");
   SweepSpec& s = c.sweep;
   s.name = t.name + "/" + axis;
   s.base = base;
@@ -121,12 +140,14 @@ VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points,
   ax.pointer = "/hparams/" + axis;
   ax.log2_grid = true;
   const int half = (points - 1) / 2;
-  for (int k = -half; k <= half; ++k) ax.values.push_back(c.reference * std::exp2(step * k));
+  for (int k = -half; k <= half; ++k)
+    ax.values.push_back(c.reference * std::exp2(step * k));
   s.axes = {ax};
-  for (int k = 0; k < seeds; ++k) s.seeds.push_back(t.config.train.seed + static_cast<std::uint64_t>(k));
+  for (int k = 0; k < seeds; ++k)
+    s.seeds.push_back(t.config.train.seed + static_cast<std::uint64_t>(k));
   s.objective = objective;
   s.trial_timeout_s = timeout_s;
-  s.backend = t.config.backend;  // config_at writes the sweep's backend into every trial
+  s.backend = t.config.backend; // config_at writes the sweep's backend into every trial
   c.half_width = step * half;
   c.trials = plan_sweep(s, file);
   return c;
@@ -154,27 +175,31 @@ Verdict judge(const CaseOutcome& o, double tolerance, std::string* message) {
     say("the best value is at the edge of the grid; widen it (more --points or a larger --step)");
     return Verdict::kInconclusive;
   }
-  const std::string ci = "[" + num(o.drift_ci_low, "%+.2f") + ", " + num(o.drift_ci_high, "%+.2f") + "]";
+  const std::string ci =
+      "[" + num(o.drift_ci_low, "%+.2f") + ", " + num(o.drift_ci_high, "%+.2f") + "]";
   if (std::abs(o.drift) <= tolerance) {
     say("|drift| " + num(std::abs(o.drift), "%.2f") + " <= tolerance " + num(tolerance));
     return Verdict::kPass;
   }
   if (o.drift_ci_low <= 0 && 0 <= o.drift_ci_high) {
-    say("|drift| " + num(std::abs(o.drift), "%.2f") + " > tolerance, but its CI " + ci + " contains 0");
+    say("|drift| " + num(std::abs(o.drift), "%.2f") + " > tolerance, but its CI " + ci +
+        " contains 0");
     return Verdict::kPass;
   }
-  say("|drift| " + num(std::abs(o.drift), "%.2f") + " > tolerance " + num(tolerance) + " and its CI " + ci +
-      " excludes 0");
+  say("|drift| " + num(std::abs(o.drift), "%.2f") + " > tolerance " + num(tolerance) +
+      " and its CI " + ci + " excludes 0");
   return Verdict::kFail;
 }
 
-CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, TrialResult>& done, double tolerance) {
+CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, TrialResult>& done,
+                          double tolerance) {
   CaseOutcome o;
   o.half_width = c.half_width;
   const std::vector<double>& values = c.sweep.axes[0].values;
   std::vector<FitPoint> points(values.size());
   std::vector<Json> statuses(values.size(), Json::array());
-  for (std::size_t i = 0; i < values.size(); ++i) points[i].coords = {values[i]};
+  for (std::size_t i = 0; i < values.size(); ++i)
+    points[i].coords = {values[i]};
   for (const auto& t : c.trials) {
     const std::size_t i = static_cast<std::size_t>(
         std::find(values.begin(), values.end(), t.point[0]) - values.begin());
@@ -196,7 +221,8 @@ CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, Trial
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!points[i].objectives.empty()) {
       double s = 0;
-      for (double v : points[i].objectives) s += v;
+      for (double v : points[i].objectives)
+        s += v;
       mean[i] = s / static_cast<double>(points[i].objectives.size());
       best = std::min(best, *mean[i]);
     }
@@ -227,29 +253,31 @@ CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, Trial
   return o;
 }
 
-std::string verify_table(const std::vector<VerifyCase>& cases, const std::vector<CaseOutcome>& outcomes) {
+std::string verify_table(const std::vector<VerifyCase>& cases,
+                         const std::vector<CaseOutcome>& outcomes) {
   std::ostringstream t;
   char line[512];
-  std::snprintf(line, sizeof line, "%-20s %-8s %-11s %-11s %-22s %-8s %s\n", "target", "axis", "bridged",
-                "empirical", "drift (log2) [95% CI]", "gap", "verdict");
+  std::snprintf(line, sizeof line, "%-20s %-8s %-11s %-11s %-22s %-8s %s\n", "target", "axis",
+                "bridged", "empirical", "drift (log2) [95% CI]", "gap", "verdict");
   t << line;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const CaseOutcome& o = outcomes[i];
     const std::string emp = o.usable ? num(o.empirical) : "-";
-    const std::string drift = o.usable ? num(o.drift, "%+.2f") + " [" + num(o.drift_ci_low, "%+.2f") + ", " +
-                                             num(o.drift_ci_high, "%+.2f") + "]"
-                                       : "-";
+    const std::string drift = o.usable
+                                  ? num(o.drift, "%+.2f") + " [" + num(o.drift_ci_low, "%+.2f") +
+                                        ", " + num(o.drift_ci_high, "%+.2f") + "]"
+                                  : "-";
     const std::string gap = o.gap ? num(*o.gap, "%.4f") : "-";
-    std::snprintf(line, sizeof line, "%-20s %-8s %-11s %-11s %-22s %-8s %s\n", cases[i].target.c_str(),
-                  cases[i].axis.c_str(), num(cases[i].bridged).c_str(), emp.c_str(), drift.c_str(), gap.c_str(),
-                  to_string(o.verdict));
+    std::snprintf(line, sizeof line, "%-20s %-8s %-11s %-11s %-22s %-8s %s\n",
+                  cases[i].target.c_str(), cases[i].axis.c_str(), num(cases[i].bridged).c_str(),
+                  emp.c_str(), drift.c_str(), gap.c_str(), to_string(o.verdict));
     t << line;
   }
   return t.str();
 }
 
-std::string junit_xml(const std::vector<VerifyCase>& cases, const std::vector<CaseOutcome>& outcomes,
-                      double tolerance, double seconds) {
+std::string junit_xml(const std::vector<VerifyCase>& cases,
+                      const std::vector<CaseOutcome>& outcomes, double tolerance, double seconds) {
   std::size_t failures = 0, skipped = 0;
   for (const auto& o : outcomes) {
     failures += o.verdict == Verdict::kFail;
@@ -259,15 +287,16 @@ std::string junit_xml(const std::vector<VerifyCase>& cases, const std::vector<Ca
   x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   x << "<testsuites name=\"muE verify\" tests=\"" << cases.size() << "\" failures=\"" << failures
     << "\" skipped=\"" << skipped << "\" time=\"" << num(seconds, "%.3f") << "\">\n";
-  x << "  <testsuite name=\"muE verify (tolerance " << num(tolerance) << " log2)\" tests=\"" << cases.size()
-    << "\" failures=\"" << failures << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\""
-    << num(seconds, "%.3f") << "\">\n";
+  x << "  <testsuite name=\"muE verify (tolerance " << num(tolerance) << " log2)\" tests=\""
+    << cases.size() << "\" failures=\"" << failures << "\" errors=\"0\" skipped=\"" << skipped
+    << "\" time=\"" << num(seconds, "%.3f") << "\">\n";
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const CaseOutcome& o = outcomes[i];
-    const std::string summary = "bridged " + num(cases[i].bridged) +
-                                (o.usable ? ", empirical " + num(o.empirical) + ", drift " + num(o.drift, "%+.2f")
-                                          : std::string()) +
-                                ": " + o.message;
+    const std::string summary =
+        "bridged " + num(cases[i].bridged) +
+        (o.usable ? ", empirical " + num(o.empirical) + ", drift " + num(o.drift, "%+.2f")
+                  : std::string()) +
+        ": " + o.message;
     x << "    <testcase classname=\"muE.verify." << xml_escape(cases[i].target) << "\" name=\""
       << xml_escape(cases[i].axis) << "\">";
     if (o.verdict == Verdict::kFail)
@@ -288,7 +317,8 @@ bool plot_target(const std::string& target, const std::vector<const VerifyCase*>
   p.precision(10);
   const std::size_t n = cases.size();
   if (n == 0) return false;
-  p << "set multiplot layout 1," << n << " title " << gnuplot_quote("muE verify: " + target) << "\n";
+  p << "set multiplot layout 1," << n << " title " << gnuplot_quote("muE verify: " + target)
+    << "\n";
   p << "set logscale x 2\nset format x '%.3g'\nset grid\nset key top left box opaque\n";
   p << "set offsets graph 0.04, graph 0.04, graph 0.08, graph 0.08\n";
   for (std::size_t k = 0; k < n; ++k) {
@@ -312,7 +342,10 @@ bool plot_target(const std::string& target, const std::vector<const VerifyCase*>
         bad << g["value"].get<double>() << " " << y_hi + 2 * pad << "\n";
     }
     p << "unset object\nunset arrow\nunset label\n";
-    p << "set title " << gnuplot_quote(c.axis + ": " + to_string(o.verdict) + (o.usable ? ", drift " + num(o.drift, "%+.2f") : "")) << "\n";
+    p << "set title "
+      << gnuplot_quote(c.axis + ": " + to_string(o.verdict) +
+                       (o.usable ? ", drift " + num(o.drift, "%+.2f") : ""))
+      << "\n";
     p << "set xlabel " << gnuplot_quote(c.axis + " (log scale)") << "\nset ylabel 'objective'\n";
     p << "set yrange [" << y_lo - pad << ":" << y_hi + 3 * pad << "]\n";
     if (o.usable) {
@@ -323,14 +356,18 @@ bool plot_target(const std::string& target, const std::vector<const VerifyCase*>
     }
     p << "set arrow 2 from " << c.bridged << ", graph 0 to " << c.bridged
       << ", graph 1 nohead linecolor rgb '#d35400' linewidth 2\n";
-    std::vector<std::string> series{"'-' using 1:2 with linespoints pointtype 7 linecolor rgb '#6a1b9a' title 'objective'"};
+    std::vector<std::string> series{
+        "'-' using 1:2 with linespoints pointtype 7 linecolor rgb '#6a1b9a' title 'objective'"};
     if (!bad.str().empty())
-      series.push_back("'-' using 1:2 with points pointtype 2 pointsize 1.6 linecolor rgb '#c0392b' title 'diverged / failed'");
+      series.push_back("'-' using 1:2 with points pointtype 2 pointsize 1.6 linecolor rgb "
+                       "'#c0392b' title 'diverged / failed'");
     series.push_back("NaN with lines linecolor rgb '#d35400' linewidth 2 title 'bridged'");
     if (o.usable)
-      series.push_back("NaN with lines linecolor rgb '#1f4e8c' dashtype 2 linewidth 2 title 'fitted optimum (95% CI shaded)'");
+      series.push_back("NaN with lines linecolor rgb '#1f4e8c' dashtype 2 linewidth 2 title "
+                       "'fitted optimum (95% CI shaded)'");
     p << "plot ";
-    for (std::size_t i = 0; i < series.size(); ++i) p << (i ? ", " : "") << series[i];
+    for (std::size_t i = 0; i < series.size(); ++i)
+      p << (i ? ", " : "") << series[i];
     p << "\n" << ok.str() << "e\n";
     if (!bad.str().empty()) p << bad.str() << "e\n";
   }
@@ -338,4 +375,4 @@ bool plot_target(const std::string& target, const std::vector<const VerifyCase*>
   return render_svg(p.str(), path, 520 * static_cast<int>(n) + 80, 480);
 }
 
-}  // namespace mue
+} // namespace mue
