@@ -245,7 +245,7 @@ notes = [
     " (negative: it keeps η while the wider model needs less). " +
     ("muE drifts past the tolerance of 1 at " + listing([t for t in widths if abs(t["drift_log2"]) > 1]) +
      ": more than the blog's \"minor drift\". " if any(abs(t["drift_log2"]) > 1 for t in widths) else "") +
-    f"Candidates, not yet tested: THEORY §9's open choices most likely to move width optima "
+    f"Candidates, not yet tested: docs/method.md §9's open choices most likely to move width optima "
     f"(`head_rule`, `router_rule`, `wd_width_scaling`), and this proxy's short horizon (200 steps, where "
     f"warm-up and the early phase dominate).",
     f"- Best losses: with its own tuned LR the standard parameterization reached a lower objective "

@@ -120,7 +120,7 @@ Command add_coord_check(CLI::App& app, const GlobalOptions& g) {
             std::printf(
                 "hint: head_rule=blog gives the head lr/ρ_d, init ρ_d^-1/2 and logits ×1/ρ_d, so "
                 "logit updates shrink about as 1/ρ_d; head_rule=mup keeps them width-stable "
-                "(THEORY.md §9 row 1)\n");
+                "(docs/method.md §9 row 1)\n");
         }
         return r.stable ? 0 : static_cast<int>(ExitCode::kCheckFailed);
       }};

@@ -22,7 +22,7 @@ Command add_explain(CLI::App& app, const GlobalOptions&) {
       "Input: transfer.json written by `muE transfer`.\n"
       "Output (terminal): for each target, its route and ratios, then for every parameter\n"
       "  group, the optimizer and the block scalars: each value as its base times a chain of\n"
-      "  factors, each with its THEORY.md rule id and reason.\n"
+      "  factors, each with its docs/method.md rule id and reason.\n"
       "--rules lists every rule id with one line each (no report needed).");
   sub->add_option("REPORT", a->report, "transfer.json");
   sub->add_option("--target", a->target, "Only this target");

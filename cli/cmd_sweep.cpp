@@ -1,4 +1,4 @@
-// muE sweep: the dense reference sweep (DESIGN.md "Sweep engine"), local launcher.
+// muE sweep: the dense reference sweep (docs/design.md "Sweep engine"), local launcher.
 #include <unistd.h>
 
 #include <cstdio>

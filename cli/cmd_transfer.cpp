@@ -1,4 +1,4 @@
-// muE transfer: map the reference optimum onto MoE targets (THEORY.md).
+// muE transfer: map the reference optimum onto MoE targets (docs/method.md).
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -53,7 +53,8 @@ Command add_transfer(CLI::App& app, const GlobalOptions& g) {
       "Output: transfer.json (mue.transfer/1): per target a per-parameter-group table\n"
       "  (init_std, lr, wd, multiplier, eps), optimizer, block scalars (A, R, residual and\n"
       "  output multipliers), the sigma0 diagnostic of Bridge II, and a derivation trace that\n"
-      "  names the THEORY.md rule id of every factor. With --emit-configs DIR, one config per\n"
+      "  names the docs/method.md rule id of every factor. With --emit-configs DIR, one config "
+      "per\n"
       "  target (DIR/<name>.json) that `muE train` accepts and that reproduces the table.\n"
       "Prints a table: target, H_act, A, R, lr, wd, down-projection init and lr, sigma0 ratio.");
   sub->add_option("--reference", a->reference, "Reference: sweep.json or a config")->required();

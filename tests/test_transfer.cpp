@@ -1,4 +1,4 @@
-// Tests of src/transfer: THEORY.md §8's worked examples E1-E4 with every number,
+// Tests of src/transfer: docs/method.md §8's worked examples E1-E4 with every number,
 // and its invariants as seeded property tests over random (reference, target) pairs.
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -21,9 +21,9 @@ namespace {
 
 constexpr double kTol = 1e-9;
 
-// Relative comparison at 1e-9 (THEORY's numbers are given as exact expressions here).
+// Relative comparison at 1e-9 (docs/method.md's numbers are given as exact expressions here).
 #define CHECK_REL(a, b) CHECK((a) == doctest::Approx(b).epsilon(kTol))
-// THEORY prints some numbers rounded; check those digits too.
+// docs/method.md prints some numbers rounded; check those digits too.
 #define CHECK_PRINTED(a, b, digits)                                                                \
   CHECK((a) == doctest::Approx(b).epsilon(0.5 * std::pow(10.0, -(digits) + 1)))
 
@@ -711,7 +711,7 @@ TEST_CASE("emitted configs reproduce each target's table exactly (shipped target
   }
 }
 
-TEST_CASE("the shipped targets cover every axis of THEORY.md") {
+TEST_CASE("the shipped targets cover every axis of docs/method.md") {
   LoadedReference ref = load_reference(source_path("sweeps/tiny-reference.json"));
   const std::string tf = source_path("sweeps/moe-targets.json");
   const TargetsSpec targets = parse_targets_spec(read_json_file(tf), Where{tf, ""});

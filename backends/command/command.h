@@ -1,5 +1,5 @@
 #pragma once
-// The command backend (DESIGN.md backends/command): a trial runs the user's own trainer.
+// The command backend (docs/design.md backends/command): a trial runs the user's own trainer.
 // muE writes the trial file (mue.trial/1: the TrialSpec plus the full Parameterization
 // table), runs `argv` with its placeholders filled in, and reads the result file
 // (mue.result/1). No torch here: the trainer is the user's.

@@ -1,5 +1,5 @@
 #pragma once
-// Fused trials (DESIGN.md "Fused trials"): K trials that share every shape, the data and
+// Fused trials (docs/design.md "Fused trials"): K trials that share every shape, the data and
 // the training schedule — and differ in their hyperparameters (lr, wd, init std, eps) —
 // trained as one stacked model: every weight is a [K, ...] tensor, every matmul a batched
 // one over the trial dimension, one AdamW step with per-trial learning rates and weight

@@ -1,6 +1,6 @@
 #pragma once
 // GPT with a dense or MoE FFN. Every init std and forward multiplier comes from
-// the Parameterization table; the model decides no scale itself (DESIGN.md).
+// the Parameterization table; the model decides no scale itself (docs/design.md).
 #include <torch/torch.h>
 
 #include <map>
@@ -44,7 +44,7 @@ struct DenseFfnImpl : torch::nn::Module {
 };
 TORCH_MODULE(DenseFfn);
 
-// THEORY §2: sigmoid scores, top-a (top-a/g per group), gates normalized over the
+// docs/method.md §2: sigmoid scores, top-a (top-a/g per group), gates normalized over the
 // selected experts, routed sum × R, shared experts unscaled, every down × A.
 struct MoeFfnImpl : torch::nn::Module {
   MoeFfnImpl(int d, const FfnSpec& f, Activation act, double A, double R);

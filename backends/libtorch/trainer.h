@@ -1,5 +1,5 @@
 #pragma once
-// One training run: TrialSpec in, TrialResult out (DESIGN.md "The LibTorch backend").
+// One training run: TrialSpec in, TrialResult out (docs/design.md "The LibTorch backend").
 #include <functional>
 #include <string>
 

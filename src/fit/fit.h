@@ -1,5 +1,5 @@
 #pragma once
-// Fitting the optimum of a sweep (DESIGN.md "Fit"): a quadratic in log2 space
+// Fitting the optimum of a sweep (docs/design.md "Fit"): a quadratic in log2 space
 // around the best point (1 axis) or a quadratic response surface (2-3 axes), the
 // best point with at_edge when the vertex leaves the sampled box, a bootstrap
 // confidence interval on each coordinate, and R².

@@ -1,5 +1,5 @@
 #pragma once
-// Parameter groups of THEORY.md §4: the keys of the Parameterization table.
+// Parameter groups of docs/method.md §4: the keys of the Parameterization table.
 #include <array>
 #include <string_view>
 

@@ -1,5 +1,5 @@
 #pragma once
-// HParams: the swept values of the reference (THEORY §1: η⋆, λ⋆, σ⋆, ε⋆, β⋆).
+// HParams: the swept values of the reference (docs/method.md §1: η⋆, λ⋆, σ⋆, ε⋆, β⋆).
 #include <map>
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// ModelSpec: the transformer's shape (DESIGN.md "Core types", THEORY.md §1-2).
+// ModelSpec: the transformer's shape (docs/design.md "Core types", docs/method.md §1-2).
 #include <string>
 
 #include "util/json.h"
@@ -18,7 +18,7 @@ struct RouterSpec {
 struct FfnSpec {
   FfnKind kind = FfnKind::kDense;
   int d_ff = 0; // dense: hidden width (for GLU, the post-gate width)
-  // MoE (THEORY §1): N, a, h, n_s, h_s, g.
+  // MoE (docs/method.md §1): N, a, h, n_s, h_s, g.
   int n_experts = 0;
   int active = 0;
   int d_expert = 0;
@@ -30,7 +30,7 @@ struct FfnSpec {
   bool is_moe() const { return kind == FfnKind::kMoe; }
   // H_act: d_ff (dense), a·h + n_s·h_s (MoE).
   long long active_width() const;
-  // Naming of THEORY §1, e.g. "128e8a4g1s" (groups and shared only when not default).
+  // Naming of docs/method.md §1, e.g. "128e8a4g1s" (groups and shared only when not default).
   std::string layout_name() const;
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// The open choices of THEORY.md §9, with their defaults.
+// The open choices of docs/method.md §9, with their defaults.
 #include "util/json.h"
 
 namespace mue {
@@ -11,7 +11,7 @@ enum class BetaScaling { kSde, kNone };
 enum class EpsRule { kGlobal, kCompleteP };
 enum class RoutingNormalization { kGlobal, kPerGroup };
 enum class AttentionScale { kInvDHead, kInvSqrtDHead };
-// Not a choice of THEORY §9: `standard` is the baseline muE is measured against
+// Not a choice of docs/method.md §9: `standard` is the baseline muE is measured against
 // (PyTorch-default init, the reference's lr/wd reused unchanged, no multipliers).
 enum class ParameterizationKind { kMue, kStandard };
 

@@ -1,5 +1,5 @@
 #pragma once
-// SweepSpec: the grid a `muE sweep` trains (DESIGN.md "Core types").
+// SweepSpec: the grid a `muE sweep` trains (docs/design.md "Core types").
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// The local launcher of the sweep engine (DESIGN.md "Sweep engine"): every trial is a
+// The local launcher of the sweep engine (docs/design.md "Sweep engine"): every trial is a
 // child `muE trial` process, `jobs` at a time, each finished result appended to the
 // fsync'd journal DIR/trials.jsonl before anything else happens.
 #include <csignal>

@@ -1,5 +1,5 @@
 #pragma once
-// Grid -> trials, and the append-only journal of finished trials (DESIGN.md "Sweep engine").
+// Grid -> trials, and the append-only journal of finished trials (docs/design.md "Sweep engine").
 #include <map>
 #include <string>
 #include <vector>

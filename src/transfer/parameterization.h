@@ -1,5 +1,5 @@
 #pragma once
-// Parameterization: the single table a backend consumes (DESIGN.md "Core types").
+// Parameterization: the single table a backend consumes (docs/design.md "Core types").
 #include <map>
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// The catalog of rule ids (THEORY.md section ids) that traces may name.
+// The catalog of rule ids (docs/method.md section ids) that traces may name.
 #include <string_view>
 #include <vector>
 
@@ -7,7 +7,7 @@ namespace mue {
 
 struct RuleInfo {
   std::string_view id;
-  std::string_view section; // THEORY.md section
+  std::string_view section; // docs/method.md section
   std::string_view summary;
 };
 

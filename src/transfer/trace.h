@@ -1,6 +1,6 @@
 #pragma once
 // A value with its derivation: value = base × Π factors, each factor named by
-// the THEORY.md rule that produced it.
+// the docs/method.md rule that produced it.
 #include <string>
 #include <vector>
 
@@ -10,7 +10,7 @@
 namespace mue {
 
 struct Factor {
-  std::string rule; // a rule id of THEORY.md, e.g. "muP.hidden.lr"
+  std::string rule; // a rule id of docs/method.md, e.g. "muP.hidden.lr"
   double factor = 1;
   std::string reason; // one line: why this factor, with the numbers
 };

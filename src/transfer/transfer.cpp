@@ -15,7 +15,7 @@ std::string times(double r) {
   return "×" + fmt(r);
 }
 
-// The per-group rules of THEORY §4-§7 applied to globals already scaled by §5.
+// The per-group rules of docs/method.md §4-§7 applied to globals already scaled by §5.
 class Builder {
 public:
   Builder(const Reference& ref, const ModelSpec& m, const TrainSpec& t, const TransferOptions& o,

@@ -1,6 +1,6 @@
 #pragma once
 // transfer(reference, target, options) -> Parameterization: the rules of
-// THEORY.md as one pure function.
+// docs/method.md as one pure function.
 #include <string>
 
 #include "spec/config.h"
@@ -26,7 +26,7 @@ struct Reference {
 Parameterization transfer(const Reference& ref, const ModelSpec& model, const TrainSpec& train,
                           const TransferOptions& options, const Where& target_where);
 
-// THEORY §3: the table a reference is trained with is transfer(ref, ref).
+// docs/method.md §3: the table a reference is trained with is transfer(ref, ref).
 Parameterization reference_table(const Reference& ref, const TransferOptions& options);
 
 // The table a config trains with: transfer(its reference shape with its hparams,

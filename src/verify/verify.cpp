@@ -108,7 +108,7 @@ std::vector<VerifyTarget> read_transfer_report(const Json& j, const std::string&
     const Json& opt = field(t, "optimizer", tw);
     v.bridged["lr"] = traced_value(opt, "lr", tw.at("optimizer"));
     v.bridged["wd"] = traced_value(opt, "wd", tw.at("optimizer"));
-    v.bridged["init_std"] = v.config.hparams.init_std; // σ of the table is σ⋆ (THEORY §4)
+    v.bridged["init_std"] = v.config.hparams.init_std; // σ of the table is σ⋆ (docs/method.md §4)
     out.push_back(std::move(v));
   }
   return out;

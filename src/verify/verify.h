@@ -1,5 +1,5 @@
 #pragma once
-// muE verify as library functions (DESIGN.md "verify"): read a transfer report, plan a
+// muE verify as library functions (docs/design.md "verify"): read a transfer report, plan a
 // small sweep around the bridged value of each target × axis, judge the drift between the
 // bridged and the empirical optimum, and render verify.json, the table and JUnit XML.
 #include <map>
