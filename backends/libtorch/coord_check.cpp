@@ -145,7 +145,7 @@ CoordCheckResult coord_check(const RunConfig& base, const std::string& file,
       r.unstable.push_back(k + " at init: slope " + std::to_string(s));
   }
   r.stable = r.unstable.empty();
-  r.report = Json{{"schema", "mue.coord_check/1"},
+  r.report = Json{{"schema", kCoordCheckSchema},
                   {"parameterization", o.standard ? "standard" : "table (μP)"},
                   {"steps", o.steps},
                   {"tolerance", o.tolerance},

@@ -6,14 +6,12 @@
 #include <vector>
 
 #include "spec/config.h"
+#include "spec/schemas.h"
 #include "spec/target_spec.h"
 #include "transfer/transfer.h"
 #include "util/json.h"
 
 namespace mue {
-
-inline constexpr const char* kTransferSchema = "mue.transfer/1";
-inline constexpr const char* kSweepReportSchema = "mue.sweep/1";
 
 struct LoadedReference {
   Reference ref;

@@ -9,6 +9,7 @@
 #include "spec/hparams.h"
 #include "spec/model_spec.h"
 #include "spec/options.h"
+#include "spec/schemas.h"
 #include "spec/train_spec.h"
 #include "util/json.h"
 
@@ -46,8 +47,6 @@ struct RunConfig {
   TransferOptions options;
   std::optional<BaseShape> reference;
 };
-
-inline constexpr const char* kConfigSchema = "mue.config/1";
 
 // Checks an optional top-level "schema" field against `expected`.
 void check_schema_field(ObjectReader& r, const char* expected);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "spec/config.h"
+#include "spec/schemas.h"
 #include "util/json.h"
 
 namespace mue {
@@ -37,7 +38,6 @@ struct SweepSpec {
   std::size_t grid_points() const; // product of axis sizes
 };
 
-inline constexpr const char* kSweepSpecSchema = "mue.sweep_spec/1";
 inline constexpr std::size_t kMaxAxisValues = 1000;
 inline constexpr std::size_t kMaxGridPoints = 100000;
 

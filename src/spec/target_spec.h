@@ -5,6 +5,7 @@
 
 #include "spec/config.h"
 #include "spec/options.h"
+#include "spec/schemas.h"
 #include "util/json.h"
 
 namespace mue {
@@ -23,8 +24,6 @@ struct TargetsSpec {
   TransferOptions options;
   std::vector<TargetSpec> targets;
 };
-
-inline constexpr const char* kTargetsSchema = "mue.targets/1";
 
 TargetsSpec parse_targets_spec(const Json& j, const Where& where);
 Json to_json(const TargetsSpec& t);

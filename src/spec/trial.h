@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "spec/config.h"
+#include "spec/schemas.h"
 #include "spec/sweep_spec.h"
 #include "util/json.h"
 
@@ -57,9 +58,6 @@ struct TrialResult {
   std::vector<std::vector<double>>
       expert_load; // per MoE layer: fraction of routed slots per expert
 };
-
-inline constexpr const char* kTrialSchema = "mue.trial/1";
-inline constexpr const char* kResultSchema = "mue.result/1";
 
 TrialSpec parse_trial_spec(const Json& j, const Where& where);
 Json to_json(const TrialSpec& t);

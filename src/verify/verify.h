@@ -8,13 +8,12 @@
 #include <vector>
 
 #include "fit/fit.h"
+#include "spec/schemas.h"
 #include "spec/sweep_spec.h"
 #include "sweep/plan.h"
 #include "util/json.h"
 
 namespace mue {
-
-inline constexpr const char* kVerifySchema = "mue.verify/1";
 
 struct VerifyTarget {
   std::string name;
