@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "bench_util.h"
-#include "sweep/plan.h"
+#include "sweep/journal.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/version.h"
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
 
   const double total =
       run_timed({mue, "--threads", "1", "sweep", spec, "--out", dir.string(), "--jobs", "1"});
-  const auto done = read_journal((dir / "trials.jsonl").string());
+  const auto done = Journal::existing(dir).read();
   double train = 0, process = 0;
   for (const auto& [id, r] : done) {
     train += r.wall_s;

@@ -1,10 +1,9 @@
 // muE fit: rebuild a sweep directory's report from its journal alone.
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/sweep_common.h"
+#include "cli/run_options.h"
 #include "spec/validate.h"
 #include "sweep/report.h"
 #include "util/error.h"
@@ -22,32 +21,27 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
       "  the journal are listed as missing; the fit uses what is there.\n"
       "Exit: 0 ok, 1 no usable trial, 2 DIR is not a sweep directory.");
   sub->add_option("DIR", *dir, "Sweep directory")->required();
-  return {sub, [dir, &g]() -> int {
-            namespace fs = std::filesystem;
-            if (!fs::is_directory(*dir))
-              throw InputError(*dir, "", "not a directory (expected the --out DIR of muE sweep)");
-            const std::string spec_file = (fs::path(*dir) / "spec.json").string();
-            if (!fs::exists(spec_file))
-              throw InputError(spec_file, "", "missing: " + *dir + " is not a sweep directory");
-            const SweepSpec s =
-                parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
-            const std::vector<PlannedTrial> plan = plan_sweep(s, spec_file);
-            bool torn = false;
-            const auto done = read_journal((fs::path(*dir) / "trials.jsonl").string(), &torn);
-            if (torn && !g.quiet)
-              std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
-            // The environment of the run that produced the trials, kept from the old report.
-            Json environment = Json::object();
-            const std::string old = (fs::path(*dir) / "sweep.json").string();
-            if (fs::exists(old)) {
-              try {
-                environment = Json::parse(read_file(old)).at("environment");
-              } catch (const std::exception&) {
-                environment = Json::object();
-              }
-            }
-            environment["refit_by"] = "muE fit";
-            return write_sweep_outputs(s, spec_file, plan, done, environment, *dir, g);
-          }};
+  return {
+      sub, [dir, &g]() -> int {
+        const Journal journal = Journal::existing(*dir);
+        const std::string spec_file = journal.spec_file();
+        const SweepSpec s =
+            parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
+        const std::vector<PlannedTrial> plan = plan_sweep(s, spec_file);
+        bool torn = false;
+        const auto done = journal.read(&torn);
+        if (torn && !g.quiet)
+          std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
+        // The environment of the run that produced the trials, kept from the old report.
+        Json environment = Json::object();
+        try {
+          environment = Json::parse(read_file(journal.report_file("sweep.json"))).at("environment");
+        } catch (const std::exception&) {
+          environment = Json::object();
+        }
+        environment["refit_by"] = "muE fit";
+        print_sweep_outputs(write_sweep_outputs(s, spec_file, plan, done, environment, journal), g);
+        return 0;
+      }};
 }
 } // namespace mue::cli

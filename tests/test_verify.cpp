@@ -145,7 +145,7 @@ TEST_CASE("transfer report reader: schema version and missing fields name the po
             .pointer == "/targets/0/name");
 }
 
-#include "sweep/slurm_runner.h"
+#include "sweep/slurm_launcher.h"
 
 TEST_CASE("Slurm states map to trial statuses; node failures and cancellations are resubmitted") {
   CHECK(slurm_state_verdict("TIMEOUT", "TimeLimit").status == TrialStatus::kTimeout);

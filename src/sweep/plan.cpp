@@ -40,30 +40,4 @@ std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file
   return out;
 }
 
-std::map<std::string, TrialResult> read_journal(const std::string& path, bool* torn) {
-  std::map<std::string, TrialResult> out;
-  if (torn) *torn = false;
-  std::ifstream in(path);
-  if (!in) return out;
-  std::string line;
-  std::size_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty()) continue;
-    try {
-      TrialResult r = parse_trial_result(Json::parse(line), Where{path, ""});
-      out[r.id] = std::move(r);
-    } catch (const std::exception& e) {
-      // Only the last line may be torn; anything else is a damaged journal.
-      if (in.peek() == EOF) {
-        if (torn) *torn = true;
-        break;
-      }
-      throw RuntimeError(path + ": line " + std::to_string(n) + " is not a trial result (" +
-                         e.what() + "); the journal is damaged");
-    }
-  }
-  return out;
-}
-
 } // namespace mue

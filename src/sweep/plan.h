@@ -1,5 +1,5 @@
 #pragma once
-// Grid -> trials, and the append-only journal of finished trials (docs/design.md "Sweep engine").
+// Grid -> trials (docs/design.md "Sweep engine").
 #include <map>
 #include <string>
 #include <vector>
@@ -17,9 +17,5 @@ struct PlannedTrial {
 
 // Every grid point × seed, in a stable order (axes in spec order, last axis fastest).
 std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file);
-
-// Reads DIR/trials.jsonl. A torn last line (a crash mid-append) is skipped and
-// reported through `torn`; a later result for the same id wins.
-std::map<std::string, TrialResult> read_journal(const std::string& path, bool* torn = nullptr);
 
 } // namespace mue

@@ -10,6 +10,7 @@
 #include "report/plot.h"
 #include "report/transfer_report.h" // kSweepReportSchema
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mue {
 namespace {
@@ -259,6 +260,39 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
   for (const auto& d : data)
     p << d << "e\n";
   return render_svg(p.str(), path, 960, 540);
+}
+
+SweepOutputs write_sweep_outputs(const SweepSpec& s, const std::string& spec_file,
+                                 const std::vector<PlannedTrial>& plan,
+                                 const std::map<std::string, TrialResult>& done,
+                                 const Json& environment, const Journal& journal) {
+  SweepOutputs out;
+  out.report = build_sweep_report(s, spec_file, plan, done, environment);
+  const FitResult& f = out.report.fit;
+  out.report_file = journal.report_file("sweep.json");
+  write_file_atomic(out.report_file, out.report.json.dump(1) + "\n");
+  std::string x_key = s.axes.front().key;
+  for (const auto& ax : s.axes)
+    if (ax.key == "lr") x_key = "lr";
+  std::string safe;
+  for (char c : x_key)
+    safe += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
+  const std::string plot = (journal.plots_dir() / ("loss_vs_" + safe + ".svg")).string();
+  if (plot_sweep(s, plan, done, f, plot)) out.plot_file = plot;
+  for (std::size_t ax = 0; ax < s.axes.size(); ++ax)
+    if (f.axes[ax].at_edge) out.warnings.push_back(f.axes[ax].edge_message);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "optimum (%s, R² %.3f, %zu of %zu trials usable):", f.method.c_str(), f.r2,
+                out.report.json["counts"]["ok"].get<std::size_t>(), plan.size());
+  out.summary = buf;
+  for (std::size_t ax = 0; ax < s.axes.size(); ++ax) {
+    std::snprintf(buf, sizeof buf, " %s = %.4g [95%% CI %.4g, %.4g]%s", s.axes[ax].key.c_str(),
+                  f.axes[ax].value, f.axes[ax].ci_low, f.axes[ax].ci_high,
+                  f.axes[ax].at_edge ? " (at edge)" : "");
+    out.summary += buf;
+  }
+  return out;
 }
 
 } // namespace mue

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "fit/fit.h"
+#include "sweep/journal.h"
 #include "sweep/plan.h"
 #include "util/json.h"
 
@@ -30,6 +31,21 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
 bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
                 const std::map<std::string, TrialResult>& done, const FitResult& fit,
                 const std::string& path);
+
+// Builds the report and writes DIR/sweep.json (atomically) and DIR/plots/loss_vs_<axis>.svg.
+// Returns what to tell the user: the optimum with its CI per axis, the files written, and a
+// warning per axis whose optimum sits at the grid's edge. CheckFailedError (exit 1) when no
+// trial is usable; nothing is written then.
+struct SweepOutputs {
+  SweepReport report;
+  std::string report_file, plot_file; // plot_file empty: gnuplot missing, nothing drawn
+  std::vector<std::string> warnings;
+  std::string summary; // "optimum (quadratic, R² 0.982, 18 of 18 trials usable): lr = ..."
+};
+SweepOutputs write_sweep_outputs(const SweepSpec& s, const std::string& spec_file,
+                                 const std::vector<PlannedTrial>& plan,
+                                 const std::map<std::string, TrialResult>& done,
+                                 const Json& environment, const Journal& journal);
 
 // "lr=0.001 init_std=0.02 seed 0": how a trial is named in logs and progress lines.
 std::string describe_trial(const SweepSpec& s, const PlannedTrial& t);

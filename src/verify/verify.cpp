@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "report/plot.h"
 #include "report/transfer_report.h" // kTransferSchema
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mue {
 namespace {
@@ -373,6 +377,281 @@ bool plot_target(const std::string& target, const std::vector<const VerifyCase*>
   }
   p << "unset multiplot\n";
   return render_svg(p.str(), path, 520 * static_cast<int>(n) + 80, 480);
+}
+
+} // namespace mue
+
+namespace mue {
+
+Objective parse_objective_flag(const std::string& s) {
+  Objective o;
+  if (s == "final_val_loss") return o;
+  if (s.rfind("mean_last_k:", 0) == 0) {
+    const std::string k = s.substr(12);
+    if (!k.empty() && k.find_first_not_of("0123456789") == std::string::npos && k.size() < 6 &&
+        std::stoi(k) > 0) {
+      o.kind = ObjectiveKind::kMeanLastK;
+      o.k = std::stoi(k);
+      return o;
+    }
+  }
+  throw UsageError("--objective " + s + ": expected final_val_loss or mean_last_k:K with K > 0");
+}
+
+VerifyPlan plan_verify(const VerifyRequest& r) {
+  std::vector<VerifyTarget> all =
+      read_transfer_report(read_json_file(r.transfer_file), r.transfer_file);
+  if (!r.backend_file.empty()) { // every case trains through this backend (your own trainer)
+    BackendSpec b = parse_backend(read_json_file(r.backend_file), Where{r.backend_file, ""});
+    // Relative paths in it mean "beside the backend file", wherever the trials run.
+    const std::filesystem::path here = std::filesystem::absolute(r.backend_file).parent_path();
+    if (!b.argv.empty() && b.argv[0].find('/') != std::string::npos && b.argv[0][0] != '/')
+      b.argv[0] = (here / b.argv[0]).string();
+    b.cwd = b.cwd.empty() ? here.string() : (here / b.cwd).lexically_normal().string();
+    for (auto& t : all)
+      t.config.backend = b;
+  }
+  std::vector<const VerifyTarget*> chosen;
+  for (const auto& t : all)
+    if (r.targets.empty()) chosen.push_back(&t);
+  for (const auto& name : r.targets) {
+    const VerifyTarget* found = nullptr;
+    for (const auto& t : all)
+      if (t.name == name) found = &t;
+    if (!found) {
+      std::string known;
+      for (const auto& t : all)
+        known += (known.empty() ? "" : ", ") + t.name;
+      throw UsageError("--targets: '" + name + "' is not a target of " + r.transfer_file +
+                       " (it has: " + known + ")");
+    }
+    chosen.push_back(found);
+  }
+  const std::vector<std::string> axes = r.axes.empty() ? std::vector<std::string>{"lr"} : r.axes;
+  VerifyPlan p;
+  p.n_targets = chosen.size();
+  for (const VerifyTarget* t : chosen)
+    for (const auto& axis : axes)
+      p.cases.push_back(plan_case(*t, axis, r.points, r.step, r.seeds, r.objective, r.timeout_s,
+                                  r.transfer_file));
+  std::set<std::string> seen;
+  for (const auto& c : p.cases)
+    for (const auto& t : c.trials)
+      if (seen.insert(t.spec.id()).second) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s=%.4g (%+.2f log2)", c.axis.c_str(),
+                      t.point[0] * c.bridged / c.reference, std::log2(t.point[0] / c.reference));
+        p.names[t.spec.id()] = c.target + " " + buf + " seed " + std::to_string(t.seed);
+        p.trials.push_back(t);
+      }
+  std::ostringstream title;
+  title << "muE verify: " << chosen.size() << " target(s) × " << axes.size() << " axis(es), "
+        << r.points << " points " << r.step << " log2 apart × " << r.seeds << " seed(s)";
+  p.title = title.str();
+  return p;
+}
+
+VerifyReport judge_verify(const VerifyPlan& plan, const VerifyRequest& r, const RunOutcome& run,
+                          double wall_s) {
+  VerifyReport v;
+  v.transfer_file = r.transfer_file;
+  v.tolerance = r.tolerance;
+  v.step = r.step;
+  v.points = r.points;
+  v.seeds = r.seeds;
+  v.objective = r.objective;
+  v.planned = plan.trials.size();
+  v.reused = run.reused;
+  v.ran = run.ran;
+  v.unusable = run.unusable;
+  v.environment = run.environment;
+  v.wall_s = wall_s;
+  for (const auto& c : plan.cases) {
+    CaseReport cr{c.target, c.axis, c.bridged, c.reference,
+                  evaluate_case(c, run.done, r.tolerance)};
+    v.n_pass += cr.outcome.verdict == Verdict::kPass;
+    v.n_fail += cr.outcome.verdict == Verdict::kFail;
+    v.n_inconclusive += cr.outcome.verdict == Verdict::kInconclusive;
+    v.cases.push_back(std::move(cr));
+  }
+  v.verdict = v.n_fail ? "fail" : v.n_inconclusive ? "inconclusive" : "pass";
+  return v;
+}
+
+Json to_json(const VerifyReport& v) {
+  Json cases = Json::array();
+  for (const auto& c : v.cases) {
+    const CaseOutcome& oc = c.outcome;
+    Json jc{{"target", c.target},
+            {"axis", c.axis},
+            {"bridged", c.bridged},
+            {"reference_value", c.reference},
+            {"verdict", to_string(oc.verdict)},
+            {"message", oc.message},
+            {"at_edge", oc.at_edge},
+            {"bridged_trained", oc.bridged_usable},
+            {"gap", oc.gap ? Json(*oc.gap) : Json(nullptr)},
+            {"grid", oc.grid}};
+    if (oc.usable) {
+      jc["empirical"] = oc.empirical;
+      jc["ci"] = {oc.ci_low, oc.ci_high};
+      jc["drift"] = oc.drift;
+      jc["drift_ci"] = {oc.drift_ci_low, oc.drift_ci_high};
+      jc["fit"] = {{"method", oc.method}, {"r2", oc.r2}};
+    } else {
+      jc["empirical"] = nullptr;
+      jc["drift"] = nullptr;
+    }
+    cases.push_back(std::move(jc));
+  }
+  return Json{
+      {"schema", kVerifySchema},
+      {"transfer", v.transfer_file},
+      {"verdict", v.verdict},
+      {"counts", {{"pass", v.n_pass}, {"fail", v.n_fail}, {"inconclusive", v.n_inconclusive}}},
+      {"tolerance", v.tolerance},
+      {"points", v.points},
+      {"step", v.step},
+      {"seeds", v.seeds},
+      {"objective", to_json(v.objective)},
+      {"trials",
+       {{"planned", v.planned}, {"reused", v.reused}, {"run", v.ran}, {"unusable", v.unusable}}},
+      {"environment", v.environment},
+      {"wall_s", v.wall_s},
+      {"cases", cases}};
+}
+
+namespace {
+std::pair<double, double> read_pair(ObjectReader& r, const char* key) {
+  const Json& a = as_array(r.raw(key), r.at(key));
+  if (a.size() != 2) r.fail(key, "expected [low, high]");
+  return {as_number(a[0], r.at(key).at(0)), as_number(a[1], r.at(key).at(1))};
+}
+} // namespace
+
+VerifyReport parse_verify_report(const Json& j, const Where& where) {
+  ObjectReader r(j, where);
+  const std::string schema = r.string("schema");
+  if (schema != kVerifySchema)
+    r.fail("schema", "unknown schema '" + schema + "'; this muE reads \"" + kVerifySchema + "\"");
+  VerifyReport v;
+  v.transfer_file = r.string("transfer");
+  v.verdict = r.choice("verdict", {"pass", "fail", "inconclusive"});
+  ObjectReader counts = r.object("counts");
+  v.n_pass = static_cast<std::size_t>(counts.integer("pass"));
+  v.n_fail = static_cast<std::size_t>(counts.integer("fail"));
+  v.n_inconclusive = static_cast<std::size_t>(counts.integer("inconclusive"));
+  counts.finish();
+  v.tolerance = r.number("tolerance");
+  v.points = static_cast<int>(r.integer("points"));
+  v.step = r.number("step");
+  v.seeds = static_cast<int>(r.integer("seeds"));
+  v.objective = parse_objective(r.raw("objective"), r.at("objective"));
+  ObjectReader trials = r.object("trials");
+  v.planned = static_cast<std::size_t>(trials.integer("planned"));
+  v.reused = static_cast<std::size_t>(trials.integer("reused"));
+  v.ran = static_cast<std::size_t>(trials.integer("run"));
+  v.unusable = static_cast<std::size_t>(trials.integer("unusable"));
+  trials.finish();
+  v.environment = r.raw("environment");
+  v.wall_s = r.number("wall_s");
+  const Json& cases = as_array(r.raw("cases"), r.at("cases"));
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    ObjectReader c(cases[i], r.at("cases").at(i));
+    CaseReport cr;
+    cr.target = c.string("target");
+    cr.axis = c.string("axis");
+    cr.bridged = c.number("bridged");
+    cr.reference = c.number("reference_value");
+    CaseOutcome& oc = cr.outcome;
+    const std::string verdict = c.choice("verdict", {"pass", "fail", "inconclusive"});
+    oc.verdict = verdict == "pass"   ? Verdict::kPass
+                 : verdict == "fail" ? Verdict::kFail
+                                     : Verdict::kInconclusive;
+    oc.message = c.string("message");
+    oc.at_edge = c.boolean("at_edge");
+    oc.bridged_usable = c.boolean("bridged_trained");
+    if (!c.raw("gap").is_null()) oc.gap = c.number("gap");
+    oc.grid = c.raw("grid");
+    oc.usable = !c.raw("empirical").is_null();
+    c.raw("drift");
+    if (oc.usable) {
+      oc.empirical = c.number("empirical");
+      std::tie(oc.ci_low, oc.ci_high) = read_pair(c, "ci");
+      oc.drift = c.number("drift");
+      std::tie(oc.drift_ci_low, oc.drift_ci_high) = read_pair(c, "drift_ci");
+      ObjectReader fit = c.object("fit");
+      oc.method = fit.string("method");
+      oc.r2 = fit.number("r2");
+      fit.finish();
+    }
+    c.finish();
+    v.cases.push_back(std::move(cr));
+  }
+  r.finish();
+  return v;
+}
+
+namespace {
+// The plan's cases and the report's outcomes as the table/JUnit/plot functions take them.
+std::vector<CaseOutcome> outcomes_of(const VerifyReport& v) {
+  std::vector<CaseOutcome> out;
+  for (const auto& c : v.cases)
+    out.push_back(c.outcome);
+  return out;
+}
+} // namespace
+
+std::vector<std::string> write_verify_outputs(const VerifyReport& v, const VerifyPlan& plan,
+                                              const Journal& journal,
+                                              const std::string& junit_file) {
+  write_file_atomic(journal.report_file("verify.json"), to_json(v).dump(1) + "\n");
+  const std::vector<CaseOutcome> outcomes = outcomes_of(v);
+  std::vector<std::string> plotted;
+  std::vector<std::string> targets;
+  for (const auto& c : plan.cases)
+    if (std::find(targets.begin(), targets.end(), c.target) == targets.end())
+      targets.push_back(c.target);
+  for (const auto& name : targets) {
+    std::vector<const VerifyCase*> pc;
+    std::vector<const CaseOutcome*> po;
+    for (std::size_t i = 0; i < plan.cases.size(); ++i)
+      if (plan.cases[i].target == name) pc.push_back(&plan.cases[i]), po.push_back(&outcomes[i]);
+    std::string safe;
+    for (char ch : name)
+      safe += std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ? ch : '_';
+    const std::string path = (journal.plots_dir() / (safe + ".svg")).string();
+    if (plot_target(name, pc, po, path)) plotted.push_back(path);
+  }
+  if (!junit_file.empty())
+    write_file_atomic(junit_file, junit_xml(plan.cases, outcomes, v.tolerance, v.wall_s));
+  return plotted;
+}
+
+std::string verify_summary(const VerifyReport& v) {
+  std::vector<VerifyCase> cases;
+  for (const auto& c : v.cases) {
+    VerifyCase vc;
+    vc.target = c.target;
+    vc.axis = c.axis;
+    vc.bridged = c.bridged;
+    vc.reference = c.reference;
+    cases.push_back(std::move(vc));
+  }
+  std::ostringstream os;
+  os << "\n" << verify_table(cases, outcomes_of(v));
+  for (const auto& c : v.cases)
+    if (c.outcome.verdict != Verdict::kPass)
+      os << "  " << c.target << " " << c.axis << ": " << c.outcome.message << "\n";
+  os << "verdict: " << v.verdict << " (" << v.n_pass << " pass, " << v.n_fail << " fail, "
+     << v.n_inconclusive << " inconclusive; tolerance " << v.tolerance << " log2)\n";
+  return os.str();
+}
+
+int verify_exit_code(const VerifyReport& v, bool allow_inconclusive) {
+  if (v.n_fail) return 1;
+  if (v.n_inconclusive && !allow_inconclusive) return 1;
+  return 0;
 }
 
 } // namespace mue

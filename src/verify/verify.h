@@ -10,6 +10,7 @@
 #include "fit/fit.h"
 #include "spec/schemas.h"
 #include "spec/sweep_spec.h"
+#include "sweep/engine.h"
 #include "sweep/plan.h"
 #include "util/json.h"
 
@@ -82,5 +83,75 @@ std::string junit_xml(const std::vector<VerifyCase>& cases,
 // optimum (with its CI) marked, failures along the top. False without gnuplot.
 bool plot_target(const std::string& target, const std::vector<const VerifyCase*>& cases,
                  const std::vector<const CaseOutcome*>& outcomes, const std::string& path);
+
+// ---- the whole of `muE verify`, step by step (cli/cmd_verify.cpp calls these in order) ----
+
+// What `muE verify` was asked.
+struct VerifyRequest {
+  std::string transfer_file;        // transfer.json
+  std::vector<std::string> targets; // empty: every target of the report
+  std::vector<std::string> axes;    // empty: lr
+  int points = 5, seeds = 1;
+  double step = 0.5, tolerance = 1.0, timeout_s = 3600;
+  Objective objective;      // default mean_last_k:2 (see parse_objective_flag)
+  std::string backend_file; // non-empty: every case trains through this backend
+};
+
+// "final_val_loss" or "mean_last_k:K" (K > 0); UsageError otherwise.
+Objective parse_objective_flag(const std::string& s);
+
+// The cases (target × axis) and the trials they need, deduplicated by trial id (one journal
+// serves every case: trials are content-addressed).
+struct VerifyPlan {
+  std::vector<VerifyCase> cases;
+  std::vector<PlannedTrial> trials;
+  std::map<std::string, std::string> names; // trial id -> "target lr=… (+0.50 log2) seed 0"
+  std::size_t n_targets = 0;
+  std::string title; // "muE verify: 3 target(s) × 1 axis(es), 5 points 0.5 log2 apart × 1 seed(s)"
+};
+// Reads the transfer report and the backend file (relative paths in it resolve beside it),
+// picks the targets (UsageError naming the known ones for an unknown name) and plans each
+// case (plan_case's errors).
+VerifyPlan plan_verify(const VerifyRequest& r);
+
+// One judged case as verify.json holds it.
+struct CaseReport {
+  std::string target, axis;
+  double bridged = 0, reference = 0;
+  CaseOutcome outcome;
+};
+
+// verify.json (schema mue.verify/1): the verdicts, the request, the trial counts and the
+// environment. to_json and parse_verify_report are each other's inverse.
+struct VerifyReport {
+  std::string transfer_file;
+  std::string verdict; // pass | fail | inconclusive
+  std::size_t n_pass = 0, n_fail = 0, n_inconclusive = 0;
+  double tolerance = 1, step = 0.5;
+  int points = 5, seeds = 1;
+  Objective objective;
+  std::size_t planned = 0, reused = 0, ran = 0, unusable = 0;
+  Json environment = Json::object();
+  double wall_s = 0;
+  std::vector<CaseReport> cases;
+};
+// Evaluates every case from the run's journal.
+VerifyReport judge_verify(const VerifyPlan& plan, const VerifyRequest& r, const RunOutcome& run,
+                          double wall_s);
+Json to_json(const VerifyReport& v);
+// InputError naming the file and field for another schema or a malformed report.
+VerifyReport parse_verify_report(const Json& j, const Where& where);
+
+// Writes DIR/verify.json (atomically), DIR/plots/<target>.svg (with gnuplot) and, when
+// `junit_file` is set, the JUnit XML. Returns the plots written.
+std::vector<std::string> write_verify_outputs(const VerifyReport& v, const VerifyPlan& plan,
+                                              const Journal& journal,
+                                              const std::string& junit_file);
+
+// The table and one line per case that did not pass, then the verdict line.
+std::string verify_summary(const VerifyReport& v);
+
+// 0 when every case passes; 1 for any fail, or any inconclusive unless allowed.
+int verify_exit_code(const VerifyReport& v, bool allow_inconclusive);
 
 } // namespace mue

@@ -98,7 +98,7 @@ last=$(ls -t "$d/slurm/"tasks-*.txt | head -1)
 # 4. Fused packs run as array tasks.
 "$mue" -q sweep "$spec" --out "$tmp/p" --launcher slurm --fuse 5 || fail "packed slurm sweep failed"
 complete "$tmp/p"
-[ "$(ls "$tmp/p/specs" | grep -c '^pack-')" -eq 2 ] || fail "want 2 packs of 5 as 2 array tasks"
+[ "$(ls "$tmp/p/trials" | grep -c '^pack-.*\.spec\.json$')" -eq 2 ] || fail "want 2 packs of 5 as 2 array tasks"
 # 5. muE verify through Slurm.
 "$mue" -q transfer --reference "$fx/verify/reference.json" --targets "$fx/verify/targets.json" --out "$tmp/vt.json"
 "$mue" verify "$tmp/vt.json" --out "$tmp/v" --points 3 --step 1 --launcher slurm >"$tmp/out" 2>"$tmp/err"; rc=$?

@@ -1,0 +1,178 @@
+// The local launcher: every unit is a `muE trial` worker process, `jobs` at a time.
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <chrono>
+#include <limits>
+#include <list>
+#include <thread>
+
+#include "sweep/launcher.h"
+
+namespace mue {
+namespace {
+namespace bp = boost::process;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct Running {
+  std::vector<std::size_t> indices; // plan indices of the unit's trials
+  bp::child child;
+  Clock::time_point start;
+  Journal::UnitFiles files;
+  std::string device;
+};
+
+class LocalLauncher : public Launcher {
+public:
+  LaunchResult run(Batch& b) override {
+    const StopSignals signals;
+    const RunOptions& o = b.options;
+    auto env = worker_environment();
+    const pid_t parent = ::getpid();
+    // In the child, before exec: its own process group (a terminal's Ctrl-C reaches only
+    // the sweep, which then stops its workers in order) and death with the sweep.
+    auto setup = [parent](auto&) {
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+    };
+    std::list<Running> running;
+    std::size_t next = 0;
+    b.recorder.draw(0);
+    while ((next < b.units.size() || !running.empty()) && !signals.received()) {
+      while (static_cast<int>(running.size()) < b.layout.jobs && next < b.units.size() &&
+             !signals.received()) {
+        const std::string device = least_busy(b.layout.devices, running);
+        const Unit u = b.unit(next, device);
+        const Journal::UnitFiles f = b.journal.write_unit(u);
+        running.push_back(Running{b.units[next++],
+                                  bp::child(o.exe, worker_args(f.spec, f.result, u.pack()),
+                                            (bp::std_out & bp::std_err) > f.log,
+                                            bp::std_in < bp::null, env,
+                                            bp::extend::on_exec_setup = setup),
+                                  Clock::now(), f, device});
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      for (auto it = running.begin(); it != running.end() && !signals.received();) {
+        const double limit = o.timeout_s * static_cast<double>(it->indices.size());
+        if (it->child.running() && seconds_since(it->start) <= limit) {
+          ++it;
+          continue;
+        }
+        std::vector<TrialResult> results;
+        if (it->child.running()) {
+          it->child.terminate();
+          it->child.wait();
+          for (std::size_t i : it->indices)
+            results.push_back(failure_result(
+                b.plan[i].spec.id(), TrialStatus::kTimeout,
+                "killed after the trial timeout of " + Json(limit).dump() + " s" +
+                    (it->indices.size() > 1 ? " (its pack's: per trial × pack size)" : ""),
+                it->files.log));
+        } else {
+          results = outcome(b, *it);
+        }
+        record_all(b, *it, results);
+        it = running.erase(it);
+        b.recorder.draw(running.size());
+      }
+      b.recorder.draw(running.size());
+    }
+    b.recorder.end_live_line();
+    LaunchResult out;
+    if (signals.received()) {
+      out.stop_signal = signals.received();
+      stop(b, running);
+    }
+    return out;
+  }
+
+private:
+  static std::string least_busy(const std::vector<std::string>& devices,
+                                const std::list<Running>& running) {
+    std::string device = devices.front();
+    std::size_t least = std::numeric_limits<std::size_t>::max();
+    for (const auto& dv : devices) {
+      const auto busy = static_cast<std::size_t>(std::count_if(
+          running.begin(), running.end(), [&](const Running& r) { return r.device == dv; }));
+      if (busy < least) least = busy, device = dv;
+    }
+    return device;
+  }
+
+  static void record_all(Batch& b, const Running& run, std::vector<TrialResult>& results) {
+    const double wall = seconds_since(run.start);
+    for (auto& r : results) {
+      if (!(r.wall_s > 0)) r.wall_s = wall;
+      r.process_wall_s = wall;
+      b.recorder.record(r, wall, run.indices.size());
+    }
+  }
+
+  // A finished worker's outcome per trial: its result when valid, else a failure record.
+  static std::vector<TrialResult> outcome(const Batch& b, Running& run) {
+    run.child.wait();
+    const int native = run.child.native_exit_code();
+    std::map<std::string, TrialResult> got;
+    if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
+      for (auto& r : read_unit_results(unit_of(b, run), run.files.result)) got[r.id] = r;
+    const std::string why =
+        WIFSIGNALED(native)
+            ? "the trial process died from signal " + std::to_string(WTERMSIG(native)) + " (" +
+                  ::strsignal(WTERMSIG(native)) + ")"
+            : "the trial process exited with status " + std::to_string(WEXITSTATUS(native)) +
+                  (WEXITSTATUS(native) == 0 ? " but wrote no valid result"
+                                            : " without a valid result");
+    std::vector<TrialResult> out;
+    for (std::size_t i : run.indices) {
+      const std::string id = b.plan[i].spec.id();
+      if (got.count(id)) {
+        out.push_back(got[id]);
+        continue;
+      }
+      out.push_back(failure_result(id, TrialStatus::kFailed, why, run.files.log));
+      out.back().exit_status =
+          WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
+    }
+    return out;
+  }
+
+  static Unit unit_of(const Batch& b, const Running& run) {
+    std::vector<TrialSpec> specs;
+    for (std::size_t i : run.indices) specs.push_back(b.plan[i].spec);
+    return make_unit(std::move(specs));
+  }
+
+  // TERM every worker, a grace period, then KILL. A worker that still managed to write its
+  // result is journaled; the others run again on resume.
+  static void stop(Batch& b, std::list<Running>& running) {
+    for (auto& run : running) ::kill(run.child.id(), SIGTERM);
+    const auto t0 = Clock::now();
+    for (auto& run : running)
+      while (run.child.running() && seconds_since(t0) < 3)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& run : running) {
+      if (run.child.running()) run.child.terminate();
+      run.child.wait();
+      const int native = run.child.native_exit_code();
+      if (!(WIFEXITED(native) && WEXITSTATUS(native) == 0)) continue;
+      std::vector<TrialResult> results = read_unit_results(unit_of(b, run), run.files.result);
+      record_all(b, run, results);
+    }
+    running.clear();
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Launcher> make_local_launcher() { return std::make_unique<LocalLauncher>(); }
+
+} // namespace mue
