@@ -184,3 +184,32 @@ TEST_CASE(
         "#SBATCH --array=0-3%1\n#SBATCH -J j -c 2 -t 5 -o L\n");
   std::filesystem::remove(path);
 }
+
+TEST_CASE("verify.json: the reader gives back what the writer wrote") {
+  const VerifyTarget t = target();
+  VerifyCase c = plan_case(t, "lr", 5, 0.5, 1, Objective{}, 60, "t.json");
+  VerifyReport v;
+  v.transfer_file = "runs/transfer.json";
+  v.planned = 5;
+  v.ran = 4;
+  v.reused = 1;
+  v.environment = Json{{"cores", 2}};
+  v.wall_s = 12.5;
+  v.cases.push_back({c.target, c.axis, c.bridged, c.reference, evaluate_case(c, fake(c, 0.3), 1)});
+  v.cases.push_back({c.target, "wd", 0.1, 0.1, evaluate_case(c, {}, 1)}); // nothing usable
+  v.n_pass = 1;
+  v.n_fail = 1;
+  v.verdict = "fail";
+  const Json j = to_json(v);
+  CHECK(j["schema"] == kVerifySchema);
+  const VerifyReport back = parse_verify_report(j, Where{"verify.json", ""});
+  CHECK(to_json(back) == j);
+  CHECK(back.cases[0].outcome.drift == doctest::Approx(0.3).epsilon(0.01));
+  CHECK_FALSE(back.cases[1].outcome.usable);
+  CHECK(verify_exit_code(back, false) == 1);
+  Json other = j;
+  other["schema"] = "mue.verify/2";
+  CHECK(mue::test::failure_of([&] {
+          parse_verify_report(other, Where{"verify.json", ""});
+        }).pointer == "/schema");
+}

@@ -1,0 +1,220 @@
+// Tests of src/sweep: the journal (durable lines, torn last line, damaged journal, salvage,
+// the spec guard), the worker protocol's files, units and the process layout.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "sweep/engine.h"
+#include "sweep/journal.h"
+#include "sweep/launcher.h"
+#include "sweep/worker.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+using namespace mue;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the temp dir, removed at scope exit.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name)
+      : path(fs::temp_directory_path() / (name + "-" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+TrialSpec spec_with(double lr, int d_model = 32,
+                    const char* ffn = R"({"kind": "dense", "d_ff": 32})") {
+  TrialSpec t;
+  t.config = parse_config(
+      mue::test::parse(std::string(R"({
+    "model": {"vocab": 64, "d_model": )") +
+                       std::to_string(d_model) +
+                       R"(, "n_layers": 1, "n_heads": 2, "seq_len": 8, "ffn": )" + ffn + R"(},
+    "train": {"batch_size": 2, "steps": 4, "data": {"kind": "synthetic"}},
+    "hparams": {"lr": )" +
+                       std::to_string(lr) + R"(, "wd": 0.1, "init_std": 0.02}})"),
+      Where{"t.json", ""});
+  return t;
+}
+
+PlannedTrial planned(double lr) {
+  PlannedTrial p;
+  p.point = {lr};
+  p.spec = spec_with(lr);
+  return p;
+}
+
+TrialResult ok_result(const std::string& id, double objective) {
+  TrialResult r;
+  r.id = id;
+  r.status = TrialStatus::kOk;
+  r.objective = objective;
+  r.final_val_loss = objective;
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("journal: appended results read back; the last line per id wins") {
+  TempDir tmp("mue-test-journal");
+  const Journal j(tmp.path);
+  CHECK(fs::is_directory(j.trials_dir()));
+  CHECK(fs::is_directory(j.logs_dir()));
+  j.append(ok_result("a", 2.0));
+  TrialResult retry = ok_result("b", 0);
+  retry.status = TrialStatus::kFailed;
+  retry.objective.reset();
+  retry.retry = true;
+  j.append(retry);
+  j.append(ok_result("b", 3.0));
+  bool torn = true;
+  const auto done = j.read(&torn);
+  CHECK_FALSE(torn);
+  REQUIRE(done.size() == 2);
+  CHECK(*done.at("b").objective == 3.0);
+  CHECK(finished(done, "a"));
+  CHECK_FALSE(finished(done, "c"));
+}
+
+TEST_CASE("journal: a torn last line is ignored and reported; a damaged middle line is an error") {
+  TempDir tmp("mue-test-torn");
+  const Journal j(tmp.path);
+  j.append(ok_result("a", 2.0));
+  std::ofstream(j.journal_file(), std::ios::app) << "{\"schema\": \"mue.res";
+  bool torn = false;
+  CHECK(j.read(&torn).size() == 1);
+  CHECK(torn);
+  std::ofstream(j.journal_file(), std::ios::app) << "\n"
+                                                 << to_json(ok_result("b", 1.0)).dump() << "\n";
+  CHECK_THROWS_AS(j.read(), RuntimeError);
+}
+
+TEST_CASE("journal: a directory of another spec is refused unless force_new, which empties it") {
+  TempDir tmp("mue-test-spec-guard");
+  const Journal j = Journal::for_spec(tmp.path, "spec one\n", false, "one.json");
+  j.append(ok_result("a", 2.0));
+  CHECK(read_file(j.spec_file()) == "spec one\n");
+  // The same spec again: the journal stays.
+  CHECK(Journal::for_spec(tmp.path, "spec one\n", false, "one.json").read().size() == 1);
+  const auto f =
+      mue::test::failure_of([&] { Journal::for_spec(tmp.path, "spec two\n", false, "two.json"); });
+  CHECK(f.failed);
+  CHECK(f.reason.find("--force-new") != std::string::npos);
+  const Journal fresh = Journal::for_spec(tmp.path, "spec two\n", true, "two.json");
+  CHECK(fresh.read().empty());
+  CHECK(read_file(fresh.spec_file()) == "spec two\n");
+  // An existing directory without spec.json is not a sweep directory.
+  TempDir other("mue-test-not-sweep");
+  fs::create_directories(other.path);
+  CHECK(mue::test::failure_of([&] { Journal::existing(other.path); }).failed);
+}
+
+TEST_CASE("journal: results left in trials/ by killed workers are salvaged once, packs included") {
+  TempDir tmp("mue-test-salvage");
+  const Journal j(tmp.path);
+  const std::vector<PlannedTrial> plan{planned(1e-3), planned(2e-3), planned(4e-3), planned(8e-3)};
+  const std::string a = plan[0].spec.id(), b = plan[1].spec.id(), c = plan[2].spec.id();
+  // A single trial's result, and a pack of two.
+  const Unit single = make_unit({plan[0].spec});
+  write_file_atomic(j.unit_files(single.name).result, to_json(ok_result(a, 2.5)).dump());
+  const Unit pack = make_unit({plan[1].spec, plan[2].spec});
+  CHECK(pack.pack());
+  CHECK(pack.name.rfind("pack-", 0) == 0);
+  write_file_atomic(j.unit_files(pack.name).result,
+                    to_json(PackResult{{ok_result(b, 2.4), ok_result(c, 2.6)}}).dump());
+  // A result of a trial that is not in the plan, and a garbage one: ignored.
+  write_file_atomic(j.unit_files("ffff").result, to_json(ok_result("ffff", 1.0)).dump());
+  write_file_atomic(j.unit_files(plan[3].spec.id()).result, "{\"schema\": ");
+  std::map<std::string, TrialResult> done;
+  CHECK(j.salvage(plan, done) == 3);
+  CHECK(done.size() == 3);
+  CHECK(j.read().size() == 3);
+  CHECK(j.salvage(plan, done) == 0); // already journaled
+  CHECK(j.read().size() == 3);
+}
+
+TEST_CASE("worker protocol: pack, pack result and calibration files round-trip") {
+  const TrialPack p{{spec_with(1e-3), spec_with(2e-3)}};
+  const TrialPack back = parse_trial_pack(to_json(p), Where{"p.json", ""});
+  REQUIRE(back.trials.size() == 2);
+  CHECK(back.trials[1].id() == p.trials[1].id());
+  CHECK(to_json(p)["schema"] == kPackSchema);
+  CHECK(mue::test::failure_of([] {
+          parse_trial_pack(mue::test::parse(R"({"schema": "mue.pack/1", "trials": []})"),
+                           Where{"p.json", ""});
+        }).pointer == "/trials");
+  CHECK(mue::test::failure_of([] {
+          parse_trial_pack(mue::test::parse(R"({"schema": "mue.result/1", "trials": [{}]})"),
+                           Where{"p.json", ""});
+        }).pointer == "/schema");
+
+  const PackResult r{{ok_result("a", 1.5), ok_result("b", 2.5)}};
+  const PackResult rb = parse_pack_result(to_json(r), Where{"r.json", ""});
+  REQUIRE(rb.results.size() == 2);
+  CHECK(*rb.results[1].objective == 2.5);
+
+  const Calibration c{0.25, {{2, 0.4}, {4, 0.7}}};
+  const Calibration cb = parse_calibration(to_json(c), Where{"c.json", ""});
+  CHECK(cb.single_step_s == 0.25);
+  REQUIRE(cb.pack_step_s.size() == 2);
+  CHECK(cb.pack_step_s[1] == std::make_pair(4, 0.7));
+
+  const auto args = worker_args("s.json", "r.json", true);
+  CHECK(args == std::vector<std::string>{"-q", "trial", "--spec", "s.json", "--result", "r.json",
+                                         "--pack"});
+  CHECK(calibrate_args("s.json") ==
+        std::vector<std::string>{"-q", "trial", "--calibrate", "--spec", "s.json"});
+}
+
+TEST_CASE("units: packs hold up to K trials of one pack key; MoE and other shapes run alone") {
+  std::vector<PlannedTrial> plan{planned(1e-3), planned(2e-3), planned(4e-3)};
+  PlannedTrial wide;
+  wide.spec = spec_with(1e-3, 64);
+  plan.push_back(wide);
+  PlannedTrial moe;
+  moe.spec = spec_with(1e-3, 32, R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 8})");
+  plan.push_back(moe);
+  CHECK(pack_key(plan[0].spec) == pack_key(plan[1].spec)); // lr is not in the key
+  CHECK(pack_key(plan[0].spec) != pack_key(plan[3].spec)); // the width is
+  CHECK(pack_key(plan[4].spec).empty());                   // MoE is never fused
+  const std::vector<std::size_t> all{0, 1, 2, 3, 4};
+  CHECK(make_units(plan, all, 1).size() == 5);
+  const auto units = make_units(plan, all, 2);
+  REQUIRE(units.size() == 4);
+  CHECK(units[0] == std::vector<std::size_t>{0, 1});
+  CHECK(units[1] == std::vector<std::size_t>{2});
+  CHECK(units[2] == std::vector<std::size_t>{3});
+  CHECK(units[3] == std::vector<std::size_t>{4});
+}
+
+TEST_CASE("layout: one job per core (CPU) or per GPU (CUDA), capped by the pending trials") {
+  Layout l = choose_layout(0, 0, 18, "cpu", 0, 2);
+  CHECK(l.jobs == 2);
+  CHECK(l.threads == 1);
+  CHECK(l.devices == std::vector<std::string>{"cpu"});
+  l = choose_layout(0, 0, 1, "cpu", 0, 8);
+  CHECK(l.jobs == 1);
+  CHECK(l.threads == 8);
+  l = choose_layout(0, 0, 10, "cuda", 4, 16);
+  CHECK(l.jobs == 4);
+  CHECK(l.threads == 4);
+  CHECK(l.devices == std::vector<std::string>{"cuda:0", "cuda:1", "cuda:2", "cuda:3"});
+  l = choose_layout(3, 2, 10, "cuda:1", 4, 16);
+  CHECK(l.jobs == 3);
+  CHECK(l.threads == 2);
+  CHECK(l.devices == std::vector<std::string>{"cuda:1"});
+}
+
+TEST_CASE("--fuse accepts off, auto and K in [1, 64]") {
+  for (const char* ok : {"off", "auto", "1", "4", "64"})
+    CHECK_NOTHROW(check_fuse_flag(ok));
+  for (const char* bad : {"", "0", "65", "x", "-1", "1000"})
+    CHECK_THROWS_AS(check_fuse_flag(bad), UsageError);
+}
