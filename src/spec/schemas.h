@@ -16,9 +16,9 @@ inline constexpr const char* kPackResultSchema = "mue.pack_result/1";  // their 
 inline constexpr const char* kCalibrationSchema = "mue.calibration/1"; // `trial --calibrate`
 
 // Reports.
-inline constexpr const char* kSweepReportSchema = "mue.sweep/1";       // DIR/sweep.json
-inline constexpr const char* kTransferSchema = "mue.transfer/1";       // transfer.json
-inline constexpr const char* kVerifySchema = "mue.verify/1";           // DIR/verify.json
-inline constexpr const char* kCoordCheckSchema = "mue.coord_check/1";  // coord-check --out
+inline constexpr const char* kSweepReportSchema = "mue.sweep/1";      // DIR/sweep.json
+inline constexpr const char* kTransferSchema = "mue.transfer/1";      // transfer.json
+inline constexpr const char* kVerifySchema = "mue.verify/1";          // DIR/verify.json
+inline constexpr const char* kCoordCheckSchema = "mue.coord_check/1"; // coord-check --out
 
 } // namespace mue

@@ -15,6 +15,7 @@
 #include <list>
 #include <thread>
 
+#include "sweep/worker.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -114,29 +115,7 @@ int StopSignals::received() const {
   return g_stop_signal;
 }
 
-// A valid result for `id` in `path`, or nullopt.
-std::optional<TrialResult> read_trial_result(const std::string& path, const std::string& id) {
-  try {
-    TrialResult r = parse_trial_result(Json::parse(read_file(path)), Where{path, ""});
-    if (r.id == id) return r;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
-
-// The results of a pack result file ({"results": [...]}); empty when missing or malformed.
-std::vector<TrialResult> read_pack_results(const std::string& path) {
-  std::vector<TrialResult> out;
-  try {
-    const Json j = Json::parse(read_file(path));
-    for (std::size_t i = 0; i < j.at("results").size(); ++i)
-      out.push_back(
-          parse_trial_result(j["results"][i], Where{path, "/results/" + std::to_string(i)}));
-  } catch (const std::exception&) {
-    out.clear();
-  }
-  return out;
-}
+// read_trial_result and read_pack_results: sweep/worker.h.
 
 void open_sweep_dir(const fs::path& dir, const std::string& spec_text, bool force_new,
                     const std::string& spec_file) {

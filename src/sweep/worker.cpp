@@ -21,7 +21,8 @@ TrialPack parse_trial_pack(const Json& j, const Where& where) {
 
 Json to_json(const TrialPack& p) {
   Json trials = Json::array();
-  for (const auto& t : p.trials) trials.push_back(to_json(t));
+  for (const auto& t : p.trials)
+    trials.push_back(to_json(t));
   return Json{{"schema", kPackSchema}, {"trials", trials}};
 }
 
@@ -38,7 +39,8 @@ PackResult parse_pack_result(const Json& j, const Where& where) {
 
 Json to_json(const PackResult& p) {
   Json results = Json::array();
-  for (const auto& t : p.results) results.push_back(to_json(t));
+  for (const auto& t : p.results)
+    results.push_back(to_json(t));
   return Json{{"schema", kPackResultSchema}, {"results", results}};
 }
 
@@ -61,7 +63,8 @@ Calibration parse_calibration(const Json& j, const Where& where) {
 
 Json to_json(const Calibration& c) {
   Json packs = Json::array();
-  for (const auto& [k, s] : c.pack_step_s) packs.push_back(Json{{"k", k}, {"step_s", s}});
+  for (const auto& [k, s] : c.pack_step_s)
+    packs.push_back(Json{{"k", k}, {"step_s", s}});
   return Json{{"schema", kCalibrationSchema}, {"single_step_s", c.single_step_s}, {"packs", packs}};
 }
 
@@ -100,7 +103,8 @@ Unit make_unit(std::vector<TrialSpec> trials) {
     u.name = trials.front().id();
   } else {
     std::string ids;
-    for (const auto& t : trials) ids += t.id();
+    for (const auto& t : trials)
+      ids += t.id();
     u.name = "pack-" + hash_hex(ids);
   }
   u.trials = std::move(trials);
