@@ -51,7 +51,8 @@ TEST_CASE("Bridge I made concrete: dense H == N experts of H/N, all active, zero
   REQUIRE(dp.scalars.A.value == doctest::Approx(mp.scalars.A.value));
   REQUIRE(mp.scalars.route_scale.value == N);
 
-  DenseFfn dense(d, H, Activation::kGelu, dp.scalars.A.value, "ffn");
+  DenseFfn dense(d, H, Activation::kGelu, dp.scalars.A.value, ParamGroup::kFfnUp,
+                 ParamGroup::kFfnDown);
   MoeFfn moe(d, mc.model.ffn, Activation::kGelu, mp.scalars.A.value, mp.scalars.route_scale.value);
   {
     torch::NoGradGuard ng;
@@ -146,14 +147,17 @@ TEST_CASE("every parameter is in exactly one table group; init std matches the t
   Gpt model(c.model, p);
   model->initialize(p);
   auto grouped = model->grouped_parameters();
-  CHECK(grouped.size() == model->parameters().size());
-  std::set<std::string> seen;
-  for (auto& [g, t] : grouped) {
-    CAPTURE(g);
+  const auto params = model->parameters();
+  REQUIRE(grouped.size() == params.size());
+  std::set<ParamGroup> seen;
+  for (std::size_t i = 0; i < grouped.size(); ++i) {
+    auto& [g, t] = grouped[i];
+    CAPTURE(to_string(g));
+    CHECK(t.is_same(params[i])); // the typed list is in named_parameters() order
     seen.insert(g);
     REQUIRE(p.groups.count(g) == 1);
     const double want = p.groups.at(g).init_std.value;
-    if (g == "norm") {
+    if (g == ParamGroup::kNorm) {
       CHECK(t.eq(1).all().item<bool>());
       continue;
     }
@@ -161,9 +165,12 @@ TEST_CASE("every parameter is in exactly one table group; init std matches the t
     const double got = t.std().item<double>();
     CHECK(std::abs(got - want) < 5 * want / std::sqrt(2 * n) + 1e-12); // sampling error of a std
   }
-  CHECK(seen == std::set<std::string>{"embedding", "attn_qkv", "attn_out", "norm", "unembedding",
-                                      "router", "expert_up", "expert_down", "shared_up",
-                                      "shared_down"});
+  const std::set<ParamGroup> want = {ParamGroup::kEmbedding,   ParamGroup::kAttnQkv,
+                                     ParamGroup::kAttnOut,     ParamGroup::kNorm,
+                                     ParamGroup::kUnembedding, ParamGroup::kRouter,
+                                     ParamGroup::kExpertUp,    ParamGroup::kExpertDown,
+                                     ParamGroup::kSharedUp,    ParamGroup::kSharedDown};
+  CHECK(seen == want);
 }
 
 TEST_CASE("the optimizer gets each group's lr, wd and eps from the table; schedule shapes") {

@@ -85,7 +85,8 @@ Parameterization run(const Reference& ref, const ModelSpec& m, const TrainSpec& 
 // Every traced value of p, by name, for comparisons.
 std::map<std::string, double> values(const Parameterization& p) {
   std::map<std::string, double> v;
-  for (const auto& [name, g] : p.groups) {
+  for (const auto& [group, g] : p.groups) {
+    const std::string name = to_string(group);
     v[name + ".init_std"] = g.init_std.value;
     v[name + ".lr"] = g.lr.value;
     v[name + ".wd"] = g.wd.value;
@@ -105,9 +106,9 @@ std::map<std::string, double> values(const Parameterization& p) {
   return v;
 }
 
-const GroupParams& grp(const Parameterization& p, const char* g) {
+const GroupParams& grp(const Parameterization& p, ParamGroup g) {
   auto it = p.groups.find(g);
-  REQUIRE_MESSAGE(it != p.groups.end(), "missing group ", g);
+  REQUIRE_MESSAGE(it != p.groups.end(), "missing group ", to_string(g));
   return it->second;
 }
 
@@ -142,36 +143,37 @@ TEST_CASE("E1: the blog's example, dense d=128 -> 128e8a1s at d=1024, 4x longer"
     CHECK_REL(p.scalars.A.value, 1.0 / 9);
     CHECK_REL(p.scalars.route_scale.value, 8);
     CHECK_REL(p.scalars.shared_scale.value, 1);
-    for (const char* g : {"expert_down", "shared_down"}) {
+    for (ParamGroup g : {ParamGroup::kExpertDown, ParamGroup::kSharedDown}) {
       CHECK_REL(grp(p, g).init_std.value, row.sigma * 3 / std::sqrt(8.0));
       CHECK_PRINTED(grp(p, g).init_std.value, row.expert_down_init, 6);
       CHECK_REL(grp(p, g).multiplier.value, 1.0 / 9);
     }
-    for (const char* g :
-         {"expert_up", "shared_up", "router", "attn_qkv", "attn_out", "unembedding"}) {
+    for (ParamGroup g : {ParamGroup::kExpertUp, ParamGroup::kSharedUp, ParamGroup::kRouter,
+                         ParamGroup::kAttnQkv, ParamGroup::kAttnOut, ParamGroup::kUnembedding}) {
       CAPTURE(g);
       CHECK_REL(grp(p, g).init_std.value, row.sigma / std::sqrt(8.0));
       CHECK_PRINTED(grp(p, g).init_std.value, row.up_init, 5);
     }
-    for (const char* g : {"expert_up", "expert_down", "shared_up", "shared_down", "router",
-                          "attn_qkv", "attn_out", "unembedding"}) {
+    for (ParamGroup g : {ParamGroup::kExpertUp, ParamGroup::kExpertDown, ParamGroup::kSharedUp,
+                         ParamGroup::kSharedDown, ParamGroup::kRouter, ParamGroup::kAttnQkv,
+                         ParamGroup::kAttnOut, ParamGroup::kUnembedding}) {
       CAPTURE(g);
       CHECK_REL(grp(p, g).lr.value, row.hidden_lr);
       CHECK_REL(grp(p, g).lr.value, row.out_lr / 8);
       CHECK_REL(grp(p, g).wd.value, row.out_wd);
     }
-    CHECK_REL(grp(p, "unembedding").multiplier.value, 1.0 / 8);
-    CHECK_REL(grp(p, "embedding").lr.value, row.out_lr);
-    CHECK_REL(grp(p, "embedding").init_std.value, row.sigma);
+    CHECK_REL(grp(p, ParamGroup::kUnembedding).multiplier.value, 1.0 / 8);
+    CHECK_REL(grp(p, ParamGroup::kEmbedding).lr.value, row.out_lr);
+    CHECK_REL(grp(p, ParamGroup::kEmbedding).init_std.value, row.sigma);
     CHECK_REL(p.optimizer.eps.value, 2e-8);
     CHECK_REL(p.optimizer.beta1(), 0.975);
     CHECK_REL(p.optimizer.beta2(), 0.9875);
-    CHECK_REL(p.sigma0_ratio.at("expert_up"), 2);
-    CHECK_REL(p.sigma0_ratio.at("expert_down"), 2);
-    for (const char* g :
-         {"shared_up", "shared_down", "router", "attn_qkv", "embedding", "unembedding"})
+    CHECK_REL(p.sigma0_ratio.at(ParamGroup::kExpertUp), 2);
+    CHECK_REL(p.sigma0_ratio.at(ParamGroup::kExpertDown), 2);
+    for (ParamGroup g : {ParamGroup::kSharedUp, ParamGroup::kSharedDown, ParamGroup::kRouter,
+                         ParamGroup::kAttnQkv, ParamGroup::kEmbedding, ParamGroup::kUnembedding})
       CHECK_REL(p.sigma0_ratio.at(g), 0.5);
-    CHECK(p.groups.count("ffn_up") == 0);
+    CHECK(p.groups.count(ParamGroup::kFfnUp) == 0);
   }
 }
 
@@ -180,7 +182,7 @@ TEST_CASE("E1: the trace shows Bridge I then Bridge II, each factor with a known
   ModelSpec tgt_m = model(1024, 4, moe(128, 8, 1024, 1, 1024));
   Reference ref = reference(ref_m, train(64, 64LL * 1024 * 25000), 1e-3, 0.1, 0.01);
   Parameterization p = run(ref, tgt_m, train(64, 64LL * 1024 * 100000));
-  const Traced& dn = grp(p, "expert_down").init_std;
+  const Traced& dn = grp(p, ParamGroup::kExpertDown).init_std;
   std::vector<std::string> ids;
   double product = dn.base;
   for (const auto& f : dn.trace) {
@@ -216,25 +218,28 @@ TEST_CASE("E2: Bridge II at fixed N and h") {
   Parameterization a2 = run(ref, model(512, 4, moe(64, 2, 128)), same);
   CHECK_REL(a8.scalars.H_act.value, 1024);
   CHECK_REL(a8.scalars.A.value, 0.5);
-  CHECK_REL(grp(a8, "expert_down").init_std.value, 0.02 * 0.5 * std::sqrt(2.0));
-  CHECK_PRINTED(grp(a8, "expert_down").init_std.value, 0.0141421, 6);
+  CHECK_REL(grp(a8, ParamGroup::kExpertDown).init_std.value, 0.02 * 0.5 * std::sqrt(2.0));
+  CHECK_PRINTED(grp(a8, ParamGroup::kExpertDown).init_std.value, 0.0141421, 6);
   CHECK_REL(a8.scalars.route_scale.value, 8);
   CHECK_REL(a2.scalars.H_act.value, 256);
   CHECK_REL(a2.scalars.A.value, 2);
-  CHECK_REL(grp(a2, "expert_down").init_std.value, 0.02 * 0.5 * std::sqrt(0.5));
-  CHECK_PRINTED(grp(a2, "expert_down").init_std.value, 0.0070711, 5);
+  CHECK_REL(grp(a2, ParamGroup::kExpertDown).init_std.value, 0.02 * 0.5 * std::sqrt(0.5));
+  CHECK_PRINTED(grp(a2, ParamGroup::kExpertDown).init_std.value, 0.0070711, 5);
   CHECK_REL(a2.scalars.route_scale.value, 2);
   for (const Parameterization* p : {&a8, &a2}) {
-    for (const char* g : {"expert_up", "router", "attn_qkv", "attn_out"})
+    for (ParamGroup g :
+         {ParamGroup::kExpertUp, ParamGroup::kRouter, ParamGroup::kAttnQkv, ParamGroup::kAttnOut})
       CHECK_REL(grp(*p, g).init_std.value, 0.01);
-    for (const char* g : {"expert_up", "expert_down", "router", "attn_qkv", "attn_out"}) {
+    for (ParamGroup g : {ParamGroup::kExpertUp, ParamGroup::kExpertDown, ParamGroup::kRouter,
+                         ParamGroup::kAttnQkv, ParamGroup::kAttnOut}) {
       CHECK_REL(grp(*p, g).lr.value, 2.5e-4);
       CHECK_REL(grp(*p, g).wd.value, 0.1);
     }
   }
-  CHECK_REL(a8.sigma0_ratio.at("expert_up") / a2.sigma0_ratio.at("expert_up"), 0.5);
-  CHECK_REL(a8.sigma0_ratio.at("expert_up"), std::sqrt(8.0));
-  CHECK_PRINTED(a8.sigma0_ratio.at("expert_up"), 2.828, 4);
+  CHECK_REL(a8.sigma0_ratio.at(ParamGroup::kExpertUp) / a2.sigma0_ratio.at(ParamGroup::kExpertUp),
+            0.5);
+  CHECK_REL(a8.sigma0_ratio.at(ParamGroup::kExpertUp), std::sqrt(8.0));
+  CHECK_PRINTED(a8.sigma0_ratio.at(ParamGroup::kExpertUp), 2.828, 4);
 }
 
 TEST_CASE("E3: batch x2 at fixed tokens, depth x4, 4x FFN, d_head 64") {
@@ -256,7 +261,7 @@ TEST_CASE("E3: batch x2 at fixed tokens, depth x4, 4x FFN, d_head 64") {
   CHECK_REL(p.optimizer.beta2(), 0.9);
   CHECK_REL(p.scalars.residual_multiplier.value, 0.25);
   CHECK_REL(p.scalars.A.value, 0.25);
-  CHECK_REL(grp(p, "ffn_down").init_std.value, 0.04);
+  CHECK_REL(grp(p, ParamGroup::kFfnDown).init_std.value, 0.04);
   CHECK_REL(p.scalars.attention_scale.value, 1.0 / 64);
   for (const auto& [g, v] : p.sigma0_ratio) {
     CAPTURE(g);
@@ -265,10 +270,11 @@ TEST_CASE("E3: batch x2 at fixed tokens, depth x4, 4x FFN, d_head 64") {
   TransferOptions cp;
   cp.eps_rule = EpsRule::kCompleteP;
   Parameterization q = run(ref, tgt, t, cp);
-  for (const char* g : {"attn_qkv", "attn_out", "ffn_up", "ffn_down"})
+  for (ParamGroup g :
+       {ParamGroup::kAttnQkv, ParamGroup::kAttnOut, ParamGroup::kFfnUp, ParamGroup::kFfnDown})
     CHECK_REL(grp(q, g).eps.value, 1e-8 / std::sqrt(2.0) / 4);
-  CHECK_PRINTED(grp(q, "ffn_up").eps.value, 1.7678e-9, 5);
-  CHECK_REL(grp(q, "embedding").eps.value, 1e-8 / std::sqrt(2.0));
+  CHECK_PRINTED(grp(q, ParamGroup::kFfnUp).eps.value, 1.7678e-9, 5);
+  CHECK_REL(grp(q, ParamGroup::kEmbedding).eps.value, 1e-8 / std::sqrt(2.0));
 }
 
 TEST_CASE("E4: capacity, granularity, groups") {
@@ -282,22 +288,23 @@ TEST_CASE("E4: capacity, granularity, groups") {
     CHECK_REL(values(c64)[key], v);
   }
   CHECK_REL(c16.scalars.A.value, 1);
-  CHECK_REL(grp(c16, "expert_down").init_std.value, 0.02);
+  CHECK_REL(grp(c16, ParamGroup::kExpertDown).init_std.value, 0.02);
   CHECK_REL(c16.scalars.route_scale.value, 2);
   CHECK_REL(c64.scalars.route_scale.value, 2);
-  CHECK_REL(c64.sigma0_ratio.at("expert_up") / c16.sigma0_ratio.at("expert_up"), 2);
+  CHECK_REL(c64.sigma0_ratio.at(ParamGroup::kExpertUp) / c16.sigma0_ratio.at(ParamGroup::kExpertUp),
+            2);
 
   Parameterization g16 = run(ref, model(128, 4, moe(16, 2, 128)), t);
   Parameterization g64 = run(ref, model(128, 4, moe(64, 8, 32)), t);
   for (const Parameterization* p : {&g16, &g64}) {
     CHECK_REL(p->scalars.H_act.value, 256);
     CHECK_REL(p->scalars.A.value, 0.5);
-    CHECK_REL(grp(*p, "expert_down").init_std.value, 0.02 * std::sqrt(2.0));
-    CHECK_PRINTED(grp(*p, "expert_down").init_std.value, 0.0282843, 6);
+    CHECK_REL(grp(*p, ParamGroup::kExpertDown).init_std.value, 0.02 * std::sqrt(2.0));
+    CHECK_PRINTED(grp(*p, ParamGroup::kExpertDown).init_std.value, 0.0282843, 6);
   }
   CHECK_REL(g16.scalars.route_scale.value, 2);
   CHECK_REL(g64.scalars.route_scale.value, 8);
-  CHECK_REL(g16.sigma0_ratio.at("expert_up"), g64.sigma0_ratio.at("expert_up"));
+  CHECK_REL(g16.sigma0_ratio.at(ParamGroup::kExpertUp), g64.sigma0_ratio.at(ParamGroup::kExpertUp));
 
   Parameterization grouped = run(ref, model(128, 4, moe(128, 8, 16, 0, 0, 4)), t);
   CHECK_REL(grouped.scalars.route_scale.value, 8);
@@ -332,32 +339,33 @@ TEST_CASE("options of §9 move exactly the values they name") {
   TransferOptions o;
   o.head_rule = HeadRule::kMup;
   Parameterization mup = run(ref, tgt, ref.train, o);
-  CHECK_REL(grp(mup, "unembedding").lr.value, 1e-3);
-  CHECK_REL(grp(mup, "unembedding").init_std.value, 0.02);
-  CHECK_REL(grp(mup, "unembedding").multiplier.value, 0.25);
-  CHECK_REL(grp(base, "unembedding").lr.value, 2.5e-4);
+  CHECK_REL(grp(mup, ParamGroup::kUnembedding).lr.value, 1e-3);
+  CHECK_REL(grp(mup, ParamGroup::kUnembedding).init_std.value, 0.02);
+  CHECK_REL(grp(mup, ParamGroup::kUnembedding).multiplier.value, 0.25);
+  CHECK_REL(grp(base, ParamGroup::kUnembedding).lr.value, 2.5e-4);
   o = {};
   o.router_rule = RouterRule::kReadout;
   Parameterization ro = run(ref, tgt, ref.train, o);
-  CHECK_REL(grp(ro, "router").lr.value, 1e-3);
-  CHECK_REL(grp(ro, "router").init_std.value, 0.02);
-  CHECK_REL(grp(ro, "router").multiplier.value, 0.25);
+  CHECK_REL(grp(ro, ParamGroup::kRouter).lr.value, 1e-3);
+  CHECK_REL(grp(ro, ParamGroup::kRouter).init_std.value, 0.02);
+  CHECK_REL(grp(ro, ParamGroup::kRouter).multiplier.value, 0.25);
   o = {};
   o.wd_width_scaling = WdWidthScaling::kIndependent;
   Parameterization ind = run(ref, tgt, ref.train, o);
-  CHECK_REL(grp(ind, "expert_up").wd.value, 0.4);
-  CHECK_REL(grp(ind, "expert_up").wd.value * grp(ind, "expert_up").lr.value,
-            grp(base, "expert_up").wd.value * grp(base, "expert_up").lr.value * 4);
-  CHECK_REL(grp(ind, "embedding").wd.value, 0.1);
+  CHECK_REL(grp(ind, ParamGroup::kExpertUp).wd.value, 0.4);
+  CHECK_REL(grp(ind, ParamGroup::kExpertUp).wd.value * grp(ind, ParamGroup::kExpertUp).lr.value,
+            grp(base, ParamGroup::kExpertUp).wd.value * grp(base, ParamGroup::kExpertUp).lr.value *
+                4);
+  CHECK_REL(grp(ind, ParamGroup::kEmbedding).wd.value, 0.1);
   o = {};
   o.wd_embedding = false;
-  CHECK(run(ref, tgt, ref.train, o).groups.at("embedding").wd.value == 0);
+  CHECK(run(ref, tgt, ref.train, o).groups.at(ParamGroup::kEmbedding).wd.value == 0);
   o = {};
   o.attention_scale = AttentionScale::kInvSqrtDHead;
   CHECK_REL(run(ref, tgt, ref.train, o).scalars.attention_scale.value, 1 / std::sqrt(32.0));
-  CHECK(grp(base, "norm").wd.value == 0);
-  CHECK(grp(base, "norm").init_std.value == 0);
-  CHECK_REL(grp(base, "norm").lr.value, 1e-3);
+  CHECK(grp(base, ParamGroup::kNorm).wd.value == 0);
+  CHECK(grp(base, ParamGroup::kNorm).init_std.value == 0);
+  CHECK_REL(grp(base, ParamGroup::kNorm).lr.value, 1e-3);
 }
 
 TEST_CASE(
@@ -371,15 +379,15 @@ TEST_CASE(
   for (const auto& [name, g] : sp.groups) {
     CAPTURE(name);
     CHECK_REL(g.lr.value, 1e-3); // one global LR: batch, duration, width and depth ignored
-    CHECK_REL(g.wd.value, name == "norm" ? 0.0 : 0.1);
+    CHECK_REL(g.wd.value, name == ParamGroup::kNorm ? 0.0 : 0.1);
     CHECK(g.multiplier.value == 1);
     for (const auto& f : g.lr.trace)
       CHECK(is_known_rule(f.rule));
   }
-  CHECK_REL(grp(sp, "attn_qkv").init_std.value, 1 / std::sqrt(3.0 * 512));
-  CHECK_REL(grp(sp, "expert_down").init_std.value, 1 / std::sqrt(3.0 * 512));
-  CHECK_REL(grp(sp, "shared_down").init_std.value, 1 / std::sqrt(3.0 * 256));
-  CHECK_REL(grp(sp, "embedding").init_std.value, 1.0);
+  CHECK_REL(grp(sp, ParamGroup::kAttnQkv).init_std.value, 1 / std::sqrt(3.0 * 512));
+  CHECK_REL(grp(sp, ParamGroup::kExpertDown).init_std.value, 1 / std::sqrt(3.0 * 512));
+  CHECK_REL(grp(sp, ParamGroup::kSharedDown).init_std.value, 1 / std::sqrt(3.0 * 256));
+  CHECK_REL(grp(sp, ParamGroup::kEmbedding).init_std.value, 1.0);
   CHECK(sp.scalars.A.value == 1);
   CHECK(sp.scalars.route_scale.value == 1);
   CHECK(sp.scalars.residual_multiplier.value == 1);
@@ -398,26 +406,26 @@ TEST_CASE("depth: r = m_L^-α; hidden lr × m_L^(α-1)") {
   o.depth_alpha = 0.5;
   Parameterization p = run(ref, model(128, 16, dense(128)), ref.train, o);
   CHECK_REL(p.scalars.residual_multiplier.value, 0.5);
-  CHECK_REL(grp(p, "attn_qkv").lr.value, 1e-3 * 0.5);
-  CHECK_REL(grp(p, "embedding").lr.value, 1e-3);
-  CHECK_REL(grp(p, "attn_qkv").init_std.value, 0.02);
+  CHECK_REL(grp(p, ParamGroup::kAttnQkv).lr.value, 1e-3 * 0.5);
+  CHECK_REL(grp(p, ParamGroup::kEmbedding).lr.value, 1e-3);
+  CHECK_REL(grp(p, ParamGroup::kAttnQkv).init_std.value, 0.02);
 }
 
 TEST_CASE("reference overrides are carried as ratios to their rule values") {
   Reference ref =
       reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
-  ref.hparams.overrides["attn_qkv"].lr = 5e-4; // half the rule value at the reference
+  ref.hparams.overrides[ParamGroup::kAttnQkv].lr = 5e-4; // half the rule value at the reference
   Parameterization self = reference_table(ref, {});
-  CHECK_REL(grp(self, "attn_qkv").lr.value, 5e-4);
+  CHECK_REL(grp(self, ParamGroup::kAttnQkv).lr.value, 5e-4);
   Parameterization wide = run(ref, model(256, 4, dense(256)), ref.train);
-  CHECK_REL(grp(wide, "attn_qkv").lr.value, 2.5e-4);
-  CHECK(grp(wide, "attn_qkv").lr.trace.back().rule == "hparams.override");
+  CHECK_REL(grp(wide, ParamGroup::kAttnQkv).lr.value, 2.5e-4);
+  CHECK(grp(wide, ParamGroup::kAttnQkv).lr.trace.back().rule == "hparams.override");
   ref.hparams.overrides.clear();
-  ref.hparams.overrides["norm"].wd = 0.1;
+  ref.hparams.overrides[ParamGroup::kNorm].wd = 0.1;
   auto f = failure_of([&] { reference_table(ref, {}); });
   CHECK(f.pointer == "/hparams/overrides/norm/wd");
   ref.hparams.overrides.clear();
-  ref.hparams.overrides["expert_up"].lr = 1e-3;
+  ref.hparams.overrides[ParamGroup::kExpertUp].lr = 1e-3;
   CHECK(failure_of([&] { reference_table(ref, {}); }).pointer == "/hparams/overrides/expert_up");
 }
 
@@ -498,14 +506,16 @@ TEST_CASE("invariant: transfer(ref, ref) returns the reference values") {
     CHECK_REL(p.scalars.A.value, ref.model.d_model / H);
     for (const auto& [name, g] : p.groups) {
       CAPTURE(name);
-      bool is_down = name == "ffn_down" || name == "expert_down" || name == "shared_down";
+      bool is_down = name == ParamGroup::kFfnDown || name == ParamGroup::kExpertDown ||
+                     name == ParamGroup::kSharedDown;
       double want_init =
-          name == "norm" ? 0
-                         : ref.hparams.init_std * (is_down ? std::sqrt(H / ref.model.d_model) : 1);
+          name == ParamGroup::kNorm
+              ? 0
+              : ref.hparams.init_std * (is_down ? std::sqrt(H / ref.model.d_model) : 1);
       CHECK_REL(g.init_std.value, want_init);
       CHECK_REL(g.lr.value, ref.hparams.lr);
       CHECK_REL(g.eps.value, ref.train.optimizer.eps);
-      CHECK_REL(g.wd.value, name == "norm" ? 0 : ref.hparams.wd);
+      CHECK_REL(g.wd.value, name == ParamGroup::kNorm ? 0 : ref.hparams.wd);
     }
   }
 }
@@ -596,9 +606,9 @@ TEST_CASE("invariant: capacity N -> N' leaves the table unchanged; σ0 × √(N'
       CAPTURE(key);
       CHECK_REL(vq[key], v);
     }
-    CHECK_REL(q.sigma0_ratio.at("expert_up") / p.sigma0_ratio.at("expert_up"),
+    CHECK_REL(q.sigma0_ratio.at(ParamGroup::kExpertUp) / p.sigma0_ratio.at(ParamGroup::kExpertUp),
               std::sqrt(double(k)));
-    CHECK_REL(q.sigma0_ratio.at("attn_qkv"), p.sigma0_ratio.at("attn_qkv"));
+    CHECK_REL(q.sigma0_ratio.at(ParamGroup::kAttnQkv), p.sigma0_ratio.at(ParamGroup::kAttnQkv));
   }
 }
 
@@ -799,4 +809,51 @@ TEST_CASE("a reference config that itself names a reference is refused") {
   ::close(fd);
   CHECK(failure_of([&] { load_reference(tmpl); }).pointer == "/reference");
   ::unlink(tmpl);
+}
+
+// ---------------------------------------------------------------------------
+// Parameter groups: an enum inside, a name only at the JSON edge.
+
+TEST_CASE("parameter groups: names round trip; other strings are rejected") {
+  std::set<std::string> names;
+  for (ParamGroup g : kParamGroups) {
+    CAPTURE(to_string(g));
+    REQUIRE(parse_param_group(to_string(g)).has_value());
+    CHECK(*parse_param_group(to_string(g)) == g);
+    names.insert(to_string(g));
+  }
+  CHECK(names.size() == kParamGroups.size());
+  for (const char* bad : {"", "Embedding", "expert", "optimizer", "scalars", "ffn_up ", "gain"})
+    CHECK_FALSE(parse_param_group(bad).has_value());
+  // Sorted by name: the order of the JSON objects keyed by group.
+  const auto& sorted = param_groups_by_name();
+  for (std::size_t i = 1; i < sorted.size(); ++i)
+    CHECK(std::string(to_string(sorted[i - 1])) < std::string(to_string(sorted[i])));
+  CHECK(param_group_list().find("embedding, attn_qkv, attn_out, ") == 0);
+}
+
+TEST_CASE("the table's JSON form keys groups by name, sorted; an unknown name is an InputError") {
+  Reference ref = reference(model(128, 4, moe(8, 2, 128, 1, 64)), train(32, 32LL * 1024 * 1000),
+                            1e-3, 0.1, 0.02);
+  const Parameterization p = reference_table(ref, {});
+  const Json j = to_json(p);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j["groups"].items())
+    keys.push_back(k);
+  CHECK(keys == std::vector<std::string>{"attn_out", "attn_qkv", "embedding", "expert_down",
+                                         "expert_up", "norm", "router", "shared_down", "shared_up",
+                                         "unembedding"});
+  const Parameterization back = parameterization_from_json(j, Where{"t.json", ""});
+  CHECK(values(back) == values(p));
+  CHECK(back.sigma0_ratio == p.sigma0_ratio);
+  Json bad = j;
+  bad["groups"]["expert_middle"] = bad["groups"]["expert_up"];
+  CHECK(failure_of([&] {
+          parameterization_from_json(bad, Where{"t.json", ""});
+        }).pointer == "/groups/expert_middle");
+  bad = j;
+  bad["diagnostics"]["sigma0_ratio"]["nope"] = 1.0;
+  CHECK(failure_of([&] {
+          parameterization_from_json(bad, Where{"t.json", ""});
+        }).pointer == "/diagnostics/sigma0_ratio/nope");
 }

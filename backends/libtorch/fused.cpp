@@ -47,7 +47,8 @@ torch::Tensor per_trial(const std::vector<double>& v, std::int64_t dims,
 }
 
 struct Param {
-  std::string name, group;
+  std::string name;
+  ParamGroup group;
   torch::Tensor w, m, v; // [K, ...]
 };
 
@@ -81,7 +82,7 @@ public:
     // Each trial initialized exactly as a separate run would be (its seed, its table,
     // the same parameter order), then stacked.
     std::vector<std::vector<std::pair<std::string, torch::Tensor>>> per;
-    std::vector<std::string> groups;
+    std::vector<ParamGroup> groups;
     for (std::int64_t k = 0; k < K_; ++k) {
       torch::manual_seed(specs[static_cast<std::size_t>(k)].config.train.seed);
       Gpt g(m_, tables_[static_cast<std::size_t>(k)]);

@@ -65,10 +65,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   return torch::linear(y, w_out);
 }
 
-DenseFfnImpl::DenseFfnImpl(int d, int hidden, Activation a, double mult, const std::string& prefix)
-    : act(a), A(mult) {
-  w_up = register_parameter(prefix + "_up", torch::empty({up_rows(hidden, a), d}));
-  w_down = register_parameter(prefix + "_down", torch::empty({d, hidden}));
+DenseFfnImpl::DenseFfnImpl(int d, int hidden, Activation a, double mult, ParamGroup up,
+                           ParamGroup down)
+    : up_group(up), down_group(down), act(a), A(mult) {
+  w_up = register_parameter(to_string(up), torch::empty({up_rows(hidden, a), d}));
+  w_down = register_parameter(to_string(down), torch::empty({d, hidden}));
 }
 
 torch::Tensor DenseFfnImpl::forward(const torch::Tensor& x) {
@@ -78,11 +79,14 @@ torch::Tensor DenseFfnImpl::forward(const torch::Tensor& x) {
 
 MoeFfnImpl::MoeFfnImpl(int d, const FfnSpec& f, Activation a, double mult, double route)
     : spec(f), act(a), A(mult), R(route) {
-  router = register_parameter("router", torch::empty({f.n_experts, d}));
-  w_up = register_parameter("expert_up", torch::empty({f.n_experts, up_rows(f.d_expert, a), d}));
-  w_down = register_parameter("expert_down", torch::empty({f.n_experts, d, f.d_expert}));
+  router = register_parameter(to_string(ParamGroup::kRouter), torch::empty({f.n_experts, d}));
+  w_up = register_parameter(to_string(ParamGroup::kExpertUp),
+                            torch::empty({f.n_experts, up_rows(f.d_expert, a), d}));
+  w_down = register_parameter(to_string(ParamGroup::kExpertDown),
+                              torch::empty({f.n_experts, d, f.d_expert}));
   if (f.shared > 0)
-    shared = register_module("shared", DenseFfn(d, f.shared * f.d_shared, a, mult, "shared"));
+    shared = register_module("shared", DenseFfn(d, f.shared * f.d_shared, a, mult,
+                                                ParamGroup::kSharedUp, ParamGroup::kSharedDown));
 }
 
 torch::Tensor MoeFfnImpl::forward(const torch::Tensor& x) {
@@ -147,7 +151,8 @@ BlockImpl::BlockImpl(const ModelSpec& m, const Parameterization& p)
     moe = register_module("moe",
                           MoeFfn(m.d_model, m.ffn, m.activation, A, p.scalars.route_scale.value));
   else
-    dense = register_module("ffn", DenseFfn(m.d_model, m.ffn.d_ff, m.activation, A, "ffn"));
+    dense = register_module("ffn", DenseFfn(m.d_model, m.ffn.d_ff, m.activation, A,
+                                            ParamGroup::kFfnUp, ParamGroup::kFfnDown));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
@@ -166,11 +171,13 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
 
 GptImpl::GptImpl(const ModelSpec& m, const Parameterization& p)
     : output_multiplier(p.scalars.output_multiplier.value), spec(m) {
-  embedding = register_parameter("embedding", torch::empty({m.vocab, m.d_model}));
+  embedding =
+      register_parameter(to_string(ParamGroup::kEmbedding), torch::empty({m.vocab, m.d_model}));
   for (int i = 0; i < m.n_layers; ++i)
     blocks.push_back(register_module("block" + std::to_string(i), Block(m, p)));
   final_norm = register_module("final_norm", Norm(m.d_model, m.norm));
-  unembedding = register_parameter("unembedding", torch::empty({m.vocab, m.d_model}));
+  unembedding =
+      register_parameter(to_string(ParamGroup::kUnembedding), torch::empty({m.vocab, m.d_model}));
 }
 
 torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
@@ -205,26 +212,30 @@ std::vector<std::vector<double>> GptImpl::expert_load() const {
   return out;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> GptImpl::grouped_parameters() const {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& item : named_parameters(/*recurse=*/true)) {
-    const std::string& name = item.key();
-    const std::string leaf = name.substr(name.rfind('.') + 1);
-    std::string group;
-    if (leaf == "gain")
-      group = "norm";
-    else if (leaf == "w_qkv")
-      group = "attn_qkv";
-    else if (leaf == "w_out")
-      group = "attn_out";
-    else if (leaf == "embedding" || leaf == "unembedding" || leaf == "router" ||
-             leaf == "expert_up" || leaf == "expert_down" || leaf == "shared_up" ||
-             leaf == "shared_down" || leaf == "ffn_up" || leaf == "ffn_down")
-      group = leaf;
-    else
-      throw RuntimeError("parameter '" + name + "' has no table group");
-    out.emplace_back(group, item.value());
+std::vector<std::pair<ParamGroup, torch::Tensor>> GptImpl::grouped_parameters() const {
+  // From the typed members, in the order named_parameters() lists them (a module's own
+  // parameters, then its submodules' in registration order); a test checks the two agree.
+  std::vector<std::pair<ParamGroup, torch::Tensor>> out = {{ParamGroup::kEmbedding, embedding},
+                                                           {ParamGroup::kUnembedding, unembedding}};
+  auto dense_ffn = [&](const DenseFfn& f) {
+    out.emplace_back(f->up_group, f->w_up);
+    out.emplace_back(f->down_group, f->w_down);
+  };
+  for (const auto& b : blocks) {
+    out.emplace_back(ParamGroup::kNorm, b->norm1->gain);
+    out.emplace_back(ParamGroup::kNorm, b->norm2->gain);
+    out.emplace_back(ParamGroup::kAttnQkv, b->attn->w_qkv);
+    out.emplace_back(ParamGroup::kAttnOut, b->attn->w_out);
+    if (b->moe) {
+      out.emplace_back(ParamGroup::kRouter, b->moe->router);
+      out.emplace_back(ParamGroup::kExpertUp, b->moe->w_up);
+      out.emplace_back(ParamGroup::kExpertDown, b->moe->w_down);
+      if (b->moe->shared) dense_ffn(b->moe->shared);
+    } else {
+      dense_ffn(b->dense);
+    }
   }
+  out.emplace_back(ParamGroup::kNorm, final_norm->gain);
   return out;
 }
 
@@ -232,8 +243,9 @@ void GptImpl::initialize(const Parameterization& p) {
   torch::NoGradGuard no_grad;
   for (auto& [group, t] : grouped_parameters()) {
     auto it = p.groups.find(group);
-    if (it == p.groups.end()) throw RuntimeError("the table has no group '" + group + "'");
-    if (group == "norm")
+    if (it == p.groups.end())
+      throw RuntimeError(std::string("the table has no group '") + to_string(group) + "'");
+    if (group == ParamGroup::kNorm)
       t.fill_(1.0);
     else
       t.normal_(0.0, it->second.init_std.value);

@@ -34,11 +34,13 @@ struct AttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
-// y = A · W_down φ(W_up x); for swiglu W_up holds gate and up ([2H, d]).
+// y = A · W_down φ(W_up x); for swiglu W_up holds gate and up ([2H, d]). The weights are
+// the table's `up` and `down` groups (ffn_* or shared_*), registered under those names.
 struct DenseFfnImpl : torch::nn::Module {
-  DenseFfnImpl(int d, int hidden, Activation act, double A, const std::string& prefix);
+  DenseFfnImpl(int d, int hidden, Activation act, double A, ParamGroup up, ParamGroup down);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor w_up, w_down;
+  ParamGroup up_group, down_group;
   Activation act;
   double A;
 };
@@ -84,8 +86,9 @@ struct GptImpl : torch::nn::Module {
   // "ffn" (branch outputs), "logits". Null stops recording. For coord-check.
   void set_capture(std::map<std::string, std::vector<torch::Tensor>>* c);
 
-  // Each parameter with its table group; every parameter is in exactly one.
-  std::vector<std::pair<std::string, torch::Tensor>> grouped_parameters() const;
+  // Each parameter with its table group; every parameter is in exactly one. In
+  // named_parameters() order (the order initialize draws them in).
+  std::vector<std::pair<ParamGroup, torch::Tensor>> grouped_parameters() const;
   // Normal(0, init_std of its group) for every weight, 1 for norm gains.
   void initialize(const Parameterization& p);
 

@@ -20,12 +20,15 @@ namespace mue::torch_backend {
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(Gpt& model, const Parameterization& table,
                                                     std::vector<double>* base_lr) {
-  std::map<std::string, std::vector<torch::Tensor>> by_group;
+  std::map<ParamGroup, std::vector<torch::Tensor>> by_group;
   for (auto& [g, t] : model->grouped_parameters())
     by_group[g].push_back(t);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   const auto betas = std::make_tuple(table.optimizer.beta1(), table.optimizer.beta2());
-  for (auto& [g, params] : by_group) {
+  for (ParamGroup g : param_groups_by_name()) { // the param groups' order as before the enum
+    const auto it = by_group.find(g);
+    if (it == by_group.end()) continue;
+    auto& params = it->second;
     const GroupParams& gp = table.groups.at(g);
     auto opts = std::make_unique<torch::optim::AdamWOptions>(gp.lr.value);
     opts->weight_decay(gp.wd.value).eps(gp.eps.value).betas(betas);

@@ -167,7 +167,8 @@ std::string transfer_table(const TransferOutput& out) {
   os << "\n";
   for (const auto& r : out.results) {
     const Parameterization& p = r.table;
-    const char* down = p.groups.count("expert_down") ? "expert_down" : "ffn_down";
+    const ParamGroup down =
+        p.groups.count(ParamGroup::kExpertDown) ? ParamGroup::kExpertDown : ParamGroup::kFfnDown;
     const GroupParams& g = p.groups.at(down);
     std::vector<std::string> cells = {r.spec->name,
                                       r.model.ffn.layout_name(),
@@ -192,6 +193,8 @@ std::string explain(const Json& report, const std::string& file, const std::stri
   std::ostringstream os;
   std::string names;
   bool found_target = false, found_group = group.empty();
+  // A parameter group, or nullopt for 'optimizer', 'scalars' or an unknown name.
+  const std::optional<ParamGroup> wanted = parse_param_group(group);
   for (std::size_t i = 0; i < list.size(); ++i) {
     const Json& t = list[i];
     const std::string name = t.value("name", "");
@@ -208,11 +211,13 @@ std::string explain(const Json& report, const std::string& file, const std::stri
        << ", k " << fmt(p.ratios.k_sde) << "\n";
     for (const auto& w : p.warnings)
       os << "  warning: " << w << "\n";
-    for (const auto& [gname, g] : p.groups) {
-      if (!group.empty() && group != gname) continue;
+    for (ParamGroup gid : param_groups_by_name()) {
+      const auto it = p.groups.find(gid);
+      if (it == p.groups.end() || (!group.empty() && wanted != gid)) continue;
+      const GroupParams& g = it->second;
       found_group = true;
-      os << "\n[" << gname << "]   σ0 ratio "
-         << fmt(p.sigma0_ratio.count(gname) ? p.sigma0_ratio.at(gname) : 1)
+      os << "\n[" << to_string(gid) << "]   σ0 ratio "
+         << fmt(p.sigma0_ratio.count(gid) ? p.sigma0_ratio.at(gid) : 1)
          << " (bridge2.sigma0, reported, not corrected)\n";
       explain_value(os, "init_std", g.init_std);
       explain_value(os, "lr", g.lr);

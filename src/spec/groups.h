@@ -1,18 +1,44 @@
 #pragma once
 // Parameter groups of docs/method.md §4: the keys of the Parameterization table.
+// Inside muE a group is a ParamGroup; its name is used only at the JSON edge (the table,
+// hparams overrides, the transfer report, `muE explain --group`).
 #include <array>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace mue {
 
-inline constexpr std::array<std::string_view, 12> kParamGroups = {
-    "embedding",   "attn_qkv",  "attn_out",    "ffn_up", "ffn_down", "expert_up",
-    "expert_down", "shared_up", "shared_down", "router", "norm",     "unembedding"};
+enum class ParamGroup {
+  kEmbedding,
+  kAttnQkv,
+  kAttnOut,
+  kFfnUp,
+  kFfnDown,
+  kExpertUp,
+  kExpertDown,
+  kSharedUp,
+  kSharedDown,
+  kRouter,
+  kNorm,
+  kUnembedding
+};
 
-inline bool is_param_group(std::string_view name) {
-  for (auto g : kParamGroups)
-    if (g == name) return true;
-  return false;
-}
+// Every group, in declaration order.
+inline constexpr std::array<ParamGroup, 12> kParamGroups = {
+    ParamGroup::kEmbedding,  ParamGroup::kAttnQkv,  ParamGroup::kAttnOut,
+    ParamGroup::kFfnUp,      ParamGroup::kFfnDown,  ParamGroup::kExpertUp,
+    ParamGroup::kExpertDown, ParamGroup::kSharedUp, ParamGroup::kSharedDown,
+    ParamGroup::kRouter,     ParamGroup::kNorm,     ParamGroup::kUnembedding};
+
+// The JSON name: "embedding", "attn_qkv", ..., "unembedding".
+const char* to_string(ParamGroup g);
+// The group named `name`, or nullopt for any other string (exact, case-sensitive).
+std::optional<ParamGroup> parse_param_group(std::string_view name);
+// Every group sorted by name: the order of each JSON object keyed by group (what a
+// std::map<std::string> gave before groups were an enum), so the output does not change.
+const std::array<ParamGroup, 12>& param_groups_by_name();
+// "embedding, attn_qkv, ..., unembedding" (declaration order), for error messages.
+std::string param_group_list();
 
 } // namespace mue

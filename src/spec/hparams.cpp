@@ -1,7 +1,5 @@
 #include "spec/hparams.h"
 
-#include "spec/groups.h"
-
 namespace mue {
 
 HParams parse_hparams(const Json& j, const Where& where, bool partial) {
@@ -27,11 +25,10 @@ HParams parse_hparams(const Json& j, const Where& where, bool partial) {
   if (r.has("overrides")) {
     ObjectReader o = r.object("overrides");
     for (const auto& [group, val] : r.raw("overrides").items()) {
-      if (!is_param_group(group))
-        o.fail(group, "unknown parameter group '" + group +
-                          "' (groups: embedding, attn_qkv, attn_out, ffn_up, ffn_down, "
-                          "expert_up, expert_down, shared_up, shared_down, router, norm, "
-                          "unembedding)");
+      const auto parsed = parse_param_group(group);
+      if (!parsed)
+        o.fail(group,
+               "unknown parameter group '" + group + "' (groups: " + param_group_list() + ")");
       o.mark_known(group);
       ObjectReader g(val, o.at(group));
       GroupOverride go;
@@ -40,7 +37,7 @@ HParams parse_hparams(const Json& j, const Where& where, bool partial) {
       if ((go.init_std = g.opt_number("init_std")))
         require_non_negative(*go.init_std, g.at("init_std"));
       g.finish();
-      h.overrides[group] = go;
+      h.overrides[*parsed] = go;
     }
     o.finish();
   }
@@ -60,7 +57,7 @@ Json to_json(const HParams& h) {
       if (go.lr) e["lr"] = *go.lr;
       if (go.wd) e["wd"] = *go.wd;
       if (go.init_std) e["init_std"] = *go.init_std;
-      o[g] = e;
+      o[to_string(g)] = e;
     }
     j["overrides"] = o;
   }

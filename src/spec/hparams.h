@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "spec/groups.h"
 #include "util/json.h"
 
 namespace mue {
@@ -19,10 +20,11 @@ struct HParams {
   // Adam scalars; absent = the train spec's optimizer values.
   std::optional<double> eps, beta1, beta2;
   // Absolute per-group values that replace what the table would give.
-  std::map<std::string, GroupOverride> overrides;
+  std::map<ParamGroup, GroupOverride> overrides;
 };
 
-// `partial`: lr/wd/init_std may be absent (a sweep whose axes supply them).
+// `partial`: lr/wd/init_std may be absent (a sweep whose axes supply them). An unknown
+// group under /overrides is an InputError naming its pointer.
 HParams parse_hparams(const Json& j, const Where& where, bool partial = false);
 Json to_json(const HParams& h);
 

@@ -1,7 +1,5 @@
 #include "transfer/parameterization.h"
 
-#include "spec/groups.h"
-
 namespace mue {
 
 namespace {
@@ -35,10 +33,12 @@ template <class S> auto scalar_field(S& s, std::string_view f) -> decltype(&s.A)
 
 void write_fields(JsonWriter& w, const Parameterization& p) {
   w.key("groups").begin_object();
-  for (const auto& [name, g] : p.groups) {
-    w.key(name).begin_object();
+  for (ParamGroup name : param_groups_by_name()) {
+    const auto it = p.groups.find(name);
+    if (it == p.groups.end()) continue;
+    w.key(to_string(name)).begin_object();
     for (const char* f : kGroupFields)
-      write_json(w.key(f), *group_field(g, f));
+      write_json(w.key(f), *group_field(it->second, f));
     w.end_object();
   }
   w.end_object();
@@ -60,8 +60,9 @@ void write_fields(JsonWriter& w, const Parameterization& p) {
   w.key("rho_B").value(r.rho_B).key("rho_D").value(r.rho_D).key("rho_T").value(r.rho_T);
   w.key("k_sde").value(r.k_sde).end_object();
   w.key("diagnostics").begin_object().key("sigma0_ratio").begin_object();
-  for (const auto& [g, v] : p.sigma0_ratio)
-    w.key(g).value(v);
+  for (ParamGroup g : param_groups_by_name())
+    if (const auto it = p.sigma0_ratio.find(g); it != p.sigma0_ratio.end())
+      w.key(to_string(g)).value(it->second);
   w.end_object().end_object();
   w.key("route").begin_array();
   for (const auto& s : p.route)
@@ -86,14 +87,15 @@ Parameterization parameterization_from_json(const Json& j, const Where& where) {
   Parameterization p;
   ObjectReader gr = r.object("groups");
   for (const auto& [name, val] : r.raw("groups").items()) {
-    if (!is_param_group(name)) gr.fail(name, "unknown parameter group '" + name + "'");
+    const auto group = parse_param_group(name);
+    if (!group) gr.fail(name, "unknown parameter group '" + name + "'");
     gr.mark_known(name);
     ObjectReader fr(val, gr.at(name));
     GroupParams g;
     for (const char* f : kGroupFields)
       *group_field(g, f) = traced_from_json(fr.raw(f), fr.at(f));
     fr.finish();
-    p.groups[name] = g;
+    p.groups[*group] = g;
   }
   gr.finish();
   ObjectReader o = r.object("optimizer");
@@ -116,8 +118,10 @@ Parameterization parameterization_from_json(const Json& j, const Where& where) {
   ObjectReader d = r.object("diagnostics");
   ObjectReader sg = d.object("sigma0_ratio");
   for (const auto& [name, val] : d.raw("sigma0_ratio").items()) {
+    const auto group = parse_param_group(name);
+    if (!group) sg.fail(name, "unknown parameter group '" + name + "'");
     sg.mark_known(name);
-    p.sigma0_ratio[name] = as_number(val, sg.at(name));
+    p.sigma0_ratio[*group] = as_number(val, sg.at(name));
   }
   sg.finish();
   d.finish();

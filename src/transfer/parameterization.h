@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "spec/groups.h"
 #include "spec/options.h"
 #include "transfer/trace.h"
 #include "util/json.h"
@@ -41,20 +42,22 @@ struct Ratios {
 };
 
 struct Parameterization {
-  std::map<std::string, GroupParams> groups; // only the groups the model has
+  std::map<ParamGroup, GroupParams> groups; // only the groups the model has
   OptimizerParams optimizer;
   Scalars scalars;
   Ratios ratios;
-  std::map<std::string, double> sigma0_ratio; // Bridge II diagnostic per group
-  std::vector<std::string> route;             // the steps taken, in words
+  std::map<ParamGroup, double> sigma0_ratio; // Bridge II diagnostic per group
+  std::vector<std::string> route;            // the steps taken, in words
   std::vector<std::string> warnings;
 };
 
 // Writes the table's fields (groups, optimizer, scalars, ratios, diagnostics,
 // route, warnings) into the object the writer has open. This is the one
-// definition of the table's JSON form; to_json parses what it writes.
+// definition of the table's JSON form; to_json parses what it writes. Objects keyed by
+// group list the groups by name (param_groups_by_name).
 void write_fields(JsonWriter& w, const Parameterization& p);
 Json to_json(const Parameterization& p);
+// InputError naming the JSON pointer for a malformed table or an unknown group name.
 Parameterization parameterization_from_json(const Json& j, const Where& where);
 
 } // namespace mue

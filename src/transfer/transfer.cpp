@@ -93,24 +93,24 @@ private:
       return g;
     };
     auto& G = p_.groups;
-    G["embedding"] = group(0);
-    G["attn_qkv"] = group(d);
-    G["attn_out"] = group(d);
+    G[ParamGroup::kEmbedding] = group(0);
+    G[ParamGroup::kAttnQkv] = group(d);
+    G[ParamGroup::kAttnOut] = group(d);
     GroupParams norm = group(d);
     norm.init_std = Traced(0, "gains start at exactly 1 (no noise)");
     norm.wd.apply(id, 0, [] { return std::string("gains are not decayed"); });
-    G["norm"] = norm;
-    G["unembedding"] = group(d);
+    G[ParamGroup::kNorm] = norm;
+    G[ParamGroup::kUnembedding] = group(d);
     if (!f.is_moe()) {
-      G["ffn_up"] = group(d);
-      G["ffn_down"] = group(f.d_ff);
+      G[ParamGroup::kFfnUp] = group(d);
+      G[ParamGroup::kFfnDown] = group(f.d_ff);
     } else {
-      G["expert_up"] = group(d);
-      G["expert_down"] = group(f.d_expert);
-      G["router"] = group(d);
+      G[ParamGroup::kExpertUp] = group(d);
+      G[ParamGroup::kExpertDown] = group(f.d_expert);
+      G[ParamGroup::kRouter] = group(d);
       if (f.shared > 0) {
-        G["shared_up"] = group(d);
-        G["shared_down"] = group(static_cast<double>(f.shared) * f.d_shared);
+        G[ParamGroup::kSharedUp] = group(d);
+        G[ParamGroup::kSharedDown] = group(static_cast<double>(f.shared) * f.d_shared);
       }
     }
     diagnostics();
@@ -321,17 +321,17 @@ private:
     if (o_.eps_rule == EpsRule::kCompleteP)
       emb.eps.apply("completeP.eps", 1 / r.rho_d,
                     [&] { return std::string("embedding eps / ρ_d"); });
-    G["embedding"] = emb;
+    G[ParamGroup::kEmbedding] = emb;
 
-    G["attn_qkv"] = hidden();
-    G["attn_out"] = hidden(); // its branch is scaled by the block scalar r, not here
+    G[ParamGroup::kAttnQkv] = hidden();
+    G[ParamGroup::kAttnOut] = hidden(); // its branch is scaled by the block scalar r, not here
 
     GroupParams norm = start();
     norm.init_std.apply("muP.vector", 0,
                         [&] { return std::string("gains start at exactly 1 (no noise)"); });
     norm.lr.note("muP.vector", "vectors keep η");
     norm.wd.apply("muP.vector", 0, [&] { return std::string("gains are never decayed"); });
-    G["norm"] = norm;
+    G[ParamGroup::kNorm] = norm;
 
     GroupParams head = start();
     if (o_.head_rule == HeadRule::kBlog) {
@@ -347,27 +347,27 @@ private:
     if (o_.eps_rule == EpsRule::kCompleteP)
       head.eps.apply("completeP.eps", 1 / r.rho_d, [&] { return std::string("head eps / ρ_d"); });
     head.multiplier = p_.scalars.output_multiplier;
-    G["unembedding"] = head;
+    G[ParamGroup::kUnembedding] = head;
 
     const FfnSpec& f = m_.ffn;
     if (!f.is_moe()) {
-      G["ffn_up"] = hidden();
-      G["ffn_down"] = down();
+      G[ParamGroup::kFfnUp] = hidden();
+      G[ParamGroup::kFfnDown] = down();
       return;
     }
     GroupParams up = hidden(), dn = down();
     mark_sde_cancel(up);
     mark_sde_cancel(dn);
-    G["expert_up"] = up;
-    G["expert_down"] = dn;
+    G[ParamGroup::kExpertUp] = up;
+    G[ParamGroup::kExpertDown] = dn;
     if (f.shared > 0) {
-      G["shared_up"] = hidden();
-      G["shared_down"] = down();
+      G[ParamGroup::kSharedUp] = hidden();
+      G[ParamGroup::kSharedDown] = down();
     }
     if (o_.router_rule == RouterRule::kHidden) {
       GroupParams router = hidden();
       router.lr.note("option.router_rule", "router_rule=hidden");
-      G["router"] = router;
+      G[ParamGroup::kRouter] = router;
     } else {
       GroupParams router = start();
       router.init_std.note("muP.output.init", "router_rule=readout: init σ");
@@ -378,7 +378,7 @@ private:
       if (o_.eps_rule == EpsRule::kCompleteP)
         router.eps.apply("completeP.eps", 1 / r.rho_d,
                          [&] { return std::string("readout eps / ρ_d"); });
-      G["router"] = router;
+      G[ParamGroup::kRouter] = router;
     }
   }
 
@@ -390,7 +390,7 @@ private:
     };
     for (const auto& [name, g] : p_.groups) {
       (void)g;
-      bool routed = name == "expert_up" || name == "expert_down";
+      bool routed = name == ParamGroup::kExpertUp || name == ParamGroup::kExpertDown;
       double s = routed ? density(m_.ffn) : 1.0;
       double s_ref = routed ? density(ref_.model.ffn) : 1.0;
       p_.sigma0_ratio[name] = k * std::sqrt(s_ref / (rho_B * s));
@@ -464,12 +464,17 @@ void apply_overrides(const Reference& ref, const TransferOptions& o, Parameteriz
   Reference plain = ref;
   plain.hparams.overrides.clear();
   const Parameterization at_ref = Builder(plain, ref.model, ref.train, o, ref.where).build();
-  for (const auto& [group, ov] : ref.hparams.overrides) {
+  // By name, as when overrides were keyed by string: the warnings keep their order.
+  for (ParamGroup g : param_groups_by_name()) {
+    const auto it_ov = ref.hparams.overrides.find(g);
+    if (it_ov == ref.hparams.overrides.end()) continue;
+    const GroupOverride& ov = it_ov->second;
+    const std::string group = to_string(g);
     const Where w = ref.where.at("overrides").at(group);
-    auto it_ref = at_ref.groups.find(group);
+    auto it_ref = at_ref.groups.find(g);
     if (it_ref == at_ref.groups.end())
       w.fail("the reference model has no '" + group + "' parameters to override");
-    auto it = p.groups.find(group);
+    auto it = p.groups.find(g);
     if (it == p.groups.end()) {
       p.warnings.push_back("reference override of '" + group +
                            "' does not apply: the target has no such group");
