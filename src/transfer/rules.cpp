@@ -45,11 +45,11 @@ const std::vector<RuleInfo>& all_rules() {
       {"sde.duration.eps", "§5", "eps × ρ_D^(γ)"},
       {"sde.batch.beta", "§5 / §9.5", "1-β × ρ_B"},
       {"sde.duration.beta", "§5 / §9.5", "1-β × ρ_D^(-2γ)"},
-      {"baseline.standard", "baseline",
+      {"baseline.standard", "§9",
        "parameterization=standard (not muE): PyTorch-default init 1/√(3·fan_in) "
        "(embedding N(0,1)), the reference's lr/wd/eps/β reused, no multipliers, "
        "R = 1, attention 1/√d_head"},
-      {"hparams.override", "DESIGN",
+      {"hparams.override", "§4",
        "a per-group override in the reference, carried as a ratio to its rule value"},
   };
   return rules;
