@@ -131,11 +131,36 @@ std::string pad(const std::string& s, std::size_t w) {
   return chars >= w ? s + " " : s + std::string(w - chars, ' ');
 }
 
+// The one check of a transfer report's identity, for every reader.
+void check_transfer_schema(const Json& j, const Where& root) {
+  if (!j.is_object())
+    root.fail("expected a transfer report (a JSON object written by `muE transfer`)");
+  if (!j.contains("schema") || !j["schema"].is_string())
+    root.at("schema").fail("missing: expected \"" + std::string(kTransferSchema) +
+                           "\" (a report from `muE transfer`)");
+  const std::string schema = j["schema"].get<std::string>();
+  if (schema != kTransferSchema)
+    root.at("schema").fail("unknown schema '" + schema + "'; this muE reads \"" + kTransferSchema +
+                           "\" (re-run `muE transfer` with this version)");
+}
+
+const Json& field(const Json& j, const char* key, const Where& w) {
+  if (!j.is_object() || !j.contains(key)) w.at(key).fail("required field is missing");
+  return j.at(key);
+}
+
+// A traced value: {"value": x, "base_reason", "factors"?}.
+double traced_value(const Json& j, const char* key, const Where& w) {
+  const Json& v = field(j, key, w);
+  const Json& x = field(v, "value", w.at(key));
+  if (!x.is_number()) w.at(key).at("value").fail("expected a number");
+  return x.get<double>();
+}
+
 const Json& target_list(const Json& report, const std::string& file) {
-  Where w{file, ""};
-  if (!report.is_object() || report.value("schema", "") != kTransferSchema)
-    w.at("schema").fail(std::string("expected a transfer report (schema ") + kTransferSchema + ")");
-  return as_array(report.at("targets"), w.at("targets"));
+  const Where root{file, ""};
+  check_transfer_schema(report, root);
+  return as_array(field(report, "targets", root), root.at("targets"));
 }
 
 Parameterization table_of(const Json& target, const Where& w) {
@@ -263,6 +288,40 @@ std::string rules_text() {
   for (const auto& r : all_rules())
     os << pad(std::string(r.id), 26) << pad(std::string(r.section), 12) << r.summary << "\n";
   return os.str();
+}
+
+std::vector<ReportedTarget> read_transfer_report(const Json& j, const std::string& file) {
+  const Where root{file, ""};
+  check_transfer_schema(j, root);
+  const Where rw = root.at("reference");
+  const Json& ref = field(j, "reference", root);
+  const Json& file_options = field(j, "options", root);
+  const Json& targets = field(j, "targets", root);
+  if (!targets.is_array() || targets.empty())
+    root.at("targets").fail("expected a non-empty array of targets");
+  const Json& hparams = field(ref, "hparams", rw);
+  std::vector<ReportedTarget> out;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const Where tw = root.at("targets").at(i);
+    const Json& t = targets[i];
+    ReportedTarget v;
+    const Json& name = field(t, "name", tw);
+    if (!name.is_string()) tw.at("name").fail("expected a string");
+    v.name = name.get<std::string>();
+    Json config{
+        {"model", field(t, "model", tw)},
+        {"train", field(t, "train", tw)},
+        {"hparams", hparams},
+        {"options", t.contains("options") ? t["options"] : file_options},
+        {"reference", {{"model", field(ref, "model", rw)}, {"train", field(ref, "train", rw)}}}};
+    v.config = parse_config(config, tw);
+    const Json& opt = field(t, "optimizer", tw);
+    v.bridged["lr"] = traced_value(opt, "lr", tw.at("optimizer"));
+    v.bridged["wd"] = traced_value(opt, "wd", tw.at("optimizer"));
+    v.bridged["init_std"] = v.config.hparams.init_std; // σ of the table is σ⋆ (docs/method.md §4)
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 } // namespace mue

@@ -1,6 +1,7 @@
 #pragma once
 // `muE transfer` and `muE explain` as library functions: load a reference, map it
 // onto every target, render the report, its table and its explanation.
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,5 +61,17 @@ std::string transfer_table(const TransferOutput& out);
 std::string explain(const Json& report, const std::string& file, const std::string& target,
                     const std::string& group);
 std::string rules_text();
+
+// The reader of transfer.json (its writer is write_report above; explain reads the same
+// file through the same schema check). Each target as a trainable config — the target's
+// model and train, the reference's hparams and shape, its options — with its bridged lr, wd
+// (the table's global optimizer values) and init_std (σ⋆: docs/method.md §4). InputError
+// naming the file and field for another schema (version) or a malformed report.
+struct ReportedTarget {
+  std::string name;
+  RunConfig config;
+  std::map<std::string, double> bridged; // "lr", "wd", "init_std"
+};
+std::vector<ReportedTarget> read_transfer_report(const Json& j, const std::string& file);
 
 } // namespace mue

@@ -25,33 +25,42 @@ namespace bp = boost::process;
 
 namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+}
 constexpr int kStopSignals[3] = {SIGINT, SIGTERM, SIGHUP};
 
 std::string fmt_duration(double s) {
   char buf[32];
   if (!(s >= 0) || s > 1e7) return "?";
   const auto t = static_cast<long>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", t);
   return buf;
 }
 } // namespace
 
 StopSignals::StopSignals() {
   g_stop_signal = 0;
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  for (std::size_t i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &sa, &previous_[i]);
+  for (std::size_t i = 0; i < 3; ++i)
+    ::sigaction(kStopSignals[i], &sa, &previous_[i]);
 }
 
 StopSignals::~StopSignals() {
-  for (std::size_t i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &previous_[i], nullptr);
+  for (std::size_t i = 0; i < 3; ++i)
+    ::sigaction(kStopSignals[i], &previous_[i], nullptr);
 }
 
-int StopSignals::received() const { return g_stop_signal; }
+int StopSignals::received() const {
+  return g_stop_signal;
+}
 
 bp::environment worker_environment() {
   bp::environment env = boost::this_process::environment();
@@ -114,7 +123,9 @@ Recorder::Recorder(const std::vector<PlannedTrial>& plan, const Journal& journal
   }
 }
 
-bool Recorder::finished(const std::string& id) const { return mue::finished(done_, id); }
+bool Recorder::finished(const std::string& id) const {
+  return mue::finished(done_, id);
+}
 
 std::string Recorder::describe(const std::string& id) const {
   const auto it = index_.find(id);
@@ -138,8 +149,8 @@ std::string Recorder::best_and_eta() const {
     line += buf + describe(best->id);
   }
   const std::size_t left = plan_.size() - finished_;
-  const double eta = wall_sum_ > 0 && ran_ ? wall_sum_ / double(ran_) * double(left) / double(jobs_)
-                                           : -1;
+  const double eta =
+      wall_sum_ > 0 && ran_ ? wall_sum_ / double(ran_) * double(left) / double(jobs_) : -1;
   return line + " | ETA " + (left == 0 ? "0s" : fmt_duration(eta));
 }
 
@@ -179,8 +190,8 @@ void Recorder::draw(std::size_t running) {
     const auto it = done_.find(t.spec.id());
     unusable += it != done_.end() && it->second.status != TrialStatus::kOk;
   }
-  std::fprintf(stderr, "\r\033[K%zu/%zu done, %zu running, %zu unusable%s", finished_,
-               plan_.size(), running, unusable, best_and_eta().c_str());
+  std::fprintf(stderr, "\r\033[K%zu/%zu done, %zu running, %zu unusable%s", finished_, plan_.size(),
+               running, unusable, best_and_eta().c_str());
 }
 
 void Recorder::end_live_line() {
@@ -197,7 +208,8 @@ Layout choose_layout(int jobs, int threads, std::size_t pending, const std::stri
   if (device == "cuda") {
     // One trial per visible GPU, each on its own card; the CPU threads split between them.
     const int gpus = std::max(1, cuda_devices);
-    for (int i = 0; i < gpus; ++i) l.devices.push_back("cuda:" + std::to_string(i));
+    for (int i = 0; i < gpus; ++i)
+      l.devices.push_back("cuda:" + std::to_string(i));
     l.jobs = jobs > 0 ? jobs : std::min(gpus, wanted);
   } else {
     l.devices = {device};
@@ -260,8 +272,7 @@ FuseDecision decide_fuse(const std::vector<PlannedTrial>& plan,
               bp::std_in < bp::null, worker_environment());
   std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
   c.wait();
-  const double cost =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Calibration cal;
   try {
     if (c.exit_code() != 0) throw std::runtime_error("exit " + std::to_string(c.exit_code()));
@@ -309,7 +320,8 @@ Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& 
          {"devices", layout.devices},
          {"threads_per_trial", layout.threads},
          {"omp_wait_policy", omp ? omp : "PASSIVE (set for the trial processes)"}};
-  for (const auto& [k, v] : o.backend_environment.items()) e[k] = v;
+  for (const auto& [k, v] : o.backend_environment.items())
+    e[k] = v;
   e["fuse"] = fuse.record;
   return e;
 }
@@ -332,29 +344,30 @@ RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
     throw UsageError("--launcher " + o.launcher + ": expected local or slurm");
   if (o.launcher == "slurm") require_slurm_clients();
 
-  const Journal journal = dir.spec_text.empty()
-                              ? Journal(dir.path)
-                              : Journal::for_spec(dir.path, dir.spec_text, dir.force_new,
-                                                  dir.spec_file);
+  const Journal journal = dir.spec_text.empty() ? Journal(dir.path)
+                                                : Journal::for_spec(dir.path, dir.spec_text,
+                                                                    dir.force_new, dir.spec_file);
   RunOutcome out;
   bool torn = false;
   out.done = journal.read(&torn);
   if (torn && !o.quiet)
     std::cerr << "muE: warning: the journal's last line was torn (killed mid-write); ignored\n";
   out.planned = plan.size();
-  for (const auto& t : plan) out.reused += finished(out.done, t.spec.id());
+  for (const auto& t : plan)
+    out.reused += finished(out.done, t.spec.id());
 
   out.salvaged = journal.salvage(plan, out.done);
   if (out.salvaged && !o.quiet)
-    std::fprintf(stderr, "muE: journaled %zu finished result(s) an interrupted run had left in %s\n",
+    std::fprintf(stderr,
+                 "muE: journaled %zu finished result(s) an interrupted run had left in %s\n",
                  out.salvaged, journal.trials_dir().c_str());
   std::vector<std::size_t> pending;
   for (std::size_t i = 0; i < plan.size(); ++i)
     if (!finished(out.done, plan[i].spec.id())) pending.push_back(i);
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  out.layout = choose_layout(o.jobs, o.threads, plan.size() - out.reused, o.device,
-                             o.cuda_devices, cores);
+  out.layout =
+      choose_layout(o.jobs, o.threads, plan.size() - out.reused, o.device, o.cuda_devices, cores);
   if (!o.quiet)
     std::cerr << o.title << ": " << plan.size() << " trials, " << out.reused
               << " already in the journal; " << out.layout.jobs << " at a time × "
@@ -378,7 +391,8 @@ RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
               << "\n";
   } else if (out.stop_signal) {
     std::size_t journaled = 0;
-    for (const auto& t : plan) journaled += out.done.count(t.spec.id());
+    for (const auto& t : plan)
+      journaled += out.done.count(t.spec.id());
     std::cerr << o.title << ": stopped by " << ::strsignal(out.stop_signal) << "; " << journaled
               << " of " << plan.size() << " trials are in " << journal.journal_file()
               << ". Run the same command again to resume.\n";

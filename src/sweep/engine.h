@@ -43,8 +43,8 @@ struct RunOptions {
   bool live = false;              // one redrawn progress line (stderr is a terminal)
   Json backend_environment = Json::object(); // torch version, CUDA: into the environment
   SlurmOptions slurm;
-  std::string job_name = "muE";   // the Slurm job's name
-  std::string collect_then;       // after a detached submit: "fit", "judge" (what a re-run does)
+  std::string job_name = "muE"; // the Slurm job's name
+  std::string collect_then;     // after a detached submit: "fit", "judge" (what a re-run does)
   // "lr=0.001 seed 0": how a trial is named in progress lines (its id when unset).
   std::function<std::string(const PlannedTrial&)> describe;
 };
@@ -79,16 +79,16 @@ void check_fuse_flag(const std::string& flag);
 
 struct RunOutcome {
   std::map<std::string, TrialResult> done; // every journaled result, this run's included
-  std::size_t planned = 0;  // trials in the plan
-  std::size_t reused = 0;   // already finished in the journal before this run
-  std::size_t ran = 0;      // journaled by this run (salvaged results included)
-  std::size_t unusable = 0; // of those: diverged, failed or timed out
-  std::size_t salvaged = 0; // results a killed run had left unjournaled in trials/
-  int stop_signal = 0;      // SIGINT/SIGTERM/SIGHUP that stopped the run early, else 0
-  bool detached = false;    // a Slurm job was submitted with --detach; nothing to judge yet
-  std::string job_id;       // the Slurm job, when there is one
+  std::size_t planned = 0;                 // trials in the plan
+  std::size_t reused = 0;                  // already finished in the journal before this run
+  std::size_t ran = 0;                     // journaled by this run (salvaged results included)
+  std::size_t unusable = 0;                // of those: diverged, failed or timed out
+  std::size_t salvaged = 0;                // results a killed run had left unjournaled in trials/
+  int stop_signal = 0;   // SIGINT/SIGTERM/SIGHUP that stopped the run early, else 0
+  bool detached = false; // a Slurm job was submitted with --detach; nothing to judge yet
+  std::string job_id;    // the Slurm job, when there is one
   Layout layout;
-  Json environment;         // versions, host, CPU, layout, fuse decision: the report's /environment
+  Json environment; // versions, host, CPU, layout, fuse decision: the report's /environment
   // What the command should return now instead of writing its report (0 after a detached
   // submit, 128+N after signal N), or -1 when every trial has a result to judge.
   int early_exit() const;

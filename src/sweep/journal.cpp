@@ -19,7 +19,8 @@ constexpr const char* kSpecSuffix = ".spec.json";
 constexpr const char* kResultSuffix = ".result.json";
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 } // namespace
 
@@ -41,7 +42,8 @@ Journal Journal::existing(fs::path dir) {
     throw InputError(dir.string(), "", "not a directory (expected the --out DIR of muE sweep)");
   Journal j(std::move(dir), false);
   if (!fs::exists(j.spec_file()))
-    throw InputError(j.spec_file(), "", "missing: " + j.dir_.string() + " is not a sweep directory");
+    throw InputError(j.spec_file(), "",
+                     "missing: " + j.dir_.string() + " is not a sweep directory");
   return j;
 }
 
@@ -64,11 +66,21 @@ Journal Journal::for_spec(fs::path dir, const std::string& spec_text, bool force
   return j;
 }
 
-std::string Journal::journal_file() const { return (dir_ / kJournalName).string(); }
-std::string Journal::spec_file() const { return (dir_ / kSpecName).string(); }
-std::string Journal::report_file(const std::string& name) const { return (dir_ / name).string(); }
-fs::path Journal::trials_dir() const { return dir_ / kTrialsDir; }
-fs::path Journal::logs_dir() const { return dir_ / kLogsDir; }
+std::string Journal::journal_file() const {
+  return (dir_ / kJournalName).string();
+}
+std::string Journal::spec_file() const {
+  return (dir_ / kSpecName).string();
+}
+std::string Journal::report_file(const std::string& name) const {
+  return (dir_ / name).string();
+}
+fs::path Journal::trials_dir() const {
+  return dir_ / kTrialsDir;
+}
+fs::path Journal::logs_dir() const {
+  return dir_ / kLogsDir;
+}
 
 fs::path Journal::plots_dir() const {
   fs::create_directories(dir_ / kPlotsDir);
@@ -159,7 +171,8 @@ std::size_t Journal::salvage(const std::vector<PlannedTrial>& plan,
     if (!ends_with(name, kResultSuffix)) continue;
     const std::string unit = name.substr(0, name.size() - std::string(kResultSuffix).size());
     if (unit.rfind("pack-", 0) == 0) {
-      for (const auto& r : read_pack_results(entry.path().string())) take(r);
+      for (const auto& r : read_pack_results(entry.path().string()))
+        take(r);
     } else if (wanted.count(unit)) {
       if (auto r = read_trial_result(entry.path().string(), unit)) take(*r);
     }

@@ -33,18 +33,18 @@ public:
   // A directory that belongs to one spec (muE sweep): writes DIR/spec.json = `spec_text`.
   // A DIR holding another spec is refused (InputError naming `spec_file`) unless
   // `force_new`, which empties its journal and trials/.
-  static Journal for_spec(std::filesystem::path dir, const std::string& spec_text,
-                          bool force_new, const std::string& spec_file);
+  static Journal for_spec(std::filesystem::path dir, const std::string& spec_text, bool force_new,
+                          const std::string& spec_file);
 
   // An existing sweep directory, read only (muE fit): nothing is created.
   static Journal existing(std::filesystem::path dir);
 
   const std::filesystem::path& dir() const { return dir_; }
   std::string journal_file() const;
-  std::string spec_file() const; // DIR/spec.json
+  std::string spec_file() const;                          // DIR/spec.json
   std::string report_file(const std::string& name) const; // DIR/<name>, e.g. sweep.json
-  std::filesystem::path plots_dir() const;  // created on demand
-  std::filesystem::path slurm_dir() const;  // created on demand
+  std::filesystem::path plots_dir() const;                // created on demand
+  std::filesystem::path slurm_dir() const;                // created on demand
   std::filesystem::path trials_dir() const;
   std::filesystem::path logs_dir() const;
 

@@ -53,12 +53,12 @@ public:
         const std::string device = least_busy(b.layout.devices, running);
         const Unit u = b.unit(next, device);
         const Journal::UnitFiles f = b.journal.write_unit(u);
-        running.push_back(Running{b.units[next++],
-                                  bp::child(o.exe, worker_args(f.spec, f.result, u.pack()),
-                                            (bp::std_out & bp::std_err) > f.log,
-                                            bp::std_in < bp::null, env,
-                                            bp::extend::on_exec_setup = setup),
-                                  Clock::now(), f, device});
+        running.push_back(
+            Running{b.units[next++],
+                    bp::child(o.exe, worker_args(f.spec, f.result, u.pack()),
+                              (bp::std_out & bp::std_err) > f.log, bp::std_in < bp::null, env,
+                              bp::extend::on_exec_setup = setup),
+                    Clock::now(), f, device});
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       for (auto it = running.begin(); it != running.end() && !signals.received();) {
@@ -123,7 +123,8 @@ private:
     const int native = run.child.native_exit_code();
     std::map<std::string, TrialResult> got;
     if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
-      for (auto& r : read_unit_results(unit_of(b, run), run.files.result)) got[r.id] = r;
+      for (auto& r : read_unit_results(unit_of(b, run), run.files.result))
+        got[r.id] = r;
     const std::string why =
         WIFSIGNALED(native)
             ? "the trial process died from signal " + std::to_string(WTERMSIG(native)) + " (" +
@@ -139,22 +140,23 @@ private:
         continue;
       }
       out.push_back(failure_result(id, TrialStatus::kFailed, why, run.files.log));
-      out.back().exit_status =
-          WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
+      out.back().exit_status = WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
     }
     return out;
   }
 
   static Unit unit_of(const Batch& b, const Running& run) {
     std::vector<TrialSpec> specs;
-    for (std::size_t i : run.indices) specs.push_back(b.plan[i].spec);
+    for (std::size_t i : run.indices)
+      specs.push_back(b.plan[i].spec);
     return make_unit(std::move(specs));
   }
 
   // TERM every worker, a grace period, then KILL. A worker that still managed to write its
   // result is journaled; the others run again on resume.
   static void stop(Batch& b, std::list<Running>& running) {
-    for (auto& run : running) ::kill(run.child.id(), SIGTERM);
+    for (auto& run : running)
+      ::kill(run.child.id(), SIGTERM);
     const auto t0 = Clock::now();
     for (auto& run : running)
       while (run.child.running() && seconds_since(t0) < 3)
@@ -173,6 +175,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Launcher> make_local_launcher() { return std::make_unique<LocalLauncher>(); }
+std::unique_ptr<Launcher> make_local_launcher() {
+  return std::make_unique<LocalLauncher>();
+}
 
 } // namespace mue

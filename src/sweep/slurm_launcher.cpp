@@ -51,7 +51,9 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }
 
 // Single-quoted for bash.
-std::string quoted(const std::string& s) { return "'" + replace_all(s, "'", "'\\''") + "'"; }
+std::string quoted(const std::string& s) {
+  return "'" + replace_all(s, "'", "'\\''") + "'";
+}
 
 class SlurmLauncher : public Launcher {
 public:
@@ -94,12 +96,13 @@ private:
       const Unit unit = b.unit(u, b.layout.devices.front());
       const Journal::UnitFiles f = b.journal.write_unit(unit);
       Json ids = Json::array();
-      for (const auto& t : unit.trials) ids.push_back(t.id());
+      for (const auto& t : unit.trials)
+        ids.push_back(t.id());
       tasks.push_back(Json{{"name", unit.name}, {"ids", ids}, {"pack", unit.pack()}});
       // One line per task: the worker's arguments after the executable, quoted, and its log.
       std::string line;
-      for (const auto& a : worker_args(fs::absolute(f.spec).string(),
-                                       fs::absolute(f.result).string(), unit.pack()))
+      for (const auto& a :
+           worker_args(fs::absolute(f.spec).string(), fs::absolute(f.result).string(), unit.pack()))
         line += quoted(a) + " ";
       task_lines += line + "> " + quoted(fs::absolute(f.log).string()) + " 2>&1\n";
       max_unit = std::max(max_unit, static_cast<double>(unit.trials.size()));
@@ -109,8 +112,7 @@ private:
         std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
     const fs::path tasks_file = slurm_dir / ("tasks-" + stamp + ".txt");
     write_file_atomic(tasks_file.string(), task_lines);
-    const long minutes =
-        std::max(1L, static_cast<long>(std::ceil(o.timeout_s * max_unit / 60.0)));
+    const long minutes = std::max(1L, static_cast<long>(std::ceil(o.timeout_s * max_unit / 60.0)));
     const std::string time = o.slurm.time.empty() ? std::to_string(minutes) : o.slurm.time;
     const std::string array =
         "0-" + std::to_string(n - 1) + "%" + std::to_string(std::max(1, b.layout.jobs));
@@ -130,7 +132,8 @@ private:
     std::string id = slurm("sbatch", {"--parsable", script_file.string()});
     id = id.substr(0, id.find_first_of(";\n"));
     if (!o.quiet)
-      std::fprintf(stderr, "muE: submitted Slurm array job %s: %d task(s), at most %d at once (%s)\n",
+      std::fprintf(stderr,
+                   "muE: submitted Slurm array job %s: %d task(s), at most %d at once (%s)\n",
                    id.c_str(), n, std::max(1, b.layout.jobs), script_file.c_str());
     return Json{{"job_id", id}, {"script", script_file.string()}, {"tasks", tasks}};
   }
@@ -245,7 +248,8 @@ std::string sbatch_header(const SlurmOptions& o, const std::string& job_name,
   if (!o.partition.empty()) h << "#SBATCH --partition=" << o.partition << "\n";
   if (!o.gres.empty()) h << "#SBATCH --gres=" << o.gres << "\n";
   if (!o.mem.empty()) h << "#SBATCH --mem=" << o.mem << "\n";
-  for (const auto& e : o.extra) h << "#SBATCH " << e << "\n";
+  for (const auto& e : o.extra)
+    h << "#SBATCH " << e << "\n";
   return h.str();
 }
 
@@ -258,6 +262,8 @@ void require_slurm_clients() {
                        "start a local one with scripts/local-slurm start, or use --launcher local");
 }
 
-std::unique_ptr<Launcher> make_slurm_launcher() { return std::make_unique<SlurmLauncher>(); }
+std::unique_ptr<Launcher> make_slurm_launcher() {
+  return std::make_unique<SlurmLauncher>();
+}
 
 } // namespace mue

@@ -17,19 +17,6 @@
 namespace mue {
 namespace {
 
-const Json& field(const Json& j, const char* key, const Where& w) {
-  if (!j.is_object() || !j.contains(key)) w.at(key).fail("required field is missing");
-  return j.at(key);
-}
-
-// A traced value: {"value": x, "base_reason", "factors"?}.
-double traced_value(const Json& j, const char* key, const Where& w) {
-  const Json& v = field(j, key, w);
-  const Json& x = field(v, "value", w.at(key));
-  if (!x.is_number()) w.at(key).at("value").fail("expected a number");
-  return x.get<double>();
-}
-
 std::string num(double v, const char* f = "%.4g") {
   char buf[48];
   std::snprintf(buf, sizeof buf, f, v);
@@ -74,48 +61,6 @@ const char* to_string(Verdict v) {
     return "inconclusive";
   }
   return "?";
-}
-
-std::vector<VerifyTarget> read_transfer_report(const Json& j, const std::string& file) {
-  const Where root{file, ""};
-  if (!j.is_object())
-    root.fail("expected a transfer report (a JSON object written by `muE transfer`)");
-  if (!j.contains("schema") || !j["schema"].is_string())
-    root.at("schema").fail("missing: expected \"" + std::string(kTransferSchema) +
-                           "\" (a report from `muE transfer`)");
-  const std::string schema = j["schema"].get<std::string>();
-  if (schema != kTransferSchema)
-    root.at("schema").fail("unknown schema '" + schema + "'; this muE reads \"" + kTransferSchema +
-                           "\" (re-run `muE transfer` with this version)");
-  const Where rw = root.at("reference");
-  const Json& ref = field(j, "reference", root);
-  const Json& file_options = field(j, "options", root);
-  const Json& targets = field(j, "targets", root);
-  if (!targets.is_array() || targets.empty())
-    root.at("targets").fail("expected a non-empty array of targets");
-  const Json& hparams = field(ref, "hparams", rw);
-  std::vector<VerifyTarget> out;
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    const Where tw = root.at("targets").at(i);
-    const Json& t = targets[i];
-    VerifyTarget v;
-    const Json& name = field(t, "name", tw);
-    if (!name.is_string()) tw.at("name").fail("expected a string");
-    v.name = name.get<std::string>();
-    Json config{
-        {"model", field(t, "model", tw)},
-        {"train", field(t, "train", tw)},
-        {"hparams", hparams},
-        {"options", t.contains("options") ? t["options"] : file_options},
-        {"reference", {{"model", field(ref, "model", rw)}, {"train", field(ref, "train", rw)}}}};
-    v.config = parse_config(config, tw);
-    const Json& opt = field(t, "optimizer", tw);
-    v.bridged["lr"] = traced_value(opt, "lr", tw.at("optimizer"));
-    v.bridged["wd"] = traced_value(opt, "wd", tw.at("optimizer"));
-    v.bridged["init_std"] = v.config.hparams.init_std; // σ of the table is σ⋆ (docs/method.md §4)
-    out.push_back(std::move(v));
-  }
-  return out;
 }
 
 VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points, double step,

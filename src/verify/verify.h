@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fit/fit.h"
+#include "report/transfer_report.h"
 #include "spec/schemas.h"
 #include "spec/sweep_spec.h"
 #include "sweep/engine.h"
@@ -16,15 +17,8 @@
 
 namespace mue {
 
-struct VerifyTarget {
-  std::string name;
-  RunConfig config;                      // what `muE transfer --emit-configs` writes for it
-  std::map<std::string, double> bridged; // "lr", "wd", "init_std": the target's bridged value
-};
-
-// The targets of a transfer report (mue.transfer/1). InputError naming the file and the
-// field for another schema (version) or a malformed report.
-std::vector<VerifyTarget> read_transfer_report(const Json& j, const std::string& file);
+// A target of the transfer report (src/report/transfer_report.h reads it).
+using VerifyTarget = ReportedTarget;
 
 // Points along one axis: reference value × 2^(step·j), j = -(points-1)/2 … (points-1)/2,
 // so the bridged value is the middle point. points must be odd and >= 3.
