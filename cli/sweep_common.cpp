@@ -148,7 +148,7 @@ LocalRunOptions local_run_options(const Layout& layout, const FuseDecision& fuse
   o.live = !g.quiet && ::isatty(STDERR_FILENO);
   o.describe = std::move(describe);
   o.fuse = fuse.k;
-  o.pack_key = [](const TrialSpec& t) { return torch_backend::pack_key(t); };
+  o.pack_key = [](const TrialSpec& t) { return mue::pack_key(t); };
   return o;
 }
 
@@ -174,7 +174,7 @@ FuseDecision decide_fuse(const std::string& flag, const std::vector<PlannedTrial
     if (done.count(t.spec.id())) continue;
     TrialSpec s = t.spec;
     s.device = device;
-    const std::string key = torch_backend::pack_key(s);
+    const std::string key = mue::pack_key(s);
     if (!key.empty()) buckets[key].push_back(&t);
   }
   const std::vector<const PlannedTrial*>* biggest = nullptr;

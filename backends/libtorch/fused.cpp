@@ -11,6 +11,7 @@
 #include "model.h"
 #include "optim.h"
 #include "runtime_info.h"
+#include "sweep/worker.h"
 #include "trainer.h"
 #include "transfer/transfer.h"
 #include "util/error.h"
@@ -249,18 +250,6 @@ std::int64_t peak_rss_bytes() {
 
 } // namespace
 
-std::string pack_key(const TrialSpec& spec) {
-  const RunConfig& c = spec.config;
-  if (c.model.ffn.kind != FfnKind::kDense || c.backend.kind != BackendKind::kLibTorch) return "";
-  Json j = to_json(c);
-  Json h = j["hparams"];
-  j.erase("hparams");
-  for (const char* k : {"beta1", "beta2"})
-    if (h.contains(k)) j[k] = h[k];
-  j["device"] = spec.device;
-  return j.dump();
-}
-
 std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const std::string& file,
                                     const std::vector<bool>& inject_nan) {
   if (specs.empty()) return {};
@@ -372,9 +361,9 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
   return results;
 }
 
-PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
-                      const std::string& file, bool stop_early) {
-  PackTiming out;
+Calibration time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
+                       const std::string& file, bool stop_early) {
+  Calibration out;
   const RunConfig& c = spec.config;
   auto source = make_source(c, spec.base_dir.empty() ? file : spec.base_dir + "/-");
   auto median = [](std::vector<double> v) {
