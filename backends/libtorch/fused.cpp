@@ -1,13 +1,12 @@
 #include "fused.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 
 #include "data.h"
+#include "loop.h"
 #include "model.h"
 #include "optim.h"
 #include "runtime_info.h"
@@ -54,7 +53,7 @@ struct Param {
 };
 
 // The stacked model and its optimizer state; one step trains every live trial.
-class Pack {
+class Pack : public TrialModels {
 public:
   Pack(const std::vector<TrialSpec>& specs, const std::string& file) {
     const RunConfig& c0 = specs.front().config;
@@ -80,6 +79,7 @@ public:
     out_mult_ = t0.scalars.output_multiplier.value;
     beta1_ = t0.optimizer.beta1();
     beta2_ = t0.optimizer.beta2();
+    clip_ = c0.train.optimizer.grad_clip;
     // Each trial initialized exactly as a separate run would be (its seed, its table,
     // the same parameter order), then stacked.
     std::vector<std::vector<std::pair<std::string, torch::Tensor>>> per;
@@ -126,12 +126,13 @@ public:
       throw RuntimeError("fused pack: only dense-FFN models can be fused");
   }
 
-  std::int64_t size() const { return K_; }
   const Parameterization& table(std::size_t k) const { return tables_[k]; }
-  torch::Device device() const { return device_; }
+
+  std::size_t size() const override { return static_cast<std::size_t>(K_); }
+  torch::Device device() const override { return device_; }
 
   // Per-trial mean cross-entropy of next-token prediction, [K].
-  torch::Tensor losses(const torch::Tensor& batch) {
+  torch::Tensor forward_losses(const torch::Tensor& batch) {
     const std::int64_t B = batch.size(0), T = m_.seq_len, V = m_.vocab, D = m_.d_model;
     const std::int64_t N = B * T, H = m_.n_heads, dh = m_.d_head;
     auto tok = batch.narrow(1, 0, T).reshape({-1});
@@ -170,8 +171,32 @@ public:
         .mean(1);
   }
 
+  std::vector<double> losses(const torch::Tensor& batch) override {
+    auto loss = forward_losses(batch);
+    zero_grad();
+    loss.sum().backward();
+    return to_vector(loss.detach());
+  }
+
+  std::vector<double> eval_losses(const std::vector<torch::Tensor>& batches) override {
+    torch::NoGradGuard no_grad;
+    std::vector<double> sum(static_cast<std::size_t>(K_), 0.0);
+    for (const auto& b : batches) {
+      const std::vector<double> l = to_vector(forward_losses(b.to(device_)));
+      for (std::size_t k = 0; k < sum.size(); ++k)
+        sum[k] += l[k];
+    }
+    for (auto& v : sum)
+      v /= static_cast<double>(batches.size());
+    return sum;
+  }
+
+  std::vector<std::vector<double>> expert_load(std::size_t) const override { return {}; }
+
+  void step(double schedule) override { adam_step(schedule, clip_); }
+
   // One AdamW step (torch's AdamW arithmetic, per trial), after per-trial clipping.
-  void step(double schedule, double clip) {
+  void adam_step(double schedule, double clip) {
     torch::NoGradGuard no_grad;
     if (clip > 0) {
       torch::Tensor sq = torch::zeros({K_}, params_.front().w.options());
@@ -211,7 +236,7 @@ public:
 
   // A diverged trial: weights and optimizer state zeroed, lr 0 from now on, so it stays
   // finite and costs the others nothing.
-  void freeze(std::size_t k) {
+  void freeze(std::size_t k) override {
     torch::NoGradGuard no_grad;
     live_[k] = false;
     for (auto& p : params_) {
@@ -223,6 +248,11 @@ public:
   }
 
 private:
+  static std::vector<double> to_vector(const torch::Tensor& t) {
+    auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  }
+
   const torch::Tensor& w(const std::string& name) const {
     const auto it = index_.find(name);
     if (it == index_.end()) throw RuntimeError("fused pack: no parameter '" + name + "'");
@@ -233,7 +263,7 @@ private:
   ModelSpec m_;
   torch::Device device_{torch::kCPU};
   std::int64_t K_ = 0, t_ = 0;
-  double A_ = 1, r_ = 1, scale_ = 1, out_mult_ = 1, beta1_ = 0.9, beta2_ = 0.95;
+  double A_ = 1, r_ = 1, scale_ = 1, out_mult_ = 1, beta1_ = 0.9, beta2_ = 0.95, clip_ = 0;
   std::vector<Param> params_;
   std::map<std::string, std::size_t> index_;
   std::vector<std::vector<double>> base_lr_;
@@ -241,12 +271,6 @@ private:
   std::vector<bool> live_;
   torch::Tensor mask_;
 };
-
-std::int64_t peak_rss_bytes() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<std::int64_t>(u.ru_maxrss) * 1024;
-}
 
 } // namespace
 
@@ -259,106 +283,14 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
     if (pack_key(s) != key)
       throw RuntimeError("fused pack: trial " + s.id() +
                          " does not share the pack's shapes, data and schedule");
-  const RunConfig& c = specs.front().config;
   Pack pack(specs, file);
-  const std::size_t K = specs.size();
   // Relative data paths resolve beside the file, or in base_dir when the sweep set one.
   const TrialSpec& s0 = specs.front();
-  auto source = make_source(c, s0.base_dir.empty() ? file : s0.base_dir + "/-");
-  const std::int64_t steps = c.train.steps;
-  const int T = c.model.seq_len;
-  const std::int64_t curve_every = std::max<std::int64_t>(1, steps / 200);
-
-  std::vector<TrialResult> results(K);
-  std::vector<std::vector<double>> val_history(K);
-  std::vector<bool> live(K, true);
-  for (std::size_t k = 0; k < K; ++k) {
-    results[k].id = specs[k].id();
-    results[k].device = pack.device().str();
-    results[k].status = TrialStatus::kOk;
-  }
-  auto evaluate = [&]() {
-    torch::NoGradGuard no_grad;
-    std::vector<double> sum(K, 0.0);
-    for (const auto& b : source->val_batches()) {
-      auto l = pack.losses(b.to(pack.device())).to(torch::kCPU, torch::kFloat64);
-      for (std::size_t k = 0; k < K; ++k)
-        sum[k] += l[static_cast<std::int64_t>(k)].item<double>();
-    }
-    for (auto& v : sum)
-      v /= static_cast<double>(source->val_batches().size());
-    return sum;
-  };
-
-  const double t0 = now_s();
-  std::vector<std::int64_t> steps_done(K, 0);
-  for (std::int64_t step = 0; step < steps; ++step) {
-    if (std::none_of(live.begin(), live.end(), [](bool b) { return b; })) break;
-    const double f = schedule_factor(c.train.schedule, step, steps);
-    auto batch = source->train_batch(step).to(pack.device());
-    auto loss = pack.losses(batch);
-    pack.zero_grad();
-    loss.sum().backward();
-    auto lv = loss.detach().to(torch::kCPU, torch::kFloat64);
-    if (step == 1)
-      for (std::size_t k = 0; k < K && k < inject_nan.size(); ++k)
-        if (inject_nan[k])
-          lv[static_cast<std::int64_t>(k)] = std::numeric_limits<double>::quiet_NaN();
-    for (std::size_t k = 0; k < K; ++k) {
-      if (!live[k]) continue;
-      const double v = lv[static_cast<std::int64_t>(k)].item<double>();
-      const double threshold = specs[k].divergence_threshold();
-      if (!std::isfinite(v) || v > threshold) {
-        results[k].status = TrialStatus::kDiverged;
-        results[k].error = "train loss " + std::to_string(v) + " at step " +
-                           std::to_string(step + 1) + " is past the divergence threshold " +
-                           std::to_string(threshold);
-        results[k].curve.push_back(
-            CurvePoint{step + 1, v, std::nullopt, pack.table(k).optimizer.lr.value * f});
-        results[k].wall_s = now_s() - t0;
-        steps_done[k] = step + 1;
-        live[k] = false;
-        pack.freeze(k);
-      }
-    }
-    pack.step(f, c.train.optimizer.grad_clip);
-    const bool last = step + 1 == steps;
-    const bool eval_now = last || (c.train.eval.every > 0 && (step + 1) % c.train.eval.every == 0);
-    std::vector<double> val;
-    if (eval_now) val = evaluate();
-    for (std::size_t k = 0; k < K; ++k) {
-      if (!live[k]) continue;
-      CurvePoint pt{step + 1, lv[static_cast<std::int64_t>(k)].item<double>(), std::nullopt,
-                    pack.table(k).optimizer.lr.value * f};
-      if (eval_now) {
-        val_history[k].push_back(val[k]);
-        pt.val_loss = val[k];
-      }
-      if (eval_now || (step + 1) % curve_every == 0) results[k].curve.push_back(pt);
-      steps_done[k] = step + 1;
-    }
-  }
-  const double wall = now_s() - t0;
-  for (std::size_t k = 0; k < K; ++k) {
-    TrialResult& r = results[k];
-    if (r.status == TrialStatus::kOk) r.wall_s = wall;
-    r.tokens_per_s =
-        r.wall_s > 0 ? static_cast<double>(steps_done[k]) * c.train.batch_size * T / r.wall_s : 0;
-    r.peak_mem_bytes = peak_rss_bytes();
-    if (r.status == TrialStatus::kOk) {
-      const auto& vh = val_history[k];
-      r.final_val_loss = vh.back();
-      const std::size_t n =
-          specs[k].objective.kind == ObjectiveKind::kMeanLastK
-              ? std::min<std::size_t>(static_cast<std::size_t>(specs[k].objective.k), vh.size())
-              : 1;
-      double sum = 0;
-      for (std::size_t i = vh.size() - n; i < vh.size(); ++i)
-        sum += vh[i];
-      r.objective = sum / static_cast<double>(n);
-    }
-  }
-  return results;
+  auto source = make_source(s0.config, s0.base_dir.empty() ? file : s0.base_dir + "/-");
+  std::vector<double> base_lr;
+  for (std::size_t k = 0; k < specs.size(); ++k)
+    base_lr.push_back(pack.table(k).optimizer.lr.value);
+  return train_loop(pack, specs, base_lr, *source, pack.device().str(), {}, inject_nan);
 }
 
 Calibration time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
@@ -397,10 +329,10 @@ Calibration time_packs(const TrialSpec& spec, const std::vector<int>& ks, int st
     std::vector<double> t;
     for (int s = 0; s < steps + 2; ++s) {
       const double a = now_s();
-      auto loss = pack.losses(source->train_batch(s).to(pack.device()));
+      auto loss = pack.forward_losses(source->train_batch(s).to(pack.device()));
       pack.zero_grad();
       loss.sum().backward();
-      pack.step(1.0, c.train.optimizer.grad_clip);
+      pack.adam_step(1.0, c.train.optimizer.grad_clip);
       if (s >= 2) t.push_back(now_s() - a);
     }
     out.pack_step_s.emplace_back(k, median(t));
