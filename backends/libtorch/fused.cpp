@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "data.h"
@@ -46,10 +47,34 @@ torch::Tensor per_trial(const std::vector<double>& v, std::int64_t dims,
   return torch::tensor(v, o.dtype(torch::kFloat64)).to(o.dtype()).view(shape);
 }
 
-struct Param {
-  std::string name;
-  ParamGroup group;
-  torch::Tensor w, m, v; // [K, ...]
+// One stacked weight: [K, ...] with its AdamW moments, and the table group whose lr, wd
+// and eps it trains with (per trial).
+struct Stacked {
+  ParamGroup group = ParamGroup::kEmbedding;
+  torch::Tensor w, m, v;       // [K, ...]
+  std::vector<double> base_lr; // per trial, before the schedule
+  torch::Tensor wd, eps;       // per trial, shaped to broadcast against w
+};
+
+struct StackedBlock {
+  Stacked norm1, w_qkv, w_out, norm2, ffn_up, ffn_down;
+};
+
+// The stacked model, built from the Gpt's typed members: renaming a module is a compile
+// error here, not a failed lookup at run time.
+struct StackedWeights {
+  Stacked embedding, unembedding, final_norm;
+  std::vector<StackedBlock> blocks;
+  // Every weight once, in the order named_parameters() lists the Gpt's (the order the
+  // gradient norm for clipping sums them in).
+  std::vector<Stacked*> all() {
+    std::vector<Stacked*> out = {&embedding, &unembedding};
+    for (auto& b : blocks)
+      for (Stacked* s : {&b.norm1, &b.norm2, &b.w_qkv, &b.w_out, &b.ffn_up, &b.ffn_down})
+        out.push_back(s);
+    out.push_back(&final_norm);
+    return out;
+  }
 };
 
 // The stacked model and its optimizer state; one step trains every live trial.
@@ -73,6 +98,8 @@ public:
         throw RuntimeError(
             "fused pack: the trials' tables differ in more than lr, wd, init std and eps");
     m_ = c0.model;
+    if (m_.ffn.kind != FfnKind::kDense)
+      throw RuntimeError("fused pack: only dense-FFN models can be fused");
     A_ = t0.scalars.A.value;
     r_ = t0.scalars.residual_multiplier.value;
     scale_ = t0.scalars.attention_scale.value;
@@ -80,51 +107,62 @@ public:
     beta1_ = t0.optimizer.beta1();
     beta2_ = t0.optimizer.beta2();
     clip_ = c0.train.optimizer.grad_clip;
-    // Each trial initialized exactly as a separate run would be (its seed, its table,
-    // the same parameter order), then stacked.
-    std::vector<std::vector<std::pair<std::string, torch::Tensor>>> per;
-    std::vector<ParamGroup> groups;
+    // Each trial initialized exactly as a separate run would be (its seed, its table),
+    // then stacked.
+    std::vector<Gpt> models;
     for (std::int64_t k = 0; k < K_; ++k) {
       torch::manual_seed(specs[static_cast<std::size_t>(k)].config.train.seed);
-      Gpt g(m_, tables_[static_cast<std::size_t>(k)]);
-      g->initialize(tables_[static_cast<std::size_t>(k)]);
-      std::vector<std::pair<std::string, torch::Tensor>> named;
-      for (const auto& item : g->named_parameters(true))
-        named.emplace_back(item.key(), item.value().detach());
-      if (k == 0)
-        for (auto& [group, t] : g->grouped_parameters())
-          groups.push_back(group);
-      per.push_back(std::move(named));
+      models.emplace_back(m_, tables_[static_cast<std::size_t>(k)]);
+      models.back()->initialize(tables_[static_cast<std::size_t>(k)]);
     }
-    for (std::size_t i = 0; i < per.front().size(); ++i) {
+    auto stack = [&](ParamGroup group, const std::function<torch::Tensor(const GptImpl&)>& get) {
       std::vector<torch::Tensor> slices;
-      for (const auto& named : per)
-        slices.push_back(named[i].second);
-      Param p;
-      p.name = per.front()[i].first;
-      p.group = groups[i];
-      p.w = torch::stack(slices).to(device_).set_requires_grad(true);
-      p.m = torch::zeros_like(p.w);
-      p.v = torch::zeros_like(p.w);
-      index_[p.name] = params_.size();
-      params_.push_back(std::move(p));
-    }
-    for (auto& p : params_) {
-      std::vector<double> lr, wd, eps;
+      for (const auto& g : models)
+        slices.push_back(get(*g).detach());
+      Stacked s;
+      s.group = group;
+      s.w = torch::stack(slices).to(device_).set_requires_grad(true);
+      s.m = torch::zeros_like(s.w);
+      s.v = torch::zeros_like(s.w);
+      std::vector<double> wd, eps;
       for (const auto& t : tables_) {
-        const GroupParams& g = t.groups.at(p.group);
-        lr.push_back(g.lr.value);
+        const GroupParams& g = t.groups.at(group);
+        s.base_lr.push_back(g.lr.value);
         wd.push_back(g.wd.value);
         eps.push_back(g.eps.value);
       }
-      base_lr_.push_back(lr);
-      wd_.push_back(per_trial(wd, p.w.dim(), p.w.options()));
-      eps_.push_back(per_trial(eps, p.w.dim(), p.w.options()));
+      s.wd = per_trial(wd, s.w.dim(), s.w.options());
+      s.eps = per_trial(eps, s.w.dim(), s.w.options());
+      return s;
+    };
+    W_.embedding = stack(ParamGroup::kEmbedding, [](const GptImpl& g) { return g.embedding; });
+    W_.unembedding =
+        stack(ParamGroup::kUnembedding, [](const GptImpl& g) { return g.unembedding; });
+    for (std::size_t l = 0; l < static_cast<std::size_t>(m_.n_layers); ++l) {
+      StackedBlock b;
+      auto block = [l](const GptImpl& g) -> const BlockImpl& { return *g.blocks[l]; };
+      b.norm1 = stack(ParamGroup::kNorm, [&](const GptImpl& g) { return block(g).norm1->gain; });
+      b.norm2 = stack(ParamGroup::kNorm, [&](const GptImpl& g) { return block(g).norm2->gain; });
+      b.w_qkv = stack(ParamGroup::kAttnQkv, [&](const GptImpl& g) { return block(g).attn->w_qkv; });
+      b.w_out = stack(ParamGroup::kAttnOut, [&](const GptImpl& g) { return block(g).attn->w_out; });
+      const DenseFfn& ffn0 = models.front()->blocks[l]->dense;
+      b.ffn_up = stack(ffn0->up_group, [&](const GptImpl& g) { return block(g).dense->w_up; });
+      b.ffn_down =
+          stack(ffn0->down_group, [&](const GptImpl& g) { return block(g).dense->w_down; });
+      W_.blocks.push_back(std::move(b));
     }
+    W_.final_norm = stack(ParamGroup::kNorm, [](const GptImpl& g) { return g.final_norm->gain; });
+    params_ = W_.all();
+    // A weight the Gpt gained but the stacked model lacks would silently stay untrained.
+    if (params_.size() != models.front()->parameters().size())
+      throw RuntimeError("fused pack: the stacked model has " + std::to_string(params_.size()) +
+                         " weights, the Gpt " +
+                         std::to_string(models.front()->parameters().size()));
     live_.assign(static_cast<std::size_t>(K_), true);
-    if (!(m_.ffn.kind == FfnKind::kDense))
-      throw RuntimeError("fused pack: only dense-FFN models can be fused");
   }
+
+  Pack(const Pack&) = delete; // params_ points into W_
+  Pack& operator=(const Pack&) = delete;
 
   const Parameterization& table(std::size_t k) const { return tables_[k]; }
 
@@ -136,13 +174,12 @@ public:
     const std::int64_t B = batch.size(0), T = m_.seq_len, V = m_.vocab, D = m_.d_model;
     const std::int64_t N = B * T, H = m_.n_heads, dh = m_.d_head;
     auto tok = batch.narrow(1, 0, T).reshape({-1});
-    auto x = w("embedding").index_select(1, tok); // [K, N, D]
+    auto x = W_.embedding.w.index_select(1, tok); // [K, N, D]
     if (!mask_.defined() || mask_.size(0) != T)
       mask_ =
           torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).triu(1);
-    for (int l = 0; l < m_.n_layers; ++l) {
-      const std::string b = "block" + std::to_string(l) + ".";
-      auto qkv = kmm(norm(x, w(b + "norm1.gain"), m_.norm), w(b + "attn.w_qkv"))
+    for (const StackedBlock& b : W_.blocks) {
+      auto qkv = kmm(norm(x, b.norm1.w, m_.norm), b.w_qkv.w)
                      .view({K_, B, T, 3, H, dh})
                      .permute({3, 0, 1, 4, 2, 5})
                      .reshape({3, K_ * B, H, T, dh});
@@ -152,17 +189,16 @@ public:
                    .view({K_, B, H, T, dh})
                    .permute({0, 1, 3, 2, 4})
                    .reshape({K_, N, D});
-      auto a = kmm(y, w(b + "attn.w_out"));
+      auto a = kmm(y, b.w_out.w);
       if (r_ != 1) a = a * r_;
       x = x + a;
-      auto f = kmm(
-          activate(kmm(norm(x, w(b + "norm2.gain"), m_.norm), w(b + "ffn.ffn_up")), m_.activation),
-          w(b + "ffn.ffn_down"));
+      auto f =
+          kmm(activate(kmm(norm(x, b.norm2.w, m_.norm), b.ffn_up.w), m_.activation), b.ffn_down.w);
       if (A_ != 1) f = f * A_;
       if (r_ != 1) f = f * r_;
       x = x + f;
     }
-    auto logits = kmm(norm(x, w("final_norm.gain"), m_.norm), w("unembedding"));
+    auto logits = kmm(norm(x, W_.final_norm.w, m_.norm), W_.unembedding.w);
     if (out_mult_ != 1) logits = logits * out_mult_;
     auto target = batch.narrow(1, 1, T).reshape({-1}).repeat({K_});
     return F::cross_entropy(logits.reshape({K_ * N, V}), target,
@@ -199,39 +235,38 @@ public:
   void adam_step(double schedule, double clip) {
     torch::NoGradGuard no_grad;
     if (clip > 0) {
-      torch::Tensor sq = torch::zeros({K_}, params_.front().w.options());
-      for (auto& p : params_)
-        if (p.w.grad().defined()) sq = sq + p.w.grad().pow(2).reshape({K_, -1}).sum(1);
+      torch::Tensor sq = torch::zeros({K_}, params_.front()->w.options());
+      for (const Stacked* p : params_)
+        if (p->w.grad().defined()) sq = sq + p->w.grad().pow(2).reshape({K_, -1}).sum(1);
       auto coef = (clip / (sq.sqrt() + 1e-6)).clamp_max(1.0);
-      for (auto& p : params_)
-        if (p.w.grad().defined()) {
-          std::vector<std::int64_t> shape(static_cast<std::size_t>(p.w.dim()), 1);
+      for (Stacked* p : params_)
+        if (p->w.grad().defined()) {
+          std::vector<std::int64_t> shape(static_cast<std::size_t>(p->w.dim()), 1);
           shape[0] = K_;
-          p.w.grad().mul_(coef.view(shape));
+          p->w.grad().mul_(coef.view(shape));
         }
     }
     ++t_;
     const double bc1 = 1 - std::pow(beta1_, static_cast<double>(t_));
     const double bc2 = 1 - std::pow(beta2_, static_cast<double>(t_));
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      Param& p = params_[i];
-      if (!p.w.grad().defined()) continue;
-      std::vector<double> lr = base_lr_[i];
+    for (Stacked* p : params_) {
+      if (!p->w.grad().defined()) continue;
+      std::vector<double> lr = p->base_lr;
       for (std::size_t k = 0; k < lr.size(); ++k)
         lr[k] = live_[k] ? lr[k] * schedule : 0.0;
-      const auto lr_t = per_trial(lr, p.w.dim(), p.w.options());
-      const auto& g = p.w.grad();
-      p.w.mul_(1 - lr_t * wd_[i]);
-      p.m.mul_(beta1_).add_(g, 1 - beta1_);
-      p.v.mul_(beta2_).addcmul_(g, g, 1 - beta2_);
-      auto denom = (p.v.sqrt() / std::sqrt(bc2)).add_(eps_[i]);
-      p.w.sub_(lr_t / bc1 * p.m / denom);
+      const auto lr_t = per_trial(lr, p->w.dim(), p->w.options());
+      const auto& g = p->w.grad();
+      p->w.mul_(1 - lr_t * p->wd);
+      p->m.mul_(beta1_).add_(g, 1 - beta1_);
+      p->v.mul_(beta2_).addcmul_(g, g, 1 - beta2_);
+      auto denom = (p->v.sqrt() / std::sqrt(bc2)).add_(p->eps);
+      p->w.sub_(lr_t / bc1 * p->m / denom);
     }
   }
 
   void zero_grad() {
-    for (auto& p : params_)
-      if (p.w.grad().defined()) p.w.mutable_grad() = torch::Tensor();
+    for (Stacked* p : params_)
+      if (p->w.grad().defined()) p->w.mutable_grad() = torch::Tensor();
   }
 
   // A diverged trial: weights and optimizer state zeroed, lr 0 from now on, so it stays
@@ -239,11 +274,12 @@ public:
   void freeze(std::size_t k) override {
     torch::NoGradGuard no_grad;
     live_[k] = false;
-    for (auto& p : params_) {
-      p.w[static_cast<std::int64_t>(k)].zero_();
-      p.m[static_cast<std::int64_t>(k)].zero_();
-      p.v[static_cast<std::int64_t>(k)].zero_();
-      if (p.w.grad().defined()) p.w.grad()[static_cast<std::int64_t>(k)].zero_();
+    const auto i = static_cast<std::int64_t>(k);
+    for (Stacked* p : params_) {
+      p->w[i].zero_();
+      p->m[i].zero_();
+      p->v[i].zero_();
+      if (p->w.grad().defined()) p->w.grad()[i].zero_();
     }
   }
 
@@ -253,21 +289,13 @@ private:
     return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
   }
 
-  const torch::Tensor& w(const std::string& name) const {
-    const auto it = index_.find(name);
-    if (it == index_.end()) throw RuntimeError("fused pack: no parameter '" + name + "'");
-    return params_[it->second].w;
-  }
-
   std::vector<Parameterization> tables_;
   ModelSpec m_;
   torch::Device device_{torch::kCPU};
   std::int64_t K_ = 0, t_ = 0;
   double A_ = 1, r_ = 1, scale_ = 1, out_mult_ = 1, beta1_ = 0.9, beta2_ = 0.95, clip_ = 0;
-  std::vector<Param> params_;
-  std::map<std::string, std::size_t> index_;
-  std::vector<std::vector<double>> base_lr_;
-  std::vector<torch::Tensor> wd_, eps_;
+  StackedWeights W_;
+  std::vector<Stacked*> params_; // W_.all()
   std::vector<bool> live_;
   torch::Tensor mask_;
 };
