@@ -2,15 +2,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <thread>
 
 #include "cli/commands.h"
-#include "command/command.h"
+#include "run_trial.h"
 #include "spec/validate.h"
-#include "trainer.h"
 #include "util/fs.h"
 
 namespace mue::cli {
@@ -43,30 +41,22 @@ Command add_train(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--out", a->out, "Write the result here instead of stdout");
   return {
       sub, [a, &g]() -> int {
-        Json j = read_spec(a->config, SpecKind::kConfig);
         TrialSpec spec;
-        spec.config = parse_config(j, Where{a->config, ""});
+        spec.config = parse_config(read_spec(a->config, SpecKind::kConfig), Where{a->config, ""});
         spec.device = g.device;
         spec.threads = default_threads(g);
         const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;
-        check_command(spec.config.backend,
-                      std::filesystem::absolute(a->config).parent_path().string(),
-                      Where{a->config, ""});
-        TrialResult r =
-            spec.config.backend.kind == BackendKind::kCommand
-                ? run_command_trial(
-                      spec, a->config,
-                      (a->out.empty()
-                           ? std::filesystem::temp_directory_path() / ("mue-" + spec.id())
-                           : std::filesystem::absolute(a->out).parent_path() / (spec.id() + ".cmd"))
-                          .string())
-                : torch_backend::train(spec, a->config, [&](const torch_backend::Progress& p) {
-                    if (!tty) return;
-                    std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0f s   ",
-                                 static_cast<long long>(p.step), static_cast<long long>(p.steps),
-                                 p.train_loss, p.tokens_per_s, p.eta_s);
-                    if (p.step == p.steps) std::fprintf(stderr, "\n");
-                  });
+        RunTrialOptions o;
+        o.result_file = a->out;
+        o.check_command = true;
+        o.on_step = [tty](const torch_backend::Progress& p) {
+          if (!tty) return;
+          std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %.0f s   ",
+                       static_cast<long long>(p.step), static_cast<long long>(p.steps),
+                       p.train_loss, p.tokens_per_s, p.eta_s);
+          if (p.step == p.steps) std::fprintf(stderr, "\n");
+        };
+        const TrialResult r = run_trial(spec, a->config, o);
         const std::string text = to_json(r).dump(1) + "\n";
         if (a->out.empty())
           std::cout << text;

@@ -405,3 +405,78 @@ TEST_CASE("pack keys: MoE is not fused; another seed or shape is another pack") 
   CHECK(pack_key(a) == pack_key(b));
   CHECK_THROWS_AS(train_pack({a, moe_t}, "t"), RuntimeError);
 }
+
+// ---------------------------------------------------------------------------
+// backends/run_trial.h: the one entry point picks the backend; the MUE_FAULT hook.
+
+#include "run_trial.h"
+
+namespace {
+// Sets MUE_FAULT for one scope.
+struct FaultEnv {
+  explicit FaultEnv(const char* v) { ::setenv("MUE_FAULT", v, 1); }
+  ~FaultEnv() { ::unsetenv("MUE_FAULT"); }
+};
+} // namespace
+
+TEST_CASE("run_trial runs a command spec through the command backend, beside the result file") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mue-run-trial-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  RunConfig c = config(R"({"kind": "dense", "d_ff": 64})");
+  c.backend.kind = BackendKind::kCommand;
+  // A trainer that writes an invalid result: LibTorch would have trained (status ok).
+  c.backend.argv = {"/bin/sh", "-c", "echo nope > \"$0\"", "{result_json}"};
+  const TrialSpec spec = trial(c);
+  RunTrialOptions o;
+  o.result_file = (dir / "r.json").string();
+  const TrialResult r = run_trial(spec, (dir / "spec.json").string(), o);
+  CHECK(r.id == spec.id());
+  CHECK(r.status == TrialStatus::kFailed);
+  CHECK(r.error.find("not valid JSON") != std::string::npos);
+  CHECK(fs::exists(dir / (spec.id() + ".cmd") / "trial.json"));
+  // A missing command: a failed result from the worker, an InputError up front for muE train.
+  c.backend.argv = {"./no-such-trainer"};
+  CHECK(run_trial(trial(c), (dir / "spec.json").string(), o).status == TrialStatus::kFailed);
+  o.check_command = true;
+  CHECK(mue::test::failure_of([&] {
+          run_trial(trial(c), (dir / "spec.json").string(), o);
+        }).pointer == "/backend/argv/0");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("MUE_FAULT: kinds by trial-id prefix; malformed is a UsageError; garbage is torn") {
+  {
+    FaultEnv env("crash:abc,nan:x1,garbage:x2");
+    CHECK(fault_for("abc123") == Fault::kCrash);
+    CHECK(fault_for("x1") == Fault::kNan);
+    CHECK(fault_for("x2-more") == Fault::kGarbage);
+    CHECK(fault_for("zzz") == Fault::kNone);
+  }
+  CHECK(fault_for("abc") == Fault::kNone);
+  {
+    FaultEnv env("boom:abc");
+    CHECK_THROWS_AS(fault_for("abc"), UsageError);
+  }
+  {
+    FaultEnv env("crash:");
+    CHECK_THROWS_AS(fault_for("abc"), UsageError);
+  }
+  const TrialSpec spec = trial(config(R"({"kind": "dense", "d_ff": 64})"));
+  {
+    FaultEnv env(("garbage:" + spec.id()).c_str());
+    CHECK_THROWS(Json::parse(worker_output(spec, "t.json", "")));
+    CHECK_THROWS(Json::parse(worker_output(TrialPack{{spec, spec}}, "t.json")));
+  }
+  {
+    TrialSpec quick = spec;
+    quick.config.train.steps = 4;
+    quick.config.train.eval.every = 2;
+    FaultEnv env(("nan:" + quick.id()).c_str());
+    const TrialResult r =
+        parse_trial_result(Json::parse(worker_output(quick, "t.json", "")), Where{"r.json", ""});
+    CHECK(r.status == TrialStatus::kDiverged);
+    CHECK(r.curve.back().step == 2);
+  }
+}

@@ -1,16 +1,17 @@
 #include "fused.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "data.h"
+#include "loop.h"
 #include "model.h"
 #include "optim.h"
 #include "runtime_info.h"
+#include "sweep/worker.h"
 #include "trainer.h"
 #include "transfer/transfer.h"
 #include "util/error.h"
@@ -46,14 +47,38 @@ torch::Tensor per_trial(const std::vector<double>& v, std::int64_t dims,
   return torch::tensor(v, o.dtype(torch::kFloat64)).to(o.dtype()).view(shape);
 }
 
-struct Param {
-  std::string name;
-  ParamGroup group;
-  torch::Tensor w, m, v; // [K, ...]
+// One stacked weight: [K, ...] with its AdamW moments, and the table group whose lr, wd
+// and eps it trains with (per trial).
+struct Stacked {
+  ParamGroup group = ParamGroup::kEmbedding;
+  torch::Tensor w, m, v;       // [K, ...]
+  std::vector<double> base_lr; // per trial, before the schedule
+  torch::Tensor wd, eps;       // per trial, shaped to broadcast against w
+};
+
+struct StackedBlock {
+  Stacked norm1, w_qkv, w_out, norm2, ffn_up, ffn_down;
+};
+
+// The stacked model, built from the Gpt's typed members: renaming a module is a compile
+// error here, not a failed lookup at run time.
+struct StackedWeights {
+  Stacked embedding, unembedding, final_norm;
+  std::vector<StackedBlock> blocks;
+  // Every weight once, in the order named_parameters() lists the Gpt's (the order the
+  // gradient norm for clipping sums them in).
+  std::vector<Stacked*> all() {
+    std::vector<Stacked*> out = {&embedding, &unembedding};
+    for (auto& b : blocks)
+      for (Stacked* s : {&b.norm1, &b.norm2, &b.w_qkv, &b.w_out, &b.ffn_up, &b.ffn_down})
+        out.push_back(s);
+    out.push_back(&final_norm);
+    return out;
+  }
 };
 
 // The stacked model and its optimizer state; one step trains every live trial.
-class Pack {
+class Pack : public TrialModels {
 public:
   Pack(const std::vector<TrialSpec>& specs, const std::string& file) {
     const RunConfig& c0 = specs.front().config;
@@ -73,74 +98,88 @@ public:
         throw RuntimeError(
             "fused pack: the trials' tables differ in more than lr, wd, init std and eps");
     m_ = c0.model;
+    if (m_.ffn.kind != FfnKind::kDense)
+      throw RuntimeError("fused pack: only dense-FFN models can be fused");
     A_ = t0.scalars.A.value;
     r_ = t0.scalars.residual_multiplier.value;
     scale_ = t0.scalars.attention_scale.value;
     out_mult_ = t0.scalars.output_multiplier.value;
     beta1_ = t0.optimizer.beta1();
     beta2_ = t0.optimizer.beta2();
-    // Each trial initialized exactly as a separate run would be (its seed, its table,
-    // the same parameter order), then stacked.
-    std::vector<std::vector<std::pair<std::string, torch::Tensor>>> per;
-    std::vector<ParamGroup> groups;
+    clip_ = c0.train.optimizer.grad_clip;
+    // Each trial initialized exactly as a separate run would be (its seed, its table),
+    // then stacked.
+    std::vector<Gpt> models;
     for (std::int64_t k = 0; k < K_; ++k) {
       torch::manual_seed(specs[static_cast<std::size_t>(k)].config.train.seed);
-      Gpt g(m_, tables_[static_cast<std::size_t>(k)]);
-      g->initialize(tables_[static_cast<std::size_t>(k)]);
-      std::vector<std::pair<std::string, torch::Tensor>> named;
-      for (const auto& item : g->named_parameters(true))
-        named.emplace_back(item.key(), item.value().detach());
-      if (k == 0)
-        for (auto& [group, t] : g->grouped_parameters())
-          groups.push_back(group);
-      per.push_back(std::move(named));
+      models.emplace_back(m_, tables_[static_cast<std::size_t>(k)]);
+      models.back()->initialize(tables_[static_cast<std::size_t>(k)]);
     }
-    for (std::size_t i = 0; i < per.front().size(); ++i) {
+    auto stack = [&](ParamGroup group, const std::function<torch::Tensor(const GptImpl&)>& get) {
       std::vector<torch::Tensor> slices;
-      for (const auto& named : per)
-        slices.push_back(named[i].second);
-      Param p;
-      p.name = per.front()[i].first;
-      p.group = groups[i];
-      p.w = torch::stack(slices).to(device_).set_requires_grad(true);
-      p.m = torch::zeros_like(p.w);
-      p.v = torch::zeros_like(p.w);
-      index_[p.name] = params_.size();
-      params_.push_back(std::move(p));
-    }
-    for (auto& p : params_) {
-      std::vector<double> lr, wd, eps;
+      for (const auto& g : models)
+        slices.push_back(get(*g).detach());
+      Stacked s;
+      s.group = group;
+      s.w = torch::stack(slices).to(device_).set_requires_grad(true);
+      s.m = torch::zeros_like(s.w);
+      s.v = torch::zeros_like(s.w);
+      std::vector<double> wd, eps;
       for (const auto& t : tables_) {
-        const GroupParams& g = t.groups.at(p.group);
-        lr.push_back(g.lr.value);
+        const GroupParams& g = t.groups.at(group);
+        s.base_lr.push_back(g.lr.value);
         wd.push_back(g.wd.value);
         eps.push_back(g.eps.value);
       }
-      base_lr_.push_back(lr);
-      wd_.push_back(per_trial(wd, p.w.dim(), p.w.options()));
-      eps_.push_back(per_trial(eps, p.w.dim(), p.w.options()));
+      s.wd = per_trial(wd, s.w.dim(), s.w.options());
+      s.eps = per_trial(eps, s.w.dim(), s.w.options());
+      return s;
+    };
+    W_.embedding = stack(ParamGroup::kEmbedding, [](const GptImpl& g) { return g.embedding; });
+    W_.unembedding =
+        stack(ParamGroup::kUnembedding, [](const GptImpl& g) { return g.unembedding; });
+    for (std::size_t l = 0; l < static_cast<std::size_t>(m_.n_layers); ++l) {
+      StackedBlock b;
+      auto block = [l](const GptImpl& g) -> const BlockImpl& { return *g.blocks[l]; };
+      b.norm1 = stack(ParamGroup::kNorm, [&](const GptImpl& g) { return block(g).norm1->gain; });
+      b.norm2 = stack(ParamGroup::kNorm, [&](const GptImpl& g) { return block(g).norm2->gain; });
+      b.w_qkv = stack(ParamGroup::kAttnQkv, [&](const GptImpl& g) { return block(g).attn->w_qkv; });
+      b.w_out = stack(ParamGroup::kAttnOut, [&](const GptImpl& g) { return block(g).attn->w_out; });
+      const DenseFfn& ffn0 = models.front()->blocks[l]->dense;
+      b.ffn_up = stack(ffn0->up_group, [&](const GptImpl& g) { return block(g).dense->w_up; });
+      b.ffn_down =
+          stack(ffn0->down_group, [&](const GptImpl& g) { return block(g).dense->w_down; });
+      W_.blocks.push_back(std::move(b));
     }
+    W_.final_norm = stack(ParamGroup::kNorm, [](const GptImpl& g) { return g.final_norm->gain; });
+    params_ = W_.all();
+    // A weight the Gpt gained but the stacked model lacks would silently stay untrained.
+    if (params_.size() != models.front()->parameters().size())
+      throw RuntimeError("fused pack: the stacked model has " + std::to_string(params_.size()) +
+                         " weights, the Gpt " +
+                         std::to_string(models.front()->parameters().size()));
     live_.assign(static_cast<std::size_t>(K_), true);
-    if (!(m_.ffn.kind == FfnKind::kDense))
-      throw RuntimeError("fused pack: only dense-FFN models can be fused");
   }
 
-  std::int64_t size() const { return K_; }
+  Pack(const Pack&) = delete; // params_ points into W_
+  Pack& operator=(const Pack&) = delete;
+
   const Parameterization& table(std::size_t k) const { return tables_[k]; }
-  torch::Device device() const { return device_; }
+
+  std::size_t size() const override { return static_cast<std::size_t>(K_); }
+  torch::Device device() const override { return device_; }
 
   // Per-trial mean cross-entropy of next-token prediction, [K].
-  torch::Tensor losses(const torch::Tensor& batch) {
+  torch::Tensor forward_losses(const torch::Tensor& batch) {
     const std::int64_t B = batch.size(0), T = m_.seq_len, V = m_.vocab, D = m_.d_model;
     const std::int64_t N = B * T, H = m_.n_heads, dh = m_.d_head;
     auto tok = batch.narrow(1, 0, T).reshape({-1});
-    auto x = w("embedding").index_select(1, tok); // [K, N, D]
+    auto x = W_.embedding.w.index_select(1, tok); // [K, N, D]
     if (!mask_.defined() || mask_.size(0) != T)
       mask_ =
           torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).triu(1);
-    for (int l = 0; l < m_.n_layers; ++l) {
-      const std::string b = "block" + std::to_string(l) + ".";
-      auto qkv = kmm(norm(x, w(b + "norm1.gain"), m_.norm), w(b + "attn.w_qkv"))
+    for (const StackedBlock& b : W_.blocks) {
+      auto qkv = kmm(norm(x, b.norm1.w, m_.norm), b.w_qkv.w)
                      .view({K_, B, T, 3, H, dh})
                      .permute({3, 0, 1, 4, 2, 5})
                      .reshape({3, K_ * B, H, T, dh});
@@ -150,17 +189,16 @@ public:
                    .view({K_, B, H, T, dh})
                    .permute({0, 1, 3, 2, 4})
                    .reshape({K_, N, D});
-      auto a = kmm(y, w(b + "attn.w_out"));
+      auto a = kmm(y, b.w_out.w);
       if (r_ != 1) a = a * r_;
       x = x + a;
-      auto f = kmm(
-          activate(kmm(norm(x, w(b + "norm2.gain"), m_.norm), w(b + "ffn.ffn_up")), m_.activation),
-          w(b + "ffn.ffn_down"));
+      auto f =
+          kmm(activate(kmm(norm(x, b.norm2.w, m_.norm), b.ffn_up.w), m_.activation), b.ffn_down.w);
       if (A_ != 1) f = f * A_;
       if (r_ != 1) f = f * r_;
       x = x + f;
     }
-    auto logits = kmm(norm(x, w("final_norm.gain"), m_.norm), w("unembedding"));
+    auto logits = kmm(norm(x, W_.final_norm.w, m_.norm), W_.unembedding.w);
     if (out_mult_ != 1) logits = logits * out_mult_;
     auto target = batch.narrow(1, 1, T).reshape({-1}).repeat({K_});
     return F::cross_entropy(logits.reshape({K_ * N, V}), target,
@@ -169,97 +207,100 @@ public:
         .mean(1);
   }
 
+  std::vector<double> losses(const torch::Tensor& batch) override {
+    auto loss = forward_losses(batch);
+    zero_grad();
+    loss.sum().backward();
+    return to_vector(loss.detach());
+  }
+
+  std::vector<double> eval_losses(const std::vector<torch::Tensor>& batches) override {
+    torch::NoGradGuard no_grad;
+    std::vector<double> sum(static_cast<std::size_t>(K_), 0.0);
+    for (const auto& b : batches) {
+      const std::vector<double> l = to_vector(forward_losses(b.to(device_)));
+      for (std::size_t k = 0; k < sum.size(); ++k)
+        sum[k] += l[k];
+    }
+    for (auto& v : sum)
+      v /= static_cast<double>(batches.size());
+    return sum;
+  }
+
+  std::vector<std::vector<double>> expert_load(std::size_t) const override { return {}; }
+
+  void step(double schedule) override { adam_step(schedule, clip_); }
+
   // One AdamW step (torch's AdamW arithmetic, per trial), after per-trial clipping.
-  void step(double schedule, double clip) {
+  void adam_step(double schedule, double clip) {
     torch::NoGradGuard no_grad;
     if (clip > 0) {
-      torch::Tensor sq = torch::zeros({K_}, params_.front().w.options());
-      for (auto& p : params_)
-        if (p.w.grad().defined()) sq = sq + p.w.grad().pow(2).reshape({K_, -1}).sum(1);
+      torch::Tensor sq = torch::zeros({K_}, params_.front()->w.options());
+      for (const Stacked* p : params_)
+        if (p->w.grad().defined()) sq = sq + p->w.grad().pow(2).reshape({K_, -1}).sum(1);
       auto coef = (clip / (sq.sqrt() + 1e-6)).clamp_max(1.0);
-      for (auto& p : params_)
-        if (p.w.grad().defined()) {
-          std::vector<std::int64_t> shape(static_cast<std::size_t>(p.w.dim()), 1);
+      for (Stacked* p : params_)
+        if (p->w.grad().defined()) {
+          std::vector<std::int64_t> shape(static_cast<std::size_t>(p->w.dim()), 1);
           shape[0] = K_;
-          p.w.grad().mul_(coef.view(shape));
+          p->w.grad().mul_(coef.view(shape));
         }
     }
     ++t_;
     const double bc1 = 1 - std::pow(beta1_, static_cast<double>(t_));
     const double bc2 = 1 - std::pow(beta2_, static_cast<double>(t_));
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      Param& p = params_[i];
-      if (!p.w.grad().defined()) continue;
-      std::vector<double> lr = base_lr_[i];
+    for (Stacked* p : params_) {
+      if (!p->w.grad().defined()) continue;
+      std::vector<double> lr = p->base_lr;
       for (std::size_t k = 0; k < lr.size(); ++k)
         lr[k] = live_[k] ? lr[k] * schedule : 0.0;
-      const auto lr_t = per_trial(lr, p.w.dim(), p.w.options());
-      const auto& g = p.w.grad();
-      p.w.mul_(1 - lr_t * wd_[i]);
-      p.m.mul_(beta1_).add_(g, 1 - beta1_);
-      p.v.mul_(beta2_).addcmul_(g, g, 1 - beta2_);
-      auto denom = (p.v.sqrt() / std::sqrt(bc2)).add_(eps_[i]);
-      p.w.sub_(lr_t / bc1 * p.m / denom);
+      const auto lr_t = per_trial(lr, p->w.dim(), p->w.options());
+      const auto& g = p->w.grad();
+      p->w.mul_(1 - lr_t * p->wd);
+      p->m.mul_(beta1_).add_(g, 1 - beta1_);
+      p->v.mul_(beta2_).addcmul_(g, g, 1 - beta2_);
+      auto denom = (p->v.sqrt() / std::sqrt(bc2)).add_(p->eps);
+      p->w.sub_(lr_t / bc1 * p->m / denom);
     }
   }
 
   void zero_grad() {
-    for (auto& p : params_)
-      if (p.w.grad().defined()) p.w.mutable_grad() = torch::Tensor();
+    for (Stacked* p : params_)
+      if (p->w.grad().defined()) p->w.mutable_grad() = torch::Tensor();
   }
 
   // A diverged trial: weights and optimizer state zeroed, lr 0 from now on, so it stays
   // finite and costs the others nothing.
-  void freeze(std::size_t k) {
+  void freeze(std::size_t k) override {
     torch::NoGradGuard no_grad;
     live_[k] = false;
-    for (auto& p : params_) {
-      p.w[static_cast<std::int64_t>(k)].zero_();
-      p.m[static_cast<std::int64_t>(k)].zero_();
-      p.v[static_cast<std::int64_t>(k)].zero_();
-      if (p.w.grad().defined()) p.w.grad()[static_cast<std::int64_t>(k)].zero_();
+    const auto i = static_cast<std::int64_t>(k);
+    for (Stacked* p : params_) {
+      p->w[i].zero_();
+      p->m[i].zero_();
+      p->v[i].zero_();
+      if (p->w.grad().defined()) p->w.grad()[i].zero_();
     }
   }
 
 private:
-  const torch::Tensor& w(const std::string& name) const {
-    const auto it = index_.find(name);
-    if (it == index_.end()) throw RuntimeError("fused pack: no parameter '" + name + "'");
-    return params_[it->second].w;
+  static std::vector<double> to_vector(const torch::Tensor& t) {
+    auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
   }
 
   std::vector<Parameterization> tables_;
   ModelSpec m_;
   torch::Device device_{torch::kCPU};
   std::int64_t K_ = 0, t_ = 0;
-  double A_ = 1, r_ = 1, scale_ = 1, out_mult_ = 1, beta1_ = 0.9, beta2_ = 0.95;
-  std::vector<Param> params_;
-  std::map<std::string, std::size_t> index_;
-  std::vector<std::vector<double>> base_lr_;
-  std::vector<torch::Tensor> wd_, eps_;
+  double A_ = 1, r_ = 1, scale_ = 1, out_mult_ = 1, beta1_ = 0.9, beta2_ = 0.95, clip_ = 0;
+  StackedWeights W_;
+  std::vector<Stacked*> params_; // W_.all()
   std::vector<bool> live_;
   torch::Tensor mask_;
 };
 
-std::int64_t peak_rss_bytes() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<std::int64_t>(u.ru_maxrss) * 1024;
-}
-
 } // namespace
-
-std::string pack_key(const TrialSpec& spec) {
-  const RunConfig& c = spec.config;
-  if (c.model.ffn.kind != FfnKind::kDense || c.backend.kind != BackendKind::kLibTorch) return "";
-  Json j = to_json(c);
-  Json h = j["hparams"];
-  j.erase("hparams");
-  for (const char* k : {"beta1", "beta2"})
-    if (h.contains(k)) j[k] = h[k];
-  j["device"] = spec.device;
-  return j.dump();
-}
 
 std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const std::string& file,
                                     const std::vector<bool>& inject_nan) {
@@ -270,111 +311,19 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
     if (pack_key(s) != key)
       throw RuntimeError("fused pack: trial " + s.id() +
                          " does not share the pack's shapes, data and schedule");
-  const RunConfig& c = specs.front().config;
   Pack pack(specs, file);
-  const std::size_t K = specs.size();
   // Relative data paths resolve beside the file, or in base_dir when the sweep set one.
   const TrialSpec& s0 = specs.front();
-  auto source = make_source(c, s0.base_dir.empty() ? file : s0.base_dir + "/-");
-  const std::int64_t steps = c.train.steps;
-  const int T = c.model.seq_len;
-  const std::int64_t curve_every = std::max<std::int64_t>(1, steps / 200);
-
-  std::vector<TrialResult> results(K);
-  std::vector<std::vector<double>> val_history(K);
-  std::vector<bool> live(K, true);
-  for (std::size_t k = 0; k < K; ++k) {
-    results[k].id = specs[k].id();
-    results[k].device = pack.device().str();
-    results[k].status = TrialStatus::kOk;
-  }
-  auto evaluate = [&]() {
-    torch::NoGradGuard no_grad;
-    std::vector<double> sum(K, 0.0);
-    for (const auto& b : source->val_batches()) {
-      auto l = pack.losses(b.to(pack.device())).to(torch::kCPU, torch::kFloat64);
-      for (std::size_t k = 0; k < K; ++k)
-        sum[k] += l[static_cast<std::int64_t>(k)].item<double>();
-    }
-    for (auto& v : sum)
-      v /= static_cast<double>(source->val_batches().size());
-    return sum;
-  };
-
-  const double t0 = now_s();
-  std::vector<std::int64_t> steps_done(K, 0);
-  for (std::int64_t step = 0; step < steps; ++step) {
-    if (std::none_of(live.begin(), live.end(), [](bool b) { return b; })) break;
-    const double f = schedule_factor(c.train.schedule, step, steps);
-    auto batch = source->train_batch(step).to(pack.device());
-    auto loss = pack.losses(batch);
-    pack.zero_grad();
-    loss.sum().backward();
-    auto lv = loss.detach().to(torch::kCPU, torch::kFloat64);
-    if (step == 1)
-      for (std::size_t k = 0; k < K && k < inject_nan.size(); ++k)
-        if (inject_nan[k])
-          lv[static_cast<std::int64_t>(k)] = std::numeric_limits<double>::quiet_NaN();
-    for (std::size_t k = 0; k < K; ++k) {
-      if (!live[k]) continue;
-      const double v = lv[static_cast<std::int64_t>(k)].item<double>();
-      const double threshold = specs[k].divergence_threshold();
-      if (!std::isfinite(v) || v > threshold) {
-        results[k].status = TrialStatus::kDiverged;
-        results[k].error = "train loss " + std::to_string(v) + " at step " +
-                           std::to_string(step + 1) + " is past the divergence threshold " +
-                           std::to_string(threshold);
-        results[k].curve.push_back(
-            CurvePoint{step + 1, v, std::nullopt, pack.table(k).optimizer.lr.value * f});
-        results[k].wall_s = now_s() - t0;
-        steps_done[k] = step + 1;
-        live[k] = false;
-        pack.freeze(k);
-      }
-    }
-    pack.step(f, c.train.optimizer.grad_clip);
-    const bool last = step + 1 == steps;
-    const bool eval_now = last || (c.train.eval.every > 0 && (step + 1) % c.train.eval.every == 0);
-    std::vector<double> val;
-    if (eval_now) val = evaluate();
-    for (std::size_t k = 0; k < K; ++k) {
-      if (!live[k]) continue;
-      CurvePoint pt{step + 1, lv[static_cast<std::int64_t>(k)].item<double>(), std::nullopt,
-                    pack.table(k).optimizer.lr.value * f};
-      if (eval_now) {
-        val_history[k].push_back(val[k]);
-        pt.val_loss = val[k];
-      }
-      if (eval_now || (step + 1) % curve_every == 0) results[k].curve.push_back(pt);
-      steps_done[k] = step + 1;
-    }
-  }
-  const double wall = now_s() - t0;
-  for (std::size_t k = 0; k < K; ++k) {
-    TrialResult& r = results[k];
-    if (r.status == TrialStatus::kOk) r.wall_s = wall;
-    r.tokens_per_s =
-        r.wall_s > 0 ? static_cast<double>(steps_done[k]) * c.train.batch_size * T / r.wall_s : 0;
-    r.peak_mem_bytes = peak_rss_bytes();
-    if (r.status == TrialStatus::kOk) {
-      const auto& vh = val_history[k];
-      r.final_val_loss = vh.back();
-      const std::size_t n =
-          specs[k].objective.kind == ObjectiveKind::kMeanLastK
-              ? std::min<std::size_t>(static_cast<std::size_t>(specs[k].objective.k), vh.size())
-              : 1;
-      double sum = 0;
-      for (std::size_t i = vh.size() - n; i < vh.size(); ++i)
-        sum += vh[i];
-      r.objective = sum / static_cast<double>(n);
-    }
-  }
-  return results;
+  auto source = make_source(s0.config, s0.base_dir.empty() ? file : s0.base_dir + "/-");
+  std::vector<double> base_lr;
+  for (std::size_t k = 0; k < specs.size(); ++k)
+    base_lr.push_back(pack.table(k).optimizer.lr.value);
+  return train_loop(pack, specs, base_lr, *source, pack.device().str(), {}, inject_nan);
 }
 
-PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
-                      const std::string& file, bool stop_early) {
-  PackTiming out;
+Calibration time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
+                       const std::string& file, bool stop_early) {
+  Calibration out;
   const RunConfig& c = spec.config;
   auto source = make_source(c, spec.base_dir.empty() ? file : spec.base_dir + "/-");
   auto median = [](std::vector<double> v) {
@@ -408,10 +357,10 @@ PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int ste
     std::vector<double> t;
     for (int s = 0; s < steps + 2; ++s) {
       const double a = now_s();
-      auto loss = pack.losses(source->train_batch(s).to(pack.device()));
+      auto loss = pack.forward_losses(source->train_batch(s).to(pack.device()));
       pack.zero_grad();
       loss.sum().backward();
-      pack.step(1.0, c.train.optimizer.grad_clip);
+      pack.adam_step(1.0, c.train.optimizer.grad_clip);
       if (s >= 2) t.push_back(now_s() - a);
     }
     out.pack_step_s.emplace_back(k, median(t));

@@ -8,15 +8,12 @@
 #include <vector>
 
 #include "spec/trial.h"
+#include "sweep/worker.h"
 
 namespace mue::torch_backend {
 
-// Trials with equal keys can share a pack; "" for a trial that cannot be fused (MoE FFN).
-// The key covers model, train (seed and data included), options, reference shape, betas
-// and backend: everything but lr, wd, init_std, eps and per-group overrides.
-std::string pack_key(const TrialSpec& spec);
-
-// Trains the trials as one pack on the first spec's device and threads. Per trial: the
+// Trains the trials (equal non-empty mue::pack_key) as one pack on the first spec's device
+// and threads, through the one training loop (loop.h). Per trial: the
 // same result `train` gives (status, curve, objective), with the pack's wall time. A trial
 // that diverges is frozen (weights, optimizer state and lr zeroed) and recorded; the others
 // go on undisturbed. `inject_nan[k]` is the MUE_FAULT=nan test hook for trial k.
@@ -28,11 +25,7 @@ std::vector<TrialResult> train_pack(const std::vector<TrialSpec>& specs, const s
 // and of a pack of K copies, in this process, for the process-layout decision. The K are
 // tried in order and the search stops at the first one that is no cheaper per trial than
 // both the trial alone and the previous K (unless !stop_early: every K, for benchmarks).
-struct PackTiming {
-  double single_step_s = 0;
-  std::vector<std::pair<int, double>> pack_step_s; // (K, seconds per fused step)
-};
-PackTiming time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
-                      const std::string& file, bool stop_early = true);
+Calibration time_packs(const TrialSpec& spec, const std::vector<int>& ks, int steps,
+                       const std::string& file, bool stop_early = true);
 
 } // namespace mue::torch_backend

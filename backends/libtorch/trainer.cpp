@@ -4,12 +4,14 @@
 #include <sys/resource.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 
 #include "data.h"
+#include "loop.h"
 #include "model.h"
 #include "optim.h"
 #include "runtime_info.h"
@@ -117,119 +119,191 @@ bool use_bf16(Precision p, const torch::Device& device) {
   return device.is_cuda() && p != Precision::kFp32;
 }
 
+// One trial: the Gpt module and torch's AdamW, exactly as a run alone.
+class SingleTrial : public TrialModels {
+public:
+  SingleTrial(const TrialSpec& spec, const std::string& file)
+      : c_(spec.config), device_name_(resolve_device(spec.device)), device_(device_name_) {
+    torch::set_num_threads(spec.threads);
+    table_ = table_for(c_, file);
+    torch::manual_seed(c_.train.seed);
+    model_ = Gpt(c_.model, table_);
+    model_->initialize(table_);
+    model_->to(device_);
+    bf16_ = use_bf16(c_.train.precision, device_);
+    opt_ = make_optimizer(model_, table_, &base_lr_);
+    params_ = model_->parameters();
+  }
+
+  const Parameterization& table() const { return table_; }
+  const std::string& device_name() const { return device_name_; }
+
+  std::size_t size() const override { return 1; }
+  torch::Device device() const override { return device_; }
+
+  std::vector<double> losses(const torch::Tensor& batch) override {
+    torch::Tensor loss, total;
+    {
+      const CudaAutocast autocast(bf16_);
+      loss = cross_entropy(batch);
+      total = loss + model_->aux_loss();
+    }
+    opt_->zero_grad();
+    total.backward();
+    return {loss.item<double>()};
+  }
+
+  void freeze(std::size_t) override { frozen_ = true; }
+
+  void step(double schedule_factor) override {
+    if (frozen_) return;
+    for (std::size_t i = 0; i < opt_->param_groups().size(); ++i)
+      static_cast<torch::optim::AdamWOptions&>(opt_->param_groups()[i].options())
+          .lr(base_lr_[i] * schedule_factor);
+    if (c_.train.optimizer.grad_clip > 0)
+      torch::nn::utils::clip_grad_norm_(params_, c_.train.optimizer.grad_clip);
+    opt_->step();
+  }
+
+  std::vector<double> eval_losses(const std::vector<torch::Tensor>& batches) override {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    double sum = 0;
+    for (const auto& b : batches) {
+      auto batch = b.to(device_);
+      const CudaAutocast autocast(bf16_);
+      sum += cross_entropy(batch).item<double>();
+    }
+    model_->train();
+    return {sum / static_cast<double>(batches.size())};
+  }
+
+  std::vector<std::vector<double>> expert_load(std::size_t) const override {
+    return model_->expert_load();
+  }
+
+private:
+  // Mean next-token cross-entropy of a [B, T+1] batch.
+  torch::Tensor cross_entropy(const torch::Tensor& batch) {
+    const int T = c_.model.seq_len, V = c_.model.vocab;
+    auto logits = model_->forward(batch.narrow(1, 0, T));
+    return torch::nn::functional::cross_entropy(logits.reshape({-1, V}),
+                                                batch.narrow(1, 1, T).reshape({-1}));
+  }
+
+  const RunConfig& c_;
+  std::string device_name_;
+  torch::Device device_;
+  Parameterization table_;
+  Gpt model_{nullptr};
+  bool bf16_ = false, frozen_ = false;
+  std::vector<double> base_lr_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::vector<torch::Tensor> params_;
+};
+
 } // namespace
 
-TrialResult train(const TrialSpec& spec, const std::string& file,
-                  const std::function<void(const Progress&)>& on_step, bool inject_nan) {
-  const RunConfig& c = spec.config;
-  const std::string device_name = resolve_device(spec.device);
-  torch::Device device(device_name);
-  torch::set_num_threads(spec.threads);
-  const Parameterization table = table_for(c, file);
-
-  torch::manual_seed(c.train.seed);
-  Gpt model(c.model, table);
-  model->initialize(table);
-  model->to(device);
-  const bool bf16 = use_bf16(c.train.precision, device);
-
-  std::vector<double> base_lr;
-  auto opt_ptr = make_optimizer(model, table, &base_lr);
-  torch::optim::AdamW& opt = *opt_ptr;
-  std::vector<torch::Tensor> all_params = model->parameters();
-
-  // Relative data paths resolve beside the file, or in base_dir when the sweep set one.
-  auto source = make_source(
-      c, spec.base_dir.empty() ? file : (std::filesystem::path(spec.base_dir) / "-").string());
+std::vector<TrialResult> train_loop(TrialModels& models, const std::vector<TrialSpec>& specs,
+                                    const std::vector<double>& base_lr, TokenSource& source,
+                                    const std::string& device,
+                                    const std::function<void(const Progress&)>& on_step,
+                                    const std::vector<bool>& inject_nan) {
+  const std::size_t K = models.size();
+  if (specs.size() != K || base_lr.size() != K)
+    throw RuntimeError("train_loop: one spec and one lr per trial");
+  const RunConfig& c = specs.front().config;
   const std::int64_t steps = c.train.steps;
-  const int T = c.model.seq_len, V = c.model.vocab;
-  const double threshold = spec.divergence_threshold();
+  const int T = c.model.seq_len;
   const std::int64_t curve_every = std::max<std::int64_t>(1, steps / 200);
 
-  TrialResult r;
-  r.id = spec.id();
-  r.device = device_name;
-  r.status = TrialStatus::kOk;
-  std::vector<double> val_history;
-
-  auto evaluate = [&]() {
-    torch::NoGradGuard no_grad;
-    model->eval();
-    double sum = 0;
-    for (const auto& b : source->val_batches()) {
-      auto batch = b.to(device);
-      const CudaAutocast autocast(bf16);
-      auto logits = model->forward(batch.narrow(1, 0, T));
-      sum += torch::nn::functional::cross_entropy(logits.reshape({-1, V}),
-                                                  batch.narrow(1, 1, T).reshape({-1}))
-                 .item<double>();
-    }
-    model->train();
-    return sum / static_cast<double>(source->val_batches().size());
-  };
+  std::vector<TrialResult> results(K);
+  std::vector<std::vector<double>> val_history(K);
+  std::vector<bool> live(K, true);
+  std::vector<std::int64_t> steps_done(K, 0);
+  for (std::size_t k = 0; k < K; ++k) {
+    results[k].id = specs[k].id();
+    results[k].device = device;
+    results[k].status = TrialStatus::kOk;
+  }
 
   const double t0 = now_s();
   for (std::int64_t step = 0; step < steps; ++step) {
     const double f = schedule_factor(c.train.schedule, step, steps);
-    for (std::size_t i = 0; i < opt.param_groups().size(); ++i)
-      static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[i].options()).lr(base_lr[i] * f);
-
-    auto batch = source->train_batch(step).to(device);
-    torch::Tensor loss, total;
-    {
-      const CudaAutocast autocast(bf16);
-      auto logits = model->forward(batch.narrow(1, 0, T));
-      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}),
-                                                  batch.narrow(1, 1, T).reshape({-1}));
-      total = loss + model->aux_loss();
-      if (inject_nan && step == 1) loss = total = total * std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> lv = models.losses(source.train_batch(step).to(models.device()));
+    if (step == 1)
+      for (std::size_t k = 0; k < K && k < inject_nan.size(); ++k)
+        if (inject_nan[k]) lv[k] = std::numeric_limits<double>::quiet_NaN();
+    for (std::size_t k = 0; k < K; ++k) {
+      const double threshold = specs[k].divergence_threshold();
+      if (!live[k] || (std::isfinite(lv[k]) && lv[k] <= threshold)) continue;
+      TrialResult& r = results[k];
+      r.status = TrialStatus::kDiverged;
+      r.error = "train loss " + std::to_string(lv[k]) + " at step " + std::to_string(step + 1) +
+                " is past the divergence threshold " + std::to_string(threshold);
+      r.curve.push_back(CurvePoint{step + 1, lv[k], std::nullopt, base_lr[k] * f});
+      r.wall_s = now_s() - t0;
+      steps_done[k] = step + 1;
+      live[k] = false;
+      models.freeze(k);
     }
-    opt.zero_grad();
-    total.backward();
-    if (c.train.optimizer.grad_clip > 0)
-      torch::nn::utils::clip_grad_norm_(all_params, c.train.optimizer.grad_clip);
-    opt.step();
+    if (std::none_of(live.begin(), live.end(), [](bool b) { return b; })) break;
+    models.step(f);
 
-    const double lv = loss.item<double>();
     const bool last = step + 1 == steps;
     const bool eval_now = last || (c.train.eval.every > 0 && (step + 1) % c.train.eval.every == 0);
-    if (!std::isfinite(lv) || lv > threshold) {
-      r.status = TrialStatus::kDiverged;
-      r.error = "train loss " + std::to_string(lv) + " at step " + std::to_string(step + 1) +
-                " is past the divergence threshold " + std::to_string(threshold);
-      r.curve.push_back(CurvePoint{step + 1, lv, std::nullopt, table.optimizer.lr.value * f});
-      break;
+    std::vector<double> val;
+    if (eval_now) val = models.eval_losses(source.val_batches());
+    for (std::size_t k = 0; k < K; ++k) {
+      if (!live[k]) continue;
+      CurvePoint pt{step + 1, lv[k], std::nullopt, base_lr[k] * f};
+      if (eval_now) {
+        val_history[k].push_back(val[k]);
+        pt.val_loss = val[k];
+      }
+      if (eval_now || (step + 1) % curve_every == 0) results[k].curve.push_back(pt);
+      steps_done[k] = step + 1;
     }
-    CurvePoint pt{step + 1, lv, std::nullopt, table.optimizer.lr.value * f};
-    if (eval_now) {
-      const double v = evaluate();
-      val_history.push_back(v);
-      pt.val_loss = v;
-    }
-    if (eval_now || (step + 1) % curve_every == 0) r.curve.push_back(pt);
-    if (on_step) {
+    if (on_step && live.front()) {
       const double el = now_s() - t0;
-      Progress p{step + 1, steps, lv, static_cast<double>(step + 1) * c.train.batch_size * T / el,
-                 el / static_cast<double>(step + 1) * static_cast<double>(steps - step - 1)};
-      on_step(p);
+      on_step(Progress{step + 1, steps, lv.front(),
+                       static_cast<double>(step + 1) * c.train.batch_size * T / el,
+                       el / static_cast<double>(step + 1) * static_cast<double>(steps - step - 1)});
     }
   }
-  r.wall_s = now_s() - t0;
-  const std::int64_t done = r.curve.empty() ? 0 : r.curve.back().step;
-  r.tokens_per_s = r.wall_s > 0 ? static_cast<double>(done) * c.train.batch_size * T / r.wall_s : 0;
-  r.peak_mem_bytes = peak_rss_bytes();
-  r.expert_load = model->expert_load();
-  if (r.status == TrialStatus::kOk) {
-    r.final_val_loss = val_history.back();
-    const std::size_t k = spec.objective.kind == ObjectiveKind::kMeanLastK
-                              ? std::min<std::size_t>(spec.objective.k, val_history.size())
-                              : 1;
+  const double wall = now_s() - t0;
+  for (std::size_t k = 0; k < K; ++k) {
+    TrialResult& r = results[k];
+    if (r.status == TrialStatus::kOk) r.wall_s = wall;
+    r.tokens_per_s =
+        r.wall_s > 0 ? static_cast<double>(steps_done[k]) * c.train.batch_size * T / r.wall_s : 0;
+    r.peak_mem_bytes = peak_rss_bytes();
+    r.expert_load = models.expert_load(k);
+    if (r.status != TrialStatus::kOk) continue;
+    const auto& vh = val_history[k];
+    r.final_val_loss = vh.back();
+    const std::size_t n =
+        specs[k].objective.kind == ObjectiveKind::kMeanLastK
+            ? std::min<std::size_t>(static_cast<std::size_t>(specs[k].objective.k), vh.size())
+            : 1;
     double sum = 0;
-    for (std::size_t i = val_history.size() - k; i < val_history.size(); ++i)
-      sum += val_history[i];
-    r.objective = sum / static_cast<double>(k);
+    for (std::size_t i = vh.size() - n; i < vh.size(); ++i)
+      sum += vh[i];
+    r.objective = sum / static_cast<double>(n);
   }
-  return r;
+  return results;
+}
+
+TrialResult train(const TrialSpec& spec, const std::string& file,
+                  const std::function<void(const Progress&)>& on_step, bool inject_nan) {
+  SingleTrial single(spec, file);
+  // Relative data paths resolve beside the file, or in base_dir when the sweep set one.
+  auto source = make_source(
+      spec.config,
+      spec.base_dir.empty() ? file : (std::filesystem::path(spec.base_dir) / "-").string());
+  return train_loop(single, {spec}, {single.table().optimizer.lr.value}, *source,
+                    single.device_name(), on_step, {inject_nan})
+      .front();
 }
 
 } // namespace mue::torch_backend

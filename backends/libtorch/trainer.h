@@ -15,7 +15,8 @@ struct Progress {
 // LR multiplier of the schedule at `step` (0-based) of `steps`.
 double schedule_factor(const ScheduleSpec& s, std::int64_t step, std::int64_t steps);
 
-// Trains the spec's config with the table transfer gives it (table_for). `file`
+// Trains the spec's config with the table transfer gives it (table_for): the Gpt module and
+// torch's AdamW driven by the one training loop (loop.h), as train_pack drives K. `file`
 // names the config in errors. A NaN or a loss above the divergence threshold ends
 // the run early with status "diverged"; it is a result, not an exception.
 // `inject_nan` is a test hook (MUE_FAULT=nan in `muE trial`): the loss of the second
