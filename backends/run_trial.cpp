@@ -87,7 +87,7 @@ std::string worker_output(const TrialSpec& spec, const std::string& file,
                           const std::string& result_file) {
   if (fault_for(spec.id()) == Fault::kGarbage) {
     arm_fault(spec.id());
-    return "{\"schema\": \"mue.result/1\", \"status\": \n";
+    return std::string("{\"schema\": \"") + kResultSchema + "\", \"status\": \n";
   }
   RunTrialOptions o;
   o.result_file = result_file;

@@ -21,27 +21,22 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
       "  the journal are listed as missing; the fit uses what is there.\n"
       "Exit: 0 ok, 1 no usable trial, 2 DIR is not a sweep directory.");
   sub->add_option("DIR", *dir, "Sweep directory")->required();
-  return {
-      sub, [dir, &g]() -> int {
-        const Journal journal = Journal::existing(*dir);
-        const std::string spec_file = journal.spec_file();
-        const SweepSpec s =
-            parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
-        const std::vector<PlannedTrial> plan = plan_sweep(s, spec_file);
-        bool torn = false;
-        const auto done = journal.read(&torn);
-        if (torn && !g.quiet)
-          std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
-        // The environment of the run that produced the trials, kept from the old report.
-        Json environment = Json::object();
-        try {
-          environment = Json::parse(read_file(journal.report_file("sweep.json"))).at("environment");
-        } catch (const std::exception&) {
-          environment = Json::object();
-        }
-        environment["refit_by"] = "muE fit";
-        print_sweep_outputs(write_sweep_outputs(s, spec_file, plan, done, environment, journal), g);
-        return 0;
-      }};
+  return {sub, [dir, &g]() -> int {
+            const Journal journal = Journal::existing(*dir);
+            const std::string spec_file = journal.spec_file();
+            const SweepSpec s =
+                parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
+            const std::vector<PlannedTrial> plan = plan_sweep(s, spec_file);
+            bool torn = false;
+            const auto done = journal.read(&torn);
+            if (torn && !g.quiet)
+              std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
+            // The environment of the run that produced the trials, kept from the old report.
+            Json environment = read_sweep_environment(journal.report_file("sweep.json"));
+            environment["refit_by"] = "muE fit";
+            print_sweep_outputs(write_sweep_outputs(s, spec_file, plan, done, environment, journal),
+                                g);
+            return 0;
+          }};
 }
 } // namespace mue::cli

@@ -218,3 +218,18 @@ TEST_CASE("--fuse accepts off, auto and K in [1, 64]") {
   for (const char* bad : {"", "0", "65", "x", "-1", "1000"})
     CHECK_THROWS_AS(check_fuse_flag(bad), UsageError);
 }
+
+TEST_CASE("journal: a torn tail is cut before the next append, so the journal stays readable") {
+  TempDir tmp("mue-test-torn-append");
+  const Journal j(tmp.path);
+  CHECK_FALSE(j.drop_torn_tail()); // no journal yet
+  j.append(ok_result("a", 2.0));
+  CHECK_FALSE(j.drop_torn_tail()); // ends with a newline: nothing to cut
+  std::ofstream(j.journal_file(), std::ios::app) << "{\"id\":\"abc";
+  CHECK(j.drop_torn_tail());
+  j.append(ok_result("b", 1.0));
+  bool torn = true;
+  const auto done = j.read(&torn);
+  CHECK_FALSE(torn);
+  CHECK(done.size() == 2);
+}

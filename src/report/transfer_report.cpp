@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "spec/validate.h"
+#include "sweep/report.h"
 #include "transfer/rules.h"
 #include "util/error.h"
 #include "util/json_writer.h"
@@ -19,15 +20,13 @@ LoadedReference load_reference(const std::string& path) {
   if (j.is_object() && j.value("schema", "") == kSweepReportSchema) {
     // A sweep report: its fitted optimum as a config, and whether it sits at an edge.
     out.kind = "sweep";
-    ObjectReader r(j, w);
-    RunConfig c = parse_config(r.raw("reference"), r.at("reference"));
-    ObjectReader opt(r.raw("optimum"), r.at("optimum"));
-    out.at_edge = opt.boolean("at_edge");
-    out.ref.model = c.model;
-    out.ref.train = c.train;
-    out.ref.hparams = c.hparams;
-    out.ref.where = r.at("reference").at("hparams");
-    return out; // the rest of the report is the sweep's business
+    const SweepReference sr = read_sweep_reference(j, path);
+    out.at_edge = sr.at_edge;
+    out.ref.model = sr.config.model;
+    out.ref.train = sr.config.train;
+    out.ref.hparams = sr.config.hparams;
+    out.ref.where = sr.hparams_where;
+    return out;
   }
   if (detect_kind(j, path) != SpecKind::kConfig)
     w.fail("expected a reference config {model, train, hparams} or a sweep report (schema " +

@@ -350,6 +350,7 @@ RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
   RunOutcome out;
   bool torn = false;
   out.done = journal.read(&torn);
+  if (torn) journal.drop_torn_tail(); // the next append must start a line of its own
   if (torn && !o.quiet)
     std::cerr << "muE: warning: the journal's last line was torn (killed mid-write); ignored\n";
   out.planned = plan.size();

@@ -59,6 +59,7 @@ Journal Journal::for_spec(fs::path dir, const std::string& spec_text, bool force
                            "start over there");
     fs::remove(j.journal_file());
     fs::remove_all(j.trials_dir());
+    fs::remove_all(j.dir_ / kSlurmDir); // another spec's Slurm job is not to be followed
   }
   fs::create_directories(j.trials_dir());
   fs::create_directories(j.logs_dir());
@@ -145,6 +146,18 @@ std::map<std::string, TrialResult> Journal::read(bool* torn) const {
     }
   }
   return out;
+}
+
+bool Journal::drop_torn_tail() const {
+  const std::string path = journal_file();
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || size == 0) return false;
+  const std::string text = read_file(path);
+  if (text.back() == '\n') return false;
+  const auto keep = text.rfind('\n');
+  write_file_atomic(path, text.substr(0, keep == std::string::npos ? 0 : keep + 1));
+  return true;
 }
 
 void Journal::append(const TrialResult& r) const {

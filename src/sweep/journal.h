@@ -63,6 +63,11 @@ public:
   // last line.
   std::map<std::string, TrialResult> read(bool* torn = nullptr) const;
 
+  // Cuts a torn last line (a crash mid-append) off the journal, so the next append starts a
+  // line of its own instead of gluing onto the fragment (which would damage the journal).
+  // Returns whether there was one. Only a run that appends calls it; readers just skip it.
+  bool drop_torn_tail() const;
+
   // Appends one result line and fsyncs before returning: a finished trial is never lost.
   void append(const TrialResult& r) const;
 

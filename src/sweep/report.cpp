@@ -295,4 +295,22 @@ SweepOutputs write_sweep_outputs(const SweepSpec& s, const std::string& spec_fil
   return out;
 }
 
+SweepReference read_sweep_reference(const Json& report, const std::string& file) {
+  ObjectReader r(report, Where{file, ""});
+  SweepReference out;
+  out.config = parse_config(r.raw("reference"), r.at("reference"));
+  ObjectReader opt(r.raw("optimum"), r.at("optimum"));
+  out.at_edge = opt.boolean("at_edge");
+  out.hparams_where = r.at("reference").at("hparams");
+  return out; // the rest of the report is the sweep's business
+}
+
+Json read_sweep_environment(const std::string& path) {
+  try {
+    return Json::parse(read_file(path)).at("environment");
+  } catch (const std::exception&) {
+    return Json::object();
+  }
+}
+
 } // namespace mue

@@ -47,6 +47,19 @@ SweepOutputs write_sweep_outputs(const SweepSpec& s, const std::string& spec_fil
                                  const std::map<std::string, TrialResult>& done,
                                  const Json& environment, const Journal& journal);
 
+// The readers of sweep.json, beside its writer. What `muE transfer` takes from a sweep
+// report: the config at the fitted optimum (/reference) and whether that optimum sits at
+// the edge of its grid (/optimum/at_edge). InputError naming the file and field otherwise.
+struct SweepReference {
+  RunConfig config;
+  bool at_edge = false;
+  Where hparams_where; // /reference/hparams, for errors about the reference's values
+};
+SweepReference read_sweep_reference(const Json& report, const std::string& file);
+// The /environment of the sweep.json at `path` (what `muE fit` keeps when it re-fits);
+// an empty object when the file is missing or unreadable.
+Json read_sweep_environment(const std::string& path);
+
 // "lr=0.001 init_std=0.02 seed 0": how a trial is named in logs and progress lines.
 std::string describe_trial(const SweepSpec& s, const PlannedTrial& t);
 

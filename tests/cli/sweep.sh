@@ -30,6 +30,9 @@ sleep 1
 head -n 3 "$d/trials.jsonl" >"$tmp/j" && tail -n 1 "$d/trials.jsonl" | head -c 40 >>"$tmp/j" && cp "$tmp/j" "$d/trials.jsonl"
 "$mue" sweep "$fx/good/sweep-4.json" --out "$d" 2>"$tmp/err"; rc=$?
 [ $rc -eq 0 ] && grep -q "torn" "$tmp/err" && grep -q "3 already in the journal" "$tmp/err" || { cat "$tmp/err"; fail "torn line: rc=$rc"; }
+# ... and the journal stays whole: the fragment is cut before the next result is appended.
+"$mue" fit "$d" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "fit after a torn line"; }
+[ "$(wc -l <"$d/trials.jsonl")" -eq 4 ] || fail "journal after a torn line: $(wc -l <"$d/trials.jsonl") lines, want 4"
 
 # Another spec in the same directory is refused, and nothing there changes.
 sed 's/"steps": 10/"steps": 12/' "$fx/good/sweep-4.json" >"$tmp/other.json"
