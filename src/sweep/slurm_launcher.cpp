@@ -195,10 +195,13 @@ private:
 
   // Journals the task's results once its result file is there; true when it was.
   static bool collect(Batch& b, const Json& task) {
-    Unit u;
-    u.name = task["name"].get<std::string>();
-    u.trials.resize(task["ids"].size()); // only the kind (pack or not) matters for reading
-    const auto results = read_unit_results(u, b.journal.unit_files(u.name).result);
+    const std::string name = task["name"].get<std::string>();
+    const std::string path = b.journal.unit_files(name).result;
+    std::vector<TrialResult> results;
+    if (task["pack"].get<bool>())
+      results = read_pack_results(path);
+    else if (auto r = read_trial_result(path, name))
+      results.push_back(*r);
     for (const auto& r : results)
       if (!b.recorder.finished(r.id)) b.recorder.record(r, -1, results.size());
     return !results.empty();
