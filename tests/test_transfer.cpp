@@ -242,6 +242,40 @@ TEST_CASE("E2: Bridge II at fixed N and h") {
   CHECK_PRINTED(a8.sigma0_ratio.at(ParamGroup::kExpertUp), 2.828, 4);
 }
 
+TEST_CASE("sigma0_correction=expert_lr cancels Bridge II's expert noise shift, keeps lr*wd") {
+  // Dense reference -> 8e2a at the same d and active width: s = 1/4, so σ0 ratio 2 uncorrected.
+  Reference ref =
+      reference(model(128, 4, dense(512)), train(64, 64LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  const ModelSpec tgt = model(128, 4, moe(8, 2, 256));
+  TransferOptions o;
+  o.sigma0_correction = Sigma0Correction::kExpertLr;
+  const Parameterization plain = run(ref, tgt, ref.train), fixed = run(ref, tgt, ref.train, o);
+  for (ParamGroup g : {ParamGroup::kExpertUp, ParamGroup::kExpertDown}) {
+    CHECK_REL(plain.sigma0_ratio.at(g), 2);
+    CHECK_REL(fixed.sigma0_ratio.at(g), 1);
+    CHECK_REL(grp(fixed, g).lr.value, grp(plain, g).lr.value * 0.5);
+    CHECK_REL(grp(fixed, g).wd.value, grp(plain, g).wd.value * 2);
+    CHECK_REL(grp(fixed, g).lr.value * grp(fixed, g).wd.value,
+              grp(plain, g).lr.value * grp(plain, g).wd.value);
+    CHECK_REL(grp(fixed, g).init_std.value, grp(plain, g).init_std.value);
+    bool traced = false;
+    for (const auto& f : grp(fixed, g).lr.trace)
+      traced =
+          traced || (f.rule == "bridge2.sigma0_correction" && std::abs(f.factor - 0.5) < 1e-12);
+    CHECK(traced);
+  }
+  // Nothing else moves: router, attention, head, shared scalars.
+  for (ParamGroup g : {ParamGroup::kRouter, ParamGroup::kAttnQkv, ParamGroup::kUnembedding}) {
+    CHECK_REL(grp(fixed, g).lr.value, grp(plain, g).lr.value);
+    CHECK_REL(grp(fixed, g).wd.value, grp(plain, g).wd.value);
+  }
+  CHECK_REL(fixed.scalars.A.value, plain.scalars.A.value);
+  // A dense target (no routed experts) and an all-active MoE (s = 1) are unchanged.
+  CHECK_REL(
+      grp(run(ref, model(128, 4, moe(8, 8, 64)), ref.train, o), ParamGroup::kExpertUp).lr.value,
+      grp(run(ref, model(128, 4, moe(8, 8, 64)), ref.train), ParamGroup::kExpertUp).lr.value);
+}
+
 TEST_CASE("E3: batch x2 at fixed tokens, depth x4, 4x FFN, d_head 64") {
   Reference ref = reference(model(256, 4, dense(1024), 64), train(32, 100000000), 2e-3, 0.1, 0.02);
   ref.train.optimizer.eps = 1e-8;

@@ -30,6 +30,8 @@ TransferOptions parse_options(const Json& j, const Where& where, const TransferO
     o.attention_scale =
         *v == "inv_dhead" ? AttentionScale::kInvDHead : AttentionScale::kInvSqrtDHead;
   if (auto v = r.opt_boolean("wd_embedding")) o.wd_embedding = *v;
+  if (auto v = r.opt_choice("sigma0_correction", {"none", "expert_lr"}))
+    o.sigma0_correction = *v == "none" ? Sigma0Correction::kNone : Sigma0Correction::kExpertLr;
   if (auto v = r.opt_choice("parameterization", {"mue", "standard"}))
     o.parameterization = *v == "mue" ? ParameterizationKind::kMue : ParameterizationKind::kStandard;
   r.finish();
@@ -42,7 +44,7 @@ bool operator==(const TransferOptions& a, const TransferOptions& b) {
          a.beta_scaling == b.beta_scaling && a.eps_rule == b.eps_rule &&
          a.depth_alpha == b.depth_alpha && a.routing_normalization == b.routing_normalization &&
          a.attention_scale == b.attention_scale && a.wd_embedding == b.wd_embedding &&
-         a.parameterization == b.parameterization;
+         a.parameterization == b.parameterization && a.sigma0_correction == b.sigma0_correction;
 }
 
 Json to_json(const TransferOptions& o) {
@@ -60,6 +62,8 @@ Json to_json(const TransferOptions& o) {
          {"wd_embedding", o.wd_embedding}};
   // Written only for the baseline, so the canonical form (and trial ids) of muE runs is unchanged.
   if (o.parameterization == ParameterizationKind::kStandard) j["parameterization"] = "standard";
+  // Likewise written only when set (added after trial ids were in use).
+  if (o.sigma0_correction == Sigma0Correction::kExpertLr) j["sigma0_correction"] = "expert_lr";
   return j;
 }
 

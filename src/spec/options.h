@@ -11,6 +11,9 @@ enum class BetaScaling { kSde, kNone };
 enum class EpsRule { kGlobal, kCompleteP };
 enum class RoutingNormalization { kGlobal, kPerGroup };
 enum class AttentionScale { kInvDHead, kInvSqrtDHead };
+// §9 row 12: Bridge II's expert gradient-noise shift σ0 is reported (none) or cancelled in the
+// routed experts' lr, with wd moved the other way so the per-step decay lr·wd is kept.
+enum class Sigma0Correction { kNone, kExpertLr };
 // Not a choice of docs/method.md §9: `standard` is the baseline muE is measured against
 // (PyTorch-default init, the reference's lr/wd reused unchanged, no multipliers).
 enum class ParameterizationKind { kMue, kStandard };
@@ -26,6 +29,7 @@ struct TransferOptions {
   RoutingNormalization routing_normalization = RoutingNormalization::kGlobal; // row 9
   AttentionScale attention_scale = AttentionScale::kInvDHead;                 // row 10
   bool wd_embedding = true;                                                   // row 11
+  Sigma0Correction sigma0_correction = Sigma0Correction::kNone;               // row 12
   ParameterizationKind parameterization = ParameterizationKind::kMue;         // baseline switch
 };
 

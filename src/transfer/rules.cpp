@@ -36,6 +36,9 @@ const std::vector<RuleInfo>& all_rules() {
        "Bridge II: per-expert ρ_B = ρ_D, so expert lr and wd are unchanged"},
       {"bridge2.sigma0", "§7",
        "diagnostic: expert gradient-noise shift k·√(B⋆s⋆/(B·s)), not corrected"},
+      {"bridge2.sigma0_correction", "§7 / §9.12",
+       "sigma0_correction=expert_lr: routed-expert lr × √(s/s⋆) (σ0 back to the reference), "
+       "wd × √(s⋆/s) (lr·wd kept)"},
       {"moe.groups.route_scale", "§7 / §9.9", "routing_normalization=per_group: R = a/g"},
       {"sde.batch.lr", "§5", "lr × ρ_B^(1/2)"},
       {"sde.duration.lr", "§5", "lr × ρ_D^(-γ)"},

@@ -309,6 +309,32 @@ private:
     g.wd.note("bridge2.sde_cancel", why);
   }
 
+  // §9 row 12 (option): a routed expert sees the fraction s = a/N of the tokens, so its
+  // gradient noise σ0 = η·σ_exp is √(s⋆/s) times the reference's (bridge2.sigma0). Cancel it in
+  // the expert lr, and move wd the other way so the per-step decay lr·wd (λ̃) is kept.
+  double sigma0_correction() const {
+    if (o_.sigma0_correction == Sigma0Correction::kNone || !m_.ffn.is_moe()) return 1;
+    return std::sqrt(density(m_.ffn) / density(ref_.model.ffn));
+  }
+  static double density(const FfnSpec& f) {
+    return f.is_moe() ? static_cast<double>(f.active) / f.n_experts : 1.0;
+  }
+  void correct_sigma0(GroupParams& g) const {
+    const double c = sigma0_correction();
+    if (c == 1) return;
+    const FfnSpec &f = m_.ffn, &f0 = ref_.model.ffn;
+    auto why = [&] {
+      return "sigma0_correction=expert_lr: √(s/s⋆) = √(" + std::to_string(f.active) + "/" +
+             std::to_string(f.n_experts) + " ÷ " +
+             (f0.is_moe() ? std::to_string(f0.active) + "/" + std::to_string(f0.n_experts)
+                          : std::string("1")) +
+             ")";
+    };
+    g.lr.apply("bridge2.sigma0_correction", c, why);
+    g.wd.apply("bridge2.sigma0_correction", 1 / c,
+               [&] { return std::string("× 1/√(s/s⋆): lr·wd kept"); });
+  }
+
   void groups() {
     const Ratios& r = p_.ratios;
     auto& G = p_.groups;
@@ -358,6 +384,8 @@ private:
     GroupParams up = hidden(), dn = down();
     mark_sde_cancel(up);
     mark_sde_cancel(dn);
+    correct_sigma0(up);
+    correct_sigma0(dn);
     G[ParamGroup::kExpertUp] = up;
     G[ParamGroup::kExpertDown] = dn;
     if (f.shared > 0) {
@@ -385,15 +413,13 @@ private:
   // §7: σ0 ratio = k·√(B⋆·s⋆/(B·s)), s the fraction of tokens a group's weights see.
   void diagnostics() {
     const double k = p_.ratios.k_sde, rho_B = p_.ratios.rho_B;
-    auto density = [](const FfnSpec& f) {
-      return f.is_moe() ? static_cast<double>(f.active) / f.n_experts : 1.0;
-    };
     for (const auto& [name, g] : p_.groups) {
       (void)g;
       bool routed = name == ParamGroup::kExpertUp || name == ParamGroup::kExpertDown;
       double s = routed ? density(m_.ffn) : 1.0;
       double s_ref = routed ? density(ref_.model.ffn) : 1.0;
-      p_.sigma0_ratio[name] = k * std::sqrt(s_ref / (rho_B * s));
+      p_.sigma0_ratio[name] =
+          k * std::sqrt(s_ref / (rho_B * s)) * (routed ? sigma0_correction() : 1);
     }
   }
 
