@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "coord_check.h"
+#include "spec/paths.h"
 #include "spec/validate.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -88,6 +89,7 @@ Command add_coord_check(CLI::App& app, const GlobalOptions& g) {
   return {
       sub, [a, &g]() -> int {
         RunConfig c = parse_config(read_spec(a->spec, SpecKind::kConfig), Where{a->spec, ""});
+        check_data_files(c.train, Where{a->spec, "/train"});
         torch_backend::CoordCheckOptions o;
         o.widths = a->widths;
         o.steps = a->steps;

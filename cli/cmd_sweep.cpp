@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/run_options.h"
 #include "command/command.h"
+#include "spec/paths.h"
 #include "spec/validate.h"
 #include "sweep/report.h"
 
@@ -26,6 +27,8 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
                                 std::to_string(s.axes.size()));
   check_command(s.backend, fs::absolute(a.spec).parent_path().string(), Where{a.spec, ""});
   const std::vector<PlannedTrial> plan = plan_sweep(s, a.spec);
+  // Axes change numbers only: every trial reads the data files of the first.
+  check_data_files(plan.front().spec.config.train, Where{a.spec, "/train"});
   if (a.dry_run) {
     std::cout << s.name << ": " << s.grid_points() << " grid points × " << s.seeds.size()
               << " seed(s) = " << plan.size() << " trials\n";

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "run_trial.h"
+#include "spec/paths.h"
 #include "spec/validate.h"
 #include "util/fs.h"
 
@@ -43,6 +44,7 @@ Command add_train(CLI::App& app, const GlobalOptions& g) {
       sub, [a, &g]() -> int {
         TrialSpec spec;
         spec.config = parse_config(read_spec(a->config, SpecKind::kConfig), Where{a->config, ""});
+        check_data_files(spec.config.train, Where{a->config, "/train"});
         spec.device = g.device;
         spec.threads = default_threads(g);
         const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;

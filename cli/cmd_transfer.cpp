@@ -18,7 +18,8 @@ int run(const TransferArgs& a, const GlobalOptions& g) {
   LoadedReference ref = load_reference(a.reference);
   TargetsSpec targets =
       parse_targets_spec(read_spec(a.targets, SpecKind::kTargets), Where{a.targets, ""});
-  TransferOutput out = run_transfer(ref, targets, a.targets); // all or nothing
+  TransferOutput out = run_transfer(ref, targets, a.targets);     // all or nothing
+  if (!a.emit_configs.empty()) check_target_data(out, a.targets); // the configs must train
   if (!g.quiet && g.log_level != "error")
     for (const auto& w : out.warnings)
       std::cerr << "muE: warning: " << w << "\n";

@@ -2,14 +2,19 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "spec/config.h"
+#include "spec/paths.h"
 #include "spec/sweep_spec.h"
 #include "spec/target_spec.h"
 #include "spec/trial.h"
 #include "spec/validate.h"
+#include "sweep/plan.h"
 
 using namespace mue;
 using mue::test::failure_of;
@@ -508,4 +513,153 @@ TEST_CASE("detect_kind: by schema first, then by shape") {
   CHECK(failure_of([] { detect_kind(parse(R"({"schema": "mue.nope/1"})"), "f"); }).pointer ==
         "/schema");
   CHECK(failure_of([] { detect_kind(parse("[]"), "f"); }).failed);
+}
+
+// ---- relative paths: beside the file that names them, kept through every hop (issue 15) ----
+
+namespace {
+Json text_config(const std::string& path) {
+  Json j = parse(kConfig);
+  j["train"]["data"] = Json{{"kind", "text"}, {"path", path}, {"val_fraction", 0.1}};
+  return j;
+}
+} // namespace
+
+TEST_CASE("paths: data paths are anchored beside the file that names them") {
+  auto data_of = [](const Json& j, const std::string& file) {
+    return parse_config(j, Where{file, ""}).train.data;
+  };
+  CHECK(data_of(text_config("corpus.txt"), "/sp/dir/c.json").path == "/sp/dir/corpus.txt");
+  CHECK(data_of(text_config("../data/x.txt"), "/sp/dir/c.json").path == "/sp/data/x.txt");
+  CHECK(data_of(text_config("/abs/x.txt"), "/sp/dir/c.json").path == "/abs/x.txt");
+  // A relative file name is relative to the working directory, as the user typed it.
+  const std::string cwd = std::filesystem::current_path().lexically_normal().string();
+  CHECK(data_of(text_config("corpus.txt"), "runs/c.json").path == cwd + "/runs/corpus.txt");
+  // Not from a file: nothing to anchor to; the path stays as written.
+  CHECK(data_of(text_config("corpus.txt"), "<stdin>").path == "corpus.txt");
+  CHECK(data_of(text_config("corpus.txt"), "").path == "corpus.txt");
+  Json bin = parse(kConfig);
+  bin["train"]["data"] = parse(R"({"kind": "bin", "path": "t.bin", "val_path": "v/val.bin"})");
+  const DataSpec b = data_of(bin, "/sp/c.json");
+  CHECK(b.path == "/sp/t.bin");
+  CHECK(b.val_path == "/sp/v/val.bin");
+  // The reference shape a config carries is anchored too.
+  Json withref = text_config("corpus.txt");
+  withref["reference"] = Json{{"model", withref["model"]}, {"train", withref["train"]}};
+  CHECK(parse_config(withref, Where{"/sp/c.json", ""}).reference->train.data.path ==
+        "/sp/corpus.txt");
+}
+
+TEST_CASE("paths: a command backend's argv[0] with '/' and its cwd are anchored") {
+  auto backend = [](const char* text, const std::string& file) {
+    return parse_backend(parse(text), Where{file, "/backend"});
+  };
+  const BackendSpec a =
+      backend(R"({"kind": "command", "argv": ["./train.py", "x/y"]})", "/sp/s.json");
+  CHECK(a.argv[0] == "/sp/train.py");
+  CHECK(a.argv[1] == "x/y"); // arguments are the command's business
+  CHECK(a.cwd == "/sp");     // default: the folder of the file that names the backend
+  CHECK(
+      backend(R"({"kind": "command", "argv": ["python3"], "cwd": "work/.."})", "/sp/s.json").cwd ==
+      "/sp");
+  CHECK(backend(R"({"kind": "command", "argv": ["python3"], "cwd": "/w"})", "/sp/s.json").cwd ==
+        "/w");
+  CHECK(backend(R"({"kind": "command", "argv": ["python3"]})", "/sp/s.json").argv[0] == "python3");
+  const BackendSpec s = backend(R"({"kind": "command", "argv": ["./t.py"]})", "<stdin>");
+  CHECK(s.argv[0] == "./t.py");
+  CHECK(s.cwd.empty());
+}
+
+TEST_CASE("paths: sweep spec -> spec.json -> trials keep the files the spec named") {
+  Json j = parse(kSweep);
+  j["train"]["data"] = parse(R"({"kind": "text", "path": "corpus.txt"})");
+  const SweepSpec s = parse_sweep_spec(j, Where{"/sp/sweeps/s.json", ""});
+  CHECK(s.base["train"]["data"]["path"] == "/sp/sweeps/corpus.txt");
+  const std::vector<PlannedTrial> plan = plan_sweep(s, "/sp/sweeps/s.json");
+  CHECK(plan.front().spec.config.train.data.path == "/sp/sweeps/corpus.txt");
+  // The canonical spec.json in another folder (muE fit DIR reads it): same files, same ids.
+  const SweepSpec again = parse_sweep_spec(to_json(s), Where{"/runs/ref/spec.json", ""});
+  const std::vector<PlannedTrial> replan = plan_sweep(again, "/runs/ref/spec.json");
+  CHECK(replan.front().spec.config.train.data.path == "/sp/sweeps/corpus.txt");
+  REQUIRE(replan.size() == plan.size());
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    CHECK(replan[i].spec.id() == plan[i].spec.id());
+}
+
+TEST_CASE("paths: configs written from a config (sweep.json, transfer.json, emitted) keep them") {
+  const RunConfig a = parse_config(text_config("corpus.txt"), Where{"/sp/c.json", ""});
+  const RunConfig b = parse_config(to_json(a), Where{"/elsewhere/configs/t.json", ""});
+  CHECK(b.train.data.path == "/sp/corpus.txt");
+  TrialSpec ta, tb;
+  ta.config = a;
+  tb.config = b;
+  CHECK(ta.id() == tb.id());
+}
+
+TEST_CASE("paths: a target's own data resolves beside the targets file; others inherit") {
+  const RunConfig ref = parse_config(text_config("corpus.txt"), Where{"/sp/c.json", ""});
+  const Json tj = parse(R"({"targets": [
+      {"name": "wide", "model": {"d_model": 128}},
+      {"name": "own", "train": {"data": {"kind": "text", "path": "other.txt"}}}]})");
+  const TargetsSpec t = parse_targets_spec(tj, Where{"/tg/targets.json", ""});
+  ModelSpec m;
+  TrainSpec tr;
+  resolve_target(t.targets[0], ref.model, ref.train, Where{"/tg/targets.json", "/targets/0"}, m,
+                 tr);
+  CHECK(tr.data.path == "/sp/corpus.txt");
+  resolve_target(t.targets[1], ref.model, ref.train, Where{"/tg/targets.json", "/targets/1"}, m,
+                 tr);
+  CHECK(tr.data.path == "/tg/other.txt");
+}
+
+TEST_CASE("paths: a trial spec is read as written; base_dir says where its paths resolve") {
+  TrialSpec a;
+  a.config = parse_config(text_config("corpus.txt"), Where{"<stdin>", ""});
+  a.base_dir = "/sp";
+  const Json j = to_json(a);
+  const TrialSpec back = parse_trial_spec(j, Where{"/runs/trials/x.spec.json", ""});
+  CHECK(back.config.train.data.path == "corpus.txt");
+  CHECK(back.id() == a.id());
+  CHECK(back.id() == j["id"].get<std::string>());
+}
+
+TEST_CASE("paths: a missing or unreadable data file is bad input at the field naming it") {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mue-test-paths-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "sub");
+  std::ofstream(dir / "corpus.txt") << "hello world\n";
+  const std::string cfg = (dir / "c.json").string();
+  const RunConfig ok = parse_config(text_config("corpus.txt"), Where{cfg, ""});
+  CHECK_NOTHROW(check_data_files(ok.train, Where{cfg, "/train"}));
+  const RunConfig missing = parse_config(text_config("nothing.txt"), Where{cfg, ""});
+  try {
+    check_data_files(missing.train, Where{cfg, "/train"});
+    FAIL("no error for a missing data file");
+  } catch (const InputError& e) {
+    CHECK(e.file() == cfg);
+    CHECK(e.pointer() == "/train/data/path");
+    CHECK(e.reason() == "cannot open data file '" + (dir / "nothing.txt").string() +
+                            "': No such file or directory");
+  }
+  const RunConfig folder = parse_config(text_config("sub"), Where{cfg, ""});
+  const auto f = failure_of([&] { check_data_files(folder.train, Where{cfg, "/train"}); });
+  CHECK(f.pointer == "/train/data/path");
+  CHECK(f.reason.find("is a directory") != std::string::npos);
+  Json bin = parse(kConfig);
+  bin["train"]["data"] = parse(R"({"kind": "bin", "path": "corpus.txt", "val_path": "v.bin"})");
+  const RunConfig noval = parse_config(bin, Where{cfg, ""});
+  CHECK(failure_of([&] {
+          check_data_files(noval.train, Where{"x.json", "/targets/2/train"});
+        }).pointer == "/targets/2/train/data/val_path");
+  // As written (a trial spec): relative to base_dir.
+  const RunConfig rel = parse_config(text_config("corpus.txt"), Where{"<stdin>", ""});
+  CHECK_NOTHROW(check_data_files(rel.train, Where{"t", "/config/train"}, dir.string()));
+  CHECK(failure_of([&] {
+          check_data_files(rel.train, Where{"t", "/config/train"}, (dir / "sub").string());
+        }).failed);
+  // Synthetic data reads no file.
+  CHECK_NOTHROW(
+      check_data_files(parse_config(parse(kConfig), Where{cfg, ""}).train, Where{cfg, ""}));
+  std::filesystem::remove_all(dir);
 }

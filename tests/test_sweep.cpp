@@ -140,6 +140,22 @@ TEST_CASE("journal: results left in trials/ by killed workers are salvaged once,
   CHECK(j.read().size() == 3);
 }
 
+TEST_CASE("a trial that left no result: the worker's own error line joins the reason") {
+  TempDir tmp("mue-test-failure");
+  fs::create_directories(tmp.path);
+  const std::string log = (tmp.path / "t.log").string();
+  const std::string why = "the trial process exited with status 3 without a valid result";
+  write_file_atomic(log, "step 1\nmuE: error: cannot open data file '/x/c.txt': No such file or "
+                         "directory\n");
+  const TrialResult r = failure_result("abc", TrialStatus::kFailed, why, log);
+  CHECK(r.error == why + ": cannot open data file '/x/c.txt': No such file or directory");
+  CHECK(r.log_tail.find("step 1") != std::string::npos);
+  write_file_atomic(log, "step 1\nAborted\n"); // nothing said: the reason stays as it is
+  CHECK(failure_result("abc", TrialStatus::kFailed, why, log).error == why);
+  CHECK(failure_result("abc", TrialStatus::kFailed, why, (tmp.path / "none.log").string()).error ==
+        why);
+}
+
 TEST_CASE("worker protocol: pack, pack result and calibration files round-trip") {
   const TrialPack p{{spec_with(1e-3), spec_with(2e-3)}};
   const TrialPack back = parse_trial_pack(to_json(p), Where{"p.json", ""});

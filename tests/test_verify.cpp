@@ -120,6 +120,48 @@ TEST_CASE("verify case: grid centred on the reference value; drift recovered fro
   CHECK(evaluate_case(c, {}, 1.0).verdict == Verdict::kFail);
 }
 
+TEST_CASE("verify case: when no trial is usable, the table and the message say why") {
+  const VerifyTarget t = target();
+  const VerifyCase c = plan_case(t, "lr", 3, 1, 1, Objective{}, 60, "t.json");
+  auto failed_with = [&](const std::vector<std::string>& errors) {
+    std::map<std::string, TrialResult> done;
+    for (std::size_t i = 0; i < c.trials.size(); ++i) {
+      TrialResult r;
+      r.id = c.trials[i].spec.id();
+      r.status = i < errors.size() && errors[i] == "diverged" ? TrialStatus::kDiverged
+                                                              : TrialStatus::kFailed;
+      r.error = i < errors.size() ? errors[i] : "";
+      done[r.id] = r;
+    }
+    return evaluate_case(c, done, 1.0);
+  };
+  const std::string open = "the trial process exited with status 3 without a valid result: "
+                           "cannot open data file '/x/corpus.txt': No such file or directory";
+  // One common error: its first line, in the message, verify.json and the table.
+  CaseOutcome same = failed_with({open + "\nmore", open, open + "\n"});
+  CHECK_FALSE(same.usable);
+  CHECK(same.verdict == Verdict::kFail);
+  CHECK(same.error == "3 failed: " + open);
+  CHECK(same.message == "no usable trial: 3 failed: " + open);
+  const std::string table = verify_table({c}, {same});
+  CHECK(table.find("fail (3 failed: " + open + ")") != std::string::npos);
+  VerifyReport v;
+  v.verdict = "fail";
+  v.n_fail = 1;
+  v.cases.push_back({c.target, c.axis, c.bridged, c.reference, same});
+  CHECK(parse_verify_report(to_json(v), Where{"verify.json", ""}).cases[0].outcome.error ==
+        same.error);
+  // Different errors: the most common first line and its count.
+  CaseOutcome mixed = failed_with({"killed after the trial timeout", open, open});
+  CHECK(mixed.message == "no usable trial: 3 failed; most common error (2 of 3): " + open);
+  CaseOutcome with_diverged = failed_with({"diverged", open, open});
+  CHECK(with_diverged.error == "2 failed, 1 diverged; most common error (2 of 3): " + open);
+  // No error recorded at all: the general message.
+  CaseOutcome silent = failed_with({});
+  CHECK(silent.error.empty());
+  CHECK(silent.message == "no usable trial: every trial at this target diverged or failed");
+}
+
 TEST_CASE("verify case: points must be odd and >= 3; a zero wd has no log grid") {
   const VerifyTarget t = target();
   CHECK_THROWS_AS(plan_case(t, "lr", 1, 0.5, 1, Objective{}, 60, "t.json"), UsageError);

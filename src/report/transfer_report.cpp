@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "spec/paths.h"
 #include "spec/validate.h"
 #include "sweep/report.h"
 #include "transfer/rules.h"
@@ -26,6 +27,7 @@ LoadedReference load_reference(const std::string& path) {
     out.ref.train = sr.config.train;
     out.ref.hparams = sr.config.hparams;
     out.ref.where = sr.hparams_where;
+    out.train_where = w.at("reference").at("train");
     return out;
   }
   if (detect_kind(j, path) != SpecKind::kConfig)
@@ -40,6 +42,7 @@ LoadedReference load_reference(const std::string& path) {
   out.ref.train = c.train;
   out.ref.hparams = c.hparams;
   out.ref.where = w.at("hparams");
+  out.train_where = w.at("train");
   return out;
 }
 
@@ -62,6 +65,17 @@ TransferOutput run_transfer(const LoadedReference& lr, const TargetsSpec& target
     out.results.push_back(std::move(r));
   }
   return out;
+}
+
+void check_target_data(const TransferOutput& out, const std::string& targets_file) {
+  for (const TargetResult& r : out.results) {
+    // The file that named the data: the target's own train.data, else the reference's.
+    const auto i = static_cast<std::size_t>(r.spec - out.targets->targets.data());
+    const Where w = r.spec->train_patch.contains("data")
+                        ? Where{targets_file, pointer_append("/targets", i)}.at("train")
+                        : out.reference->train_where;
+    check_data_files(r.train, w);
+  }
 }
 
 RunConfig target_config(const TransferOutput& out, const TargetResult& r) {
@@ -314,6 +328,7 @@ std::vector<ReportedTarget> read_transfer_report(const Json& j, const std::strin
         {"options", t.contains("options") ? t["options"] : file_options},
         {"reference", {{"model", field(ref, "model", rw)}, {"train", field(ref, "train", rw)}}}};
     v.config = parse_config(config, tw);
+    v.where = tw;
     const Json& opt = field(t, "optimizer", tw);
     v.bridged["lr"] = traced_value(opt, "lr", tw.at("optimizer"));
     v.bridged["wd"] = traced_value(opt, "wd", tw.at("optimizer"));

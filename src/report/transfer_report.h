@@ -19,6 +19,7 @@ struct LoadedReference {
   std::string file;
   std::string kind;     // "config" or "sweep"
   bool at_edge = false; // a sweep whose fitted optimum sits at the edge of its grid
+  Where train_where;    // its train spec: /reference/train of a sweep report, /train of a config
 };
 
 // A config {model, train, hparams} or a sweep report (mue.sweep/1), of which
@@ -49,6 +50,11 @@ TransferOutput run_transfer(const LoadedReference& ref, const TargetsSpec& targe
 void write_report(std::ostream& os, const TransferOutput& out);
 std::string report_text(const TransferOutput& out);
 
+// Bad input unless every target's data files can be opened (spec/paths.h), reported at the
+// field that names them: the target's train.data in `targets_file`, else the reference's.
+// `muE transfer --emit-configs` calls it before writing anything: its configs must train.
+void check_target_data(const TransferOutput& out, const std::string& targets_file);
+
 // A config per target that `muE train` accepts: the target's model and train, the
 // reference's hparams and shape, the target's options. Its table is the target's.
 RunConfig target_config(const TransferOutput& out, const TargetResult& r);
@@ -69,6 +75,7 @@ std::string rules_text();
 // naming the file and field for another schema (version) or a malformed report.
 struct ReportedTarget {
   std::string name;
+  Where where; // the target in the report (/targets/i): its config's fields sit below it
   RunConfig config;
   std::map<std::string, double> bridged; // "lr", "wd", "init_std"
 };

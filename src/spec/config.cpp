@@ -1,5 +1,7 @@
 #include "spec/config.h"
 
+#include "spec/paths.h"
+
 namespace mue {
 
 void check_schema_field(ObjectReader& r, const char* expected) {
@@ -63,6 +65,9 @@ BackendSpec parse_backend(const Json& j, const Where& where) {
       check_placeholders(b.argv.back(), r.at("argv").at(i));
     }
     if (b.argv[0].empty()) r.at("argv").at(0).fail("the command must not be empty");
+    // A command with a '/' is a path beside this file; one without is looked up on PATH.
+    if (b.argv[0].find('/') != std::string::npos)
+      b.argv[0] = anchor_path(b.argv[0], r.at("argv").at(0));
     if (r.has("env")) {
       const Json& env = r.raw("env");
       if (!env.is_object()) r.fail("env", "expected an object of NAME: value strings");
@@ -73,6 +78,10 @@ BackendSpec parse_backend(const Json& j, const Where& where) {
       }
     }
     if (auto c = r.opt_string("cwd")) b.cwd = *c;
+    // The command runs in this file's folder unless cwd says otherwise; pinned here so
+    // reports and trial files written from this one keep that folder.
+    b.cwd = anchor_path(b.cwd.empty() ? "." : b.cwd, r.at("cwd"));
+    if (b.cwd == ".") b.cwd.clear(); // not read from a file: the trial's base folder
     if (auto t = r.opt_number("timeout_s")) {
       require_positive(*t, r.at("timeout_s"));
       b.timeout_s = *t;

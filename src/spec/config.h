@@ -24,7 +24,8 @@ struct BackendSpec {
   BackendKind kind = BackendKind::kLibTorch;
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
-  std::string cwd;      // relative to the spec's folder; empty = that folder
+  std::string cwd;      // absolute once read from a file (default: its folder); empty = the
+                        // trial's base folder
   double timeout_s = 0; // 0 = none (the sweep's per-trial timeout still applies)
 };
 

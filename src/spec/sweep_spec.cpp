@@ -128,11 +128,18 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
 
   // Check each part on its own first, so errors point at the part's own field.
   parse_model(r.raw("model"), r.at("model"));
-  parse_train(r.raw("train"), r.at("train"));
+  const TrainSpec train = parse_train(r.raw("train"), r.at("train"));
   parse_hparams(r.has("hparams") ? r.raw("hparams") : Json::object(), r.at("hparams"), true);
   s.base = Json{{"model", r.raw("model")},
                 {"train", r.raw("train")},
                 {"hparams", r.has("hparams") ? r.raw("hparams") : Json::object()}};
+  // The base names its data files as parse_train anchored them (absolute, beside this spec),
+  // so the canonical spec.json and every trial mean the same files from any folder.
+  if (Json& tj = s.base["train"]; tj.contains("data")) {
+    Json& d = tj["data"];
+    if (d.contains("path")) d["path"] = train.data.path;
+    if (d.contains("val_path")) d["val_path"] = train.data.val_path;
+  }
   if (r.has("backend")) s.backend = parse_backend(r.raw("backend"), r.at("backend"));
   // Transfer options decide the table every trial trains with (e.g. the standard baseline).
   if (r.has("options"))

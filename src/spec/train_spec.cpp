@@ -1,5 +1,7 @@
 #include "spec/train_spec.h"
 
+#include "spec/paths.h"
+
 namespace mue {
 
 const char* to_string(ScheduleKind k) {
@@ -108,10 +110,13 @@ void parse_data(ObjectReader r, DataSpec& d) {
     }
   } else {
     d.kind = kind == "text" ? DataKind::kText : DataKind::kBin;
+    // Relative paths mean "beside this file": made absolute here, so they keep that meaning
+    // in every report and config written from this one (spec/paths.h).
     d.path = r.string("path");
     if (d.path.empty()) r.fail("path", "must not be empty");
+    d.path = anchor_path(d.path, r.at("path"));
     if (d.kind == DataKind::kBin) {
-      if (auto v = r.opt_string("val_path")) d.val_path = *v;
+      if (auto v = r.opt_string("val_path")) d.val_path = anchor_path(*v, r.at("val_path"));
     }
     if (auto v = r.opt_number("val_fraction")) {
       if (!(*v > 0 && *v < 1)) r.fail("val_fraction", "must be in (0, 1)");

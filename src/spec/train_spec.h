@@ -35,8 +35,8 @@ struct EvalSpec {
 struct DataSpec {
   DataKind kind = DataKind::kSynthetic;
   std::uint64_t seed = 1234; // synthetic: the generating process
-  std::string path;          // text, bin: training data (relative to the spec file)
-  std::string val_path;      // bin: optional separate validation file
+  std::string path;          // text, bin: training data (absolute once read from a file)
+  std::string val_path;      // bin: optional separate validation file (likewise)
   double val_fraction = 0.1; // text, bin without val_path: held-out tail
 };
 

@@ -42,7 +42,11 @@ TrialSpec parse_trial_spec(const Json& j, const Where& where) {
   ObjectReader r(j, where);
   check_schema_field(r, kTrialSchema);
   TrialSpec t;
-  t.config = parse_config(r.raw("config"), r.at("config"));
+  // Read as written: relative paths resolve in base_dir (or beside the file) when the trial
+  // runs, and the id is over the config as its writer wrote it.
+  Where cw = r.at("config");
+  cw.as_written = true;
+  t.config = parse_config(r.raw("config"), cw);
   if (r.has("objective")) t.objective = parse_objective(r.raw("objective"), r.at("objective"));
   if (auto d = r.opt_number("divergence_loss")) {
     require_positive(*d, r.at("divergence_loss"));

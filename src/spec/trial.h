@@ -21,8 +21,10 @@ struct TrialSpec {
   // How to run it; not part of the id (resuming with other --jobs/--device is fine).
   std::string device = "cpu";
   int threads = 1;
-  // Absolute directory that relative data paths resolve against (the sweep spec's folder);
-  // empty = beside the trial file. Not part of the id either.
+  // Absolute directory that relative paths in the config resolve against (the sweep spec's
+  // folder); empty = beside the trial file. muE writes the config's paths absolute (they
+  // were anchored when the spec was read), so this matters only for a trial file written
+  // with relative paths. A trial spec is parsed as written. Not part of the id either.
   std::string base_dir;
 
   std::string id() const;

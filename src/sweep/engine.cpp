@@ -80,6 +80,14 @@ TrialResult failure_result(const std::string& id, TrialStatus status, std::strin
   } catch (const Error&) {
   }
   r.log_tail = log.size() > 2000 ? log.substr(log.size() - 2000) : log;
+  // The worker's own last word (cli/main.cpp prints "muE: error: ..."), so the error line
+  // says why and not only that it exited.
+  static const std::string kMark = "muE: error: ";
+  if (const auto at = log.rfind(kMark);
+      at != std::string::npos && (at == 0 || log[at - 1] == '\n')) {
+    const auto from = at + kMark.size();
+    r.error += ": " + log.substr(from, log.find('\n', from) - from);
+  }
   return r;
 }
 

@@ -61,7 +61,8 @@ private:
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-// A failed or timed-out trial that left no result: what happened and its log's tail.
+// A failed or timed-out trial that left no result: what happened (with the worker's last
+// "muE: error: " line from its log, when it printed one) and its log's tail.
 TrialResult failure_result(const std::string& id, TrialStatus status, std::string error,
                            const std::string& log_file);
 

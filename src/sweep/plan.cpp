@@ -9,7 +9,8 @@ namespace mue {
 
 std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file) {
   std::vector<PlannedTrial> out;
-  // Relative data paths in the spec mean "beside the spec file", wherever the trial runs.
+  // The spec's paths are absolute already (parse_sweep_spec anchored them beside the spec);
+  // base_dir says the same for any reader of a trial file that meets a relative one.
   std::string base_dir;
   if (!file.empty() && file[0] != '<')
     base_dir = std::filesystem::absolute(std::filesystem::path(file))

@@ -30,8 +30,12 @@ std::string json_type_name(const Json& j);
 struct Where {
   std::string file;
   std::string pointer;
-  Where at(std::string_view key) const { return {file, pointer_append(pointer, key)}; }
-  Where at(std::size_t index) const { return {file, pointer_append(pointer, index)}; }
+  // The parsers make the relative paths a document names (data files, a command's argv[0]
+  // and cwd) absolute against the folder of `file` (spec/paths.h); `as_written` keeps them
+  // as they are (a TrialSpec: its base_dir says where they resolve, its id covers the text).
+  bool as_written = false;
+  Where at(std::string_view key) const { return {file, pointer_append(pointer, key), as_written}; }
+  Where at(std::size_t index) const { return {file, pointer_append(pointer, index), as_written}; }
   [[noreturn]] void fail(const std::string& reason) const;
 };
 

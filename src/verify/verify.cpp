@@ -11,6 +11,7 @@
 
 #include "report/plot.h"
 #include "report/transfer_report.h" // kTransferSchema
+#include "spec/paths.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -107,7 +108,8 @@ Verdict judge(const CaseOutcome& o, double tolerance, std::string* message) {
     if (message) *message = m;
   };
   if (!o.usable) {
-    say("no usable trial: every trial at this target diverged or failed");
+    say(o.error.empty() ? "no usable trial: every trial at this target diverged or failed"
+                        : "no usable trial: " + o.error);
     return Verdict::kFail;
   }
   if (!o.bridged_usable) {
@@ -140,9 +142,38 @@ Verdict judge(const CaseOutcome& o, double tolerance, std::string* message) {
   return Verdict::kFail;
 }
 
+namespace {
+// Why no trial of a case was usable, from the unusable trials' errors: "5 failed: <line>" when
+// they share a first line, else the statuses and the most common line with its count.
+std::string unusable_reason(const std::vector<const TrialResult*>& unusable) {
+  std::map<std::string, std::size_t> statuses, lines;
+  std::vector<std::string> order; // first lines in order of first appearance (ties: earliest)
+  std::size_t with_error = 0;
+  for (const TrialResult* r : unusable) {
+    ++statuses[to_string(r->status)];
+    const std::string line = r->error.substr(0, r->error.find('\n'));
+    if (line.empty()) continue;
+    ++with_error;
+    if (lines[line]++ == 0) order.push_back(line);
+  }
+  if (order.empty()) return "";
+  std::string counts;
+  for (const char* st : {"failed", "timeout", "diverged"})
+    if (statuses.count(st))
+      counts += (counts.empty() ? "" : ", ") + std::to_string(statuses[st]) + " " + st;
+  std::string best = order.front();
+  for (const auto& l : order)
+    if (lines[l] > lines[best]) best = l;
+  if (order.size() == 1 && with_error == unusable.size()) return counts + ": " + best;
+  return counts + "; most common error (" + std::to_string(lines[best]) + " of " +
+         std::to_string(unusable.size()) + "): " + best;
+}
+} // namespace
+
 CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, TrialResult>& done,
                           double tolerance) {
   CaseOutcome o;
+  std::vector<const TrialResult*> unusable;
   o.half_width = c.half_width;
   const std::vector<double>& values = c.sweep.axes[0].values;
   std::vector<FitPoint> points(values.size());
@@ -159,10 +190,12 @@ CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, Trial
     }
     const TrialResult& r = it->second;
     statuses[i].push_back(to_string(r.status));
-    if (r.status == TrialStatus::kOk && r.objective)
+    if (r.status == TrialStatus::kOk && r.objective) {
       points[i].objectives.push_back(*r.objective);
-    else
+    } else {
       ++points[i].excluded;
+      unusable.push_back(&r);
+    }
   }
   const double to_target = c.bridged / c.reference;
   double best = std::numeric_limits<double>::infinity();
@@ -197,6 +230,7 @@ CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, Trial
     o.drift_ci_high = std::log2(f.axes[0].ci_high / c.reference);
   } catch (const CheckFailedError&) {
     o.usable = false;
+    o.error = unusable_reason(unusable);
   }
   o.verdict = judge(o, tolerance, &o.message);
   return o;
@@ -217,10 +251,12 @@ std::string verify_table(const std::vector<VerifyCase>& cases,
                                         ", " + num(o.drift_ci_high, "%+.2f") + "]"
                                   : "-";
     const std::string gap = o.gap ? num(*o.gap, "%.4f") : "-";
-    std::snprintf(line, sizeof line, "%-20s %-8s %-11s %-11s %-22s %-8s %s\n",
+    std::snprintf(line, sizeof line, "%-20s %-8s %-11s %-11s %-22s %-8s %s",
                   cases[i].target.c_str(), cases[i].axis.c_str(), num(cases[i].bridged).c_str(),
                   emp.c_str(), drift.c_str(), gap.c_str(), to_string(o.verdict));
     t << line;
+    if (!o.usable && !o.error.empty()) t << " (" << o.error << ")";
+    t << "\n";
   }
   return t.str();
 }
@@ -347,12 +383,8 @@ VerifyPlan plan_verify(const VerifyRequest& r) {
   std::vector<VerifyTarget> all =
       read_transfer_report(read_json_file(r.transfer_file), r.transfer_file);
   if (!r.backend_file.empty()) { // every case trains through this backend (your own trainer)
-    BackendSpec b = parse_backend(read_json_file(r.backend_file), Where{r.backend_file, ""});
-    // Relative paths in it mean "beside the backend file", wherever the trials run.
-    const std::filesystem::path here = std::filesystem::absolute(r.backend_file).parent_path();
-    if (!b.argv.empty() && b.argv[0].find('/') != std::string::npos && b.argv[0][0] != '/')
-      b.argv[0] = (here / b.argv[0]).string();
-    b.cwd = b.cwd.empty() ? here.string() : (here / b.cwd).lexically_normal().string();
+    // Relative paths in it mean "beside the backend file": parse_backend made them absolute.
+    const BackendSpec b = parse_backend(read_json_file(r.backend_file), Where{r.backend_file, ""});
     for (auto& t : all)
       t.config.backend = b;
   }
@@ -372,6 +404,10 @@ VerifyPlan plan_verify(const VerifyRequest& r) {
     }
     chosen.push_back(found);
   }
+  // Before any trial runs: every chosen target's data files are there (the error names the
+  // field of transfer.json that holds the path).
+  for (const VerifyTarget* t : chosen)
+    check_data_files(t->config.train, t->where.at("train"));
   const std::vector<std::string> axes = r.axes.empty() ? std::vector<std::string>{"lr"} : r.axes;
   VerifyPlan p;
   p.n_targets = chosen.size();
@@ -437,6 +473,7 @@ Json to_json(const VerifyReport& v) {
             {"bridged_trained", oc.bridged_usable},
             {"gap", oc.gap ? Json(*oc.gap) : Json(nullptr)},
             {"grid", oc.grid}};
+    if (!oc.error.empty()) jc["error"] = oc.error;
     if (oc.usable) {
       jc["empirical"] = oc.empirical;
       jc["ci"] = {oc.ci_low, oc.ci_high};
@@ -514,6 +551,7 @@ VerifyReport parse_verify_report(const Json& j, const Where& where) {
                  : verdict == "fail" ? Verdict::kFail
                                      : Verdict::kInconclusive;
     oc.message = c.string("message");
+    if (auto e = c.opt_string("error")) oc.error = *e;
     oc.at_edge = c.boolean("at_edge");
     oc.bridged_usable = c.boolean("bridged_trained");
     if (!c.raw("gap").is_null()) oc.gap = c.number("gap");

@@ -49,6 +49,8 @@ struct CaseOutcome {
   bool bridged_usable = true; // the bridged point itself trained without diverging
   std::string method;
   double r2 = 0;
+  // No usable trial: the most common first line of the trials' errors (empty when none said).
+  std::string error;
   Verdict verdict = Verdict::kFail;
   std::string message;
   Json grid = Json::array(); // per value: value (target scale), objective, statuses
@@ -61,7 +63,8 @@ struct CaseOutcome {
 // point that diverged or failed).
 Verdict judge(const CaseOutcome& o, double tolerance, std::string* message);
 
-// Fits one case from the journal and judges it.
+// Fits one case from the journal and judges it. When no trial is usable, `error` and the
+// message say why: the first line of the trials' common error, or the most common one.
 CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, TrialResult>& done,
                           double tolerance);
 
