@@ -16,9 +16,10 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
   sub->footer(
       "Input: DIR written by `muE sweep` (reads DIR/spec.json and DIR/trials.jsonl only).\n"
       "Output: DIR/sweep.json rewritten atomically (every point with its trials, the fitted\n"
-      "  optimum — quadratic in log2 space, best point with at_edge when the vertex leaves the\n"
-      "  grid — its bootstrap confidence interval) and DIR/plots/loss_vs_lr.svg. Trials not in\n"
-      "  the journal are listed as missing; the fit uses what is there.\n"
+      "  optimum — quadratic in log2 space; when its vertex leaves the grid, a local fit around\n"
+      "  an interior best point, or the best point with at_edge where it is the smallest or\n"
+      "  largest value tried — its bootstrap confidence interval) and DIR/plots/loss_vs_lr.svg.\n"
+      "  Trials not in the journal are listed as missing; the fit uses what is there.\n"
       "Exit: 0 ok, 1 no usable trial, 2 DIR is not a sweep directory.");
   sub->add_option("DIR", *dir, "Sweep directory")->required();
   return {sub, [dir, &g]() -> int {

@@ -13,6 +13,7 @@
 #include "data.h"
 #include "helpers.h"
 #include "model.h"
+#include "optim.h"
 #include "trainer.h"
 #include "transfer/transfer.h"
 
@@ -171,6 +172,55 @@ TEST_CASE("every parameter is in exactly one table group; init std matches the t
                                      ParamGroup::kExpertUp,    ParamGroup::kExpertDown,
                                      ParamGroup::kSharedUp,    ParamGroup::kSharedDown};
   CHECK((seen == want)); // parenthesized: doctest cannot print a set of enums
+}
+
+// §9 row 6: under eps_rule completep the blocks' norm gains and the final norm's gain train
+// with different ε (the table's `norm` and `final_norm`), in AdamW groups of their own.
+TEST_CASE("eps_rule completep: AdamW gives block gains and the final norm the table's ε") {
+  RunConfig c = config(R"({"kind": "dense", "d_ff": 128})", 128);
+  c.model.n_heads = 4;
+  c.model.d_head = 32;
+  c.model.n_layers = 4;
+  BaseShape ref{c.model, c.train};
+  ref.model.d_model = 32; // ρ_d = 4
+  ref.model.n_heads = 1;
+  ref.model.n_layers = 2; // m_L = 2
+  ref.model.ffn.d_ff = 32;
+  c.reference = ref;
+  c.options.eps_rule = EpsRule::kCompleteP;
+  const Parameterization p = table_for(c, "t");
+  const double eps = c.train.optimizer.eps;
+  REQUIRE(p.groups.count(ParamGroup::kFinalNorm) == 1);
+  CHECK(p.groups.at(ParamGroup::kNorm).eps.value == doctest::Approx(eps / 8));
+  CHECK(p.groups.at(ParamGroup::kFinalNorm).eps.value == doctest::Approx(eps / 4));
+  // The eps each gain trains with, read back from the optimizer's param groups.
+  auto eps_of = [](torch::optim::AdamW& opt, const torch::Tensor& t) {
+    for (auto& pg : opt.param_groups())
+      for (const auto& q : pg.params())
+        if (q.is_same(t)) return static_cast<torch::optim::AdamWOptions&>(pg.options()).eps();
+    FAIL("tensor not in the optimizer");
+    return 0.0;
+  };
+  Gpt model(c.model, p);
+  CHECK(model->final_norm_group == ParamGroup::kFinalNorm);
+  model->initialize(p);
+  CHECK(model->final_norm->gain.eq(1).all().item<bool>());
+  auto opt = make_optimizer(model, p);
+  CHECK(eps_of(*opt, model->final_norm->gain) == p.groups.at(ParamGroup::kFinalNorm).eps.value);
+  for (const auto& b : model->blocks) {
+    CHECK(eps_of(*opt, b->norm1->gain) == p.groups.at(ParamGroup::kNorm).eps.value);
+    CHECK(eps_of(*opt, b->norm2->gain) == p.groups.at(ParamGroup::kNorm).eps.value);
+  }
+  CHECK(eps_of(*opt, model->embedding) == p.groups.at(ParamGroup::kFinalNorm).eps.value);
+  // Global (the default): one `norm` group, ε, the final norm's gain in it.
+  c.options.eps_rule = EpsRule::kGlobal;
+  const Parameterization g = table_for(c, "t");
+  CHECK(g.groups.count(ParamGroup::kFinalNorm) == 0);
+  Gpt plain(c.model, g);
+  CHECK(plain->final_norm_group == ParamGroup::kNorm);
+  auto opt_g = make_optimizer(plain, g);
+  CHECK(eps_of(*opt_g, plain->final_norm->gain) == eps);
+  CHECK(eps_of(*opt_g, plain->blocks[0]->norm1->gain) == eps);
 }
 
 TEST_CASE("the optimizer gets each group's lr, wd and eps from the table; schedule shapes") {
@@ -390,6 +440,26 @@ TEST_CASE("a diverging trial in a pack is frozen and recorded; the others are un
   auto r = train_pack(huge, "t");
   CHECK(r[0].status == TrialStatus::kOk);
   CHECK(r[1].status == TrialStatus::kDiverged);
+}
+
+TEST_CASE("eps_rule completep in a fused pack (the final norm its own group) = separate runs") {
+  auto specs = pack_of({{{0.002, 0.1, 0.02}}, {{0.008, 0.0, 0.01}}});
+  for (auto& sp : specs) {
+    BaseShape ref{sp.config.model, sp.config.train};
+    ref.model.d_model = 16; // ρ_d = 2
+    ref.model.n_heads = 1;
+    ref.model.n_layers = 1; // m_L = 2
+    sp.config.reference = ref;
+    sp.config.options.eps_rule = EpsRule::kCompleteP;
+  }
+  REQUIRE(pack_key(specs[0]) == pack_key(specs[1]));
+  auto fused = train_pack(specs, "t");
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    CAPTURE(k);
+    TrialResult alone = train(specs[k], "t");
+    REQUIRE(fused[k].status == TrialStatus::kOk);
+    CHECK(*fused[k].objective == doctest::Approx(*alone.objective).epsilon(1e-5));
+  }
 }
 
 TEST_CASE("pack keys: MoE is not fused; another seed or shape is another pack") {

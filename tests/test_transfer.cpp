@@ -308,7 +308,67 @@ TEST_CASE("E3: batch x2 at fixed tokens, depth x4, 4x FFN, d_head 64") {
        {ParamGroup::kAttnQkv, ParamGroup::kAttnOut, ParamGroup::kFfnUp, ParamGroup::kFfnDown})
     CHECK_REL(grp(q, g).eps.value, 1e-8 / std::sqrt(2.0) / 4);
   CHECK_PRINTED(grp(q, ParamGroup::kFfnUp).eps.value, 1.7678e-9, 5);
+  CHECK_REL(grp(q, ParamGroup::kNorm).eps.value, 1e-8 / std::sqrt(2.0) / 4);
   CHECK_REL(grp(q, ParamGroup::kEmbedding).eps.value, 1e-8 / std::sqrt(2.0));
+  CHECK_REL(grp(q, ParamGroup::kFinalNorm).eps.value, 1e-8 / std::sqrt(2.0));
+}
+
+// §9 row 6 under eps_rule completep, as in CompleteP's reference code: the blocks' norm
+// gains take the hidden ε/(ρ_d·m_L^α), the final norm the embedding and head's ε/ρ_d, so
+// the final norm is a group of its own; under the default (global) every gain keeps ε and
+// the final norm stays in `norm`.
+TEST_CASE("completep eps: block norm gains ε/(ρ_d·m_L^α), the final norm ε/ρ_d") {
+  Reference ref =
+      reference(model(128, 4, dense(128)), train(32, 32LL * 1024 * 1000), 1e-3, 0.1, 0.02);
+  const ModelSpec tgt = model(512, 8, dense(512)); // ρ_d = 4, m_L = 2
+  const double eps = ref.train.optimizer.eps;
+  TransferOptions cp;
+  cp.eps_rule = EpsRule::kCompleteP; // α = 1
+  Parameterization q = run(ref, tgt, ref.train, cp);
+  CHECK_REL(q.ratios.rho_d, 4);
+  CHECK_REL(q.ratios.m_L, 2);
+  CHECK_REL(grp(q, ParamGroup::kNorm).eps.value, eps / 8);
+  CHECK_REL(grp(q, ParamGroup::kFinalNorm).eps.value, eps / 4);
+  // The same ε as the weights they sit with: hidden matrices / embedding and head.
+  CHECK_REL(grp(q, ParamGroup::kNorm).eps.value, grp(q, ParamGroup::kAttnQkv).eps.value);
+  CHECK_REL(grp(q, ParamGroup::kFinalNorm).eps.value, grp(q, ParamGroup::kEmbedding).eps.value);
+  CHECK_REL(grp(q, ParamGroup::kFinalNorm).eps.value, grp(q, ParamGroup::kUnembedding).eps.value);
+  // Every other field of the final norm is that of the block gains (muP.vector).
+  for (auto f :
+       {&GroupParams::init_std, &GroupParams::lr, &GroupParams::wd, &GroupParams::multiplier})
+    CHECK((grp(q, ParamGroup::kFinalNorm).*f).value == (grp(q, ParamGroup::kNorm).*f).value);
+  // Each factor is traced to its rule.
+  REQUIRE(grp(q, ParamGroup::kNorm).eps.trace.size() == 1);
+  CHECK(grp(q, ParamGroup::kNorm).eps.trace[0].rule == "completeP.eps.block_norm");
+  CHECK_REL(grp(q, ParamGroup::kNorm).eps.trace[0].factor, 1.0 / 8);
+  REQUIRE(grp(q, ParamGroup::kFinalNorm).eps.trace.size() == 1);
+  CHECK(grp(q, ParamGroup::kFinalNorm).eps.trace[0].rule == "completeP.eps.final_norm");
+  CHECK_REL(grp(q, ParamGroup::kFinalNorm).eps.trace[0].factor, 1.0 / 4);
+  for (const auto* id : {"completeP.eps.block_norm", "completeP.eps.final_norm"})
+    CHECK(is_known_rule(id));
+  // α = 1/2: the block gains' depth factor is m_L^(-1/2); the final norm has none.
+  cp.depth_alpha = 0.5;
+  Parameterization h = run(ref, tgt, ref.train, cp);
+  CHECK_REL(grp(h, ParamGroup::kNorm).eps.value, eps / (4 * std::sqrt(2.0)));
+  CHECK_REL(grp(h, ParamGroup::kFinalNorm).eps.value, eps / 4);
+  // At the reference itself the final norm is still its own group, with ε and a note why.
+  Parameterization self = reference_table(ref, cp);
+  CHECK_REL(grp(self, ParamGroup::kFinalNorm).eps.value, eps);
+  REQUIRE(grp(self, ParamGroup::kFinalNorm).eps.trace.size() == 1);
+  CHECK(grp(self, ParamGroup::kFinalNorm).eps.trace[0].rule == "completeP.eps.final_norm");
+  // Global (the default): both ε, one `norm` group for every gain.
+  Parameterization g = run(ref, tgt, ref.train);
+  CHECK(g.groups.count(ParamGroup::kFinalNorm) == 0);
+  CHECK_REL(grp(g, ParamGroup::kNorm).eps.value, eps);
+  CHECK(grp(g, ParamGroup::kNorm).eps.trace.empty());
+  // The baseline ignores eps_rule: no final_norm group.
+  TransferOptions st = cp;
+  st.parameterization = ParameterizationKind::kStandard;
+  CHECK(run(ref, tgt, ref.train, st).groups.count(ParamGroup::kFinalNorm) == 0);
+  // The table's JSON form names the group and reads it back.
+  const Json j = to_json(q);
+  CHECK(j["groups"].contains("final_norm"));
+  CHECK(values(parameterization_from_json(j, Where{"t.json", ""})) == values(q));
 }
 
 TEST_CASE("E4: capacity, granularity, groups") {
@@ -461,6 +521,23 @@ TEST_CASE("reference overrides are carried as ratios to their rule values") {
   ref.hparams.overrides.clear();
   ref.hparams.overrides[ParamGroup::kExpertUp].lr = 1e-3;
   CHECK(failure_of([&] { reference_table(ref, {}); }).pointer == "/hparams/overrides/expert_up");
+  // An override of `norm` covers every gain: the final norm's too when eps_rule completep
+  // makes it a group of its own; `final_norm` itself can be overridden only there.
+  ref.hparams.overrides.clear();
+  ref.hparams.overrides[ParamGroup::kNorm].lr = 2e-3;
+  TransferOptions cp;
+  cp.eps_rule = EpsRule::kCompleteP;
+  Parameterization q = run(ref, model(256, 4, dense(256)), ref.train, cp);
+  CHECK_REL(grp(q, ParamGroup::kNorm).lr.value, 2e-3);
+  CHECK_REL(grp(q, ParamGroup::kFinalNorm).lr.value, 2e-3);
+  CHECK(grp(q, ParamGroup::kFinalNorm).lr.trace.back().rule == "hparams.override");
+  ref.hparams.overrides[ParamGroup::kFinalNorm].lr = 5e-4;
+  q = run(ref, model(256, 4, dense(256)), ref.train, cp);
+  CHECK_REL(grp(q, ParamGroup::kNorm).lr.value, 2e-3);
+  CHECK_REL(grp(q, ParamGroup::kFinalNorm).lr.value, 5e-4);
+  const auto fin = failure_of([&] { reference_table(ref, {}); });
+  CHECK(fin.pointer == "/hparams/overrides/final_norm");
+  CHECK(fin.reason.find("eps_rule: completep") != std::string::npos);
 }
 
 // ---------------------------------------------------------------------------
@@ -542,14 +619,13 @@ TEST_CASE("invariant: transfer(ref, ref) returns the reference values") {
       CAPTURE(name);
       bool is_down = name == ParamGroup::kFfnDown || name == ParamGroup::kExpertDown ||
                      name == ParamGroup::kSharedDown;
-      double want_init =
-          name == ParamGroup::kNorm
-              ? 0
-              : ref.hparams.init_std * (is_down ? std::sqrt(H / ref.model.d_model) : 1);
+      double want_init = is_norm_gain(name) ? 0
+                                            : ref.hparams.init_std *
+                                                  (is_down ? std::sqrt(H / ref.model.d_model) : 1);
       CHECK_REL(g.init_std.value, want_init);
       CHECK_REL(g.lr.value, ref.hparams.lr);
       CHECK_REL(g.eps.value, ref.train.optimizer.eps);
-      CHECK_REL(g.wd.value, name == ParamGroup::kNorm ? 0 : ref.hparams.wd);
+      CHECK_REL(g.wd.value, is_norm_gain(name) ? 0 : ref.hparams.wd);
     }
   }
 }

@@ -71,6 +71,14 @@ TEST_CASE("gate: pass, fail, inconclusive, and the tolerance boundary") {
   // At the edge: inconclusive while the grid reaches no further than the tolerance...
   CHECK(judge(fitted(1.0, 1.0, 1.0, true, 1.0), 1.0, &why) == Verdict::kInconclusive);
   CHECK(why.find("widen") != std::string::npos);
+  // The message says what is true: the best measured value is at an end of the grid, and
+  // (only when the fit says so) the fitted optimum lies beyond it.
+  CHECK(why.find("best measured value is the largest") != std::string::npos);
+  CHECK(why.find("fitted optimum") == std::string::npos);
+  CaseOutcome beyond = fitted(-1.0, -1.0, -1.0, true, 1.0);
+  beyond.fitted_beyond = true;
+  CHECK(judge(beyond, 1.0, &why) == Verdict::kInconclusive);
+  CHECK(why.find("smallest of the grid and the fitted optimum lies below it") != std::string::npos);
   // ...a fail once the grid's half-width alone exceeds it.
   CHECK(judge(fitted(2.0, 2.0, 2.0, true, 2.0), 1.0, &why) == Verdict::kFail);
   CaseOutcome none;
@@ -160,6 +168,31 @@ TEST_CASE("verify case: when no trial is usable, the table and the message say w
   CaseOutcome silent = failed_with({});
   CHECK(silent.error.empty());
   CHECK(silent.message == "no usable trial: every trial at this target diverged or failed");
+}
+
+// issue 15 item 5: the best point (-0.5) is interior but the quadratic over its
+// neighbourhood has its vertex below the grid. It used to be judged "at the edge",
+// inconclusive; the local fit puts the optimum at -0.64, a drift within tolerance 1: pass.
+TEST_CASE("verify case: an interior best point with the vertex outside is fitted locally: pass") {
+  const VerifyTarget t = target();
+  VerifyCase c = plan_case(t, "lr", 5, 0.5, 1, Objective{}, 60, "t.json");
+  const std::map<double, double> loss = {
+      {-1, 1.45054}, {-0.5, 1.44746}, {0, 1.45871}, {0.5, 1.46100}, {1, 1.47202}};
+  std::map<std::string, TrialResult> done;
+  for (const auto& tr : c.trials) {
+    TrialResult r;
+    r.id = tr.spec.id();
+    r.status = TrialStatus::kOk;
+    r.objective = loss.at(std::round(2 * std::log2(tr.point[0] / c.reference)) / 2);
+    done[r.id] = r;
+  }
+  CaseOutcome o = evaluate_case(c, done, 1.0);
+  CHECK(o.method == "local_quadratic");
+  CHECK_FALSE(o.at_edge);
+  CHECK(o.drift == doctest::Approx(-0.6425).epsilon(1e-3));
+  CHECK(o.empirical == doctest::Approx(0.002 * std::exp2(-0.6425)).epsilon(1e-3));
+  CHECK(o.verdict == Verdict::kPass);
+  CHECK(o.message.find("<= tolerance") != std::string::npos);
 }
 
 TEST_CASE("verify case: points must be odd and >= 3; a zero wd has no log grid") {

@@ -151,7 +151,8 @@ public:
           stack(ffn0->down_group, [&](const GptImpl& g) { return block(g).dense->w_down; });
       W_.blocks.push_back(std::move(b));
     }
-    W_.final_norm = stack(ParamGroup::kNorm, [](const GptImpl& g) { return g.final_norm->gain; });
+    W_.final_norm = stack(models.front()->final_norm_group,
+                          [](const GptImpl& g) { return g.final_norm->gain; });
     params_ = W_.all();
     // A weight the Gpt gained but the stacked model lacks would silently stay untrained.
     if (params_.size() != models.front()->parameters().size())

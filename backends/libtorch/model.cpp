@@ -170,7 +170,9 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
 }
 
 GptImpl::GptImpl(const ModelSpec& m, const Parameterization& p)
-    : output_multiplier(p.scalars.output_multiplier.value), spec(m) {
+    : final_norm_group(p.groups.count(ParamGroup::kFinalNorm) ? ParamGroup::kFinalNorm
+                                                              : ParamGroup::kNorm),
+      output_multiplier(p.scalars.output_multiplier.value), spec(m) {
   embedding =
       register_parameter(to_string(ParamGroup::kEmbedding), torch::empty({m.vocab, m.d_model}));
   for (int i = 0; i < m.n_layers; ++i)
@@ -235,7 +237,7 @@ std::vector<std::pair<ParamGroup, torch::Tensor>> GptImpl::grouped_parameters() 
       dense_ffn(b->dense);
     }
   }
-  out.emplace_back(ParamGroup::kNorm, final_norm->gain);
+  out.emplace_back(final_norm_group, final_norm->gain);
   return out;
 }
 
@@ -245,7 +247,7 @@ void GptImpl::initialize(const Parameterization& p) {
     auto it = p.groups.find(group);
     if (it == p.groups.end())
       throw RuntimeError(std::string("the table has no group '") + to_string(group) + "'");
-    if (group == ParamGroup::kNorm)
+    if (is_norm_gain(group))
       t.fill_(1.0);
     else
       t.normal_(0.0, it->second.init_std.value);

@@ -95,6 +95,9 @@ struct GptImpl : torch::nn::Module {
   torch::Tensor embedding, unembedding; // [V, d] each
   std::vector<Block> blocks;
   Norm final_norm{nullptr};
+  // The final norm's gain trains in `final_norm` when the table has that group (eps_rule
+  // completep gives it its own ε), else with the blocks' gains in `norm`.
+  ParamGroup final_norm_group = ParamGroup::kNorm;
   double output_multiplier;
   ModelSpec spec;
   std::map<std::string, std::vector<torch::Tensor>>* capture = nullptr;

@@ -6,6 +6,7 @@
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -111,11 +112,123 @@ Quadratic fit_quadratic(const Grid& g, const std::vector<double>& y,
 struct Estimate {
   std::vector<double> t; // optimum in fit coordinates
   std::vector<bool> at_edge;
+  // Per axis, with at_edge: the neighbourhood's quadratic is convex and puts its vertex past
+  // the end of the grid where the best point sits (else only the best point is at the edge).
+  std::vector<bool> beyond;
   std::string method;
   double r2 = 0, predicted = 0;
-  std::vector<std::size_t> used; // the neighbourhood fitted
-  Quadratic q;
+  std::vector<std::size_t> used; // the points the estimate came from
+  Quadratic q;                   // the quadratic it came from (not fitted: none)
+  std::size_t params = 0;        // that quadratic's number of coefficients
 };
+
+// Index of coordinate t among the sorted levels of axis a.
+std::size_t level_of(const Grid& g, std::size_t a, double t) {
+  const auto& lv = g.levels[a];
+  return static_cast<std::size_t>(std::lower_bound(lv.begin(), lv.end(), t) - lv.begin());
+}
+
+// The vertex of the parabola through three points with x0 < x1 < x2 and y1 <= y0, y2: it
+// lies in [x0, x2]; x1 when the three are level.
+double parabola_vertex(double x0, double y0, double x1, double y1, double x2, double y2) {
+  const double a = (x1 - x0) * (y1 - y2), b = (x1 - x2) * (y1 - y0);
+  const double den = a - b;
+  if (den == 0 || !std::isfinite(den)) return x1;
+  const double v = x1 - 0.5 * ((x1 - x0) * a - (x1 - x2) * b) / den;
+  return std::clamp(v, x0, x2);
+}
+
+// The fallback when the neighbourhood's quadratic gives no optimum inside the grid. On every
+// axis where the best point is interior (not the smallest or largest level), the optimum is
+// fitted locally, from the best point and its neighbours one level away: a quadratic over
+// that local box (the other axes held at the best point's values), kept when it is convex
+// with its vertex inside the box; otherwise, axis by axis, the parabola through the best
+// point and its two neighbours on that axis, whose vertex always lies between them (the best
+// point is the lowest of the three). So an interior best point is never reported at the
+// edge: only an axis where the best measured point is the smallest or largest value tried
+// is at_edge.
+void fit_locally(const Grid& g, const std::vector<double>& y, const std::vector<bool>& usable,
+                 std::size_t best, Estimate& e) {
+  const std::size_t k = g.levels.size();
+  std::vector<std::size_t> free;
+  std::vector<std::size_t> lb(k);
+  for (std::size_t a = 0; a < k; ++a) {
+    lb[a] = level_of(g, a, g.t[best][a]);
+    if (lb[a] > 0 && lb[a] + 1 < g.levels[a].size()) free.push_back(a);
+  }
+  if (free.empty()) return;
+  // The local box: usable points within one level of the best on the free axes, equal to it
+  // on the others.
+  std::vector<std::size_t> box;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    if (!usable[i]) continue;
+    bool in = true;
+    for (std::size_t a = 0; a < k && in; ++a) {
+      const bool is_free = std::find(free.begin(), free.end(), a) != free.end();
+      if (!is_free) {
+        in = g.t[i][a] == g.t[best][a];
+      } else {
+        const std::size_t li = level_of(g, a, g.t[i][a]);
+        in = li + 1 >= lb[a] && li <= lb[a] + 1;
+      }
+    }
+    if (in) box.push_back(i);
+  }
+  Grid sub; // the free axes only
+  for (std::size_t a : free)
+    sub.levels.push_back(g.levels[a]);
+  for (const auto& t : g.t) {
+    std::vector<double> s;
+    for (std::size_t a : free)
+      s.push_back(t[a]);
+    sub.t.push_back(s);
+  }
+  std::vector<double> centre;
+  for (std::size_t a : free)
+    centre.push_back(g.t[best][a]);
+  Quadratic lq = fit_quadratic(sub, y, box, centre);
+  bool inside = lq.ok;
+  for (std::size_t j = 0; j < free.size() && inside; ++j) {
+    const auto& lv = g.levels[free[j]];
+    inside = lq.vertex[j] >= lv[lb[free[j]] - 1] && lq.vertex[j] <= lv[lb[free[j]] + 1];
+  }
+  if (inside) {
+    for (std::size_t j = 0; j < free.size(); ++j)
+      e.t[free[j]] = lq.vertex[j];
+    e.method = "local_quadratic";
+    e.r2 = lq.r2;
+    e.predicted = lq.at_vertex;
+    e.used = box;
+    e.q = lq;
+    e.params = quadratic_params(free.size());
+    return;
+  }
+  // Axis by axis: the parabola through the best point and its two neighbours on the axis.
+  auto neighbour = [&](std::size_t a, std::size_t level) -> std::optional<std::size_t> {
+    for (std::size_t i : box) {
+      bool match = g.t[i][a] == g.levels[a][level];
+      for (std::size_t b = 0; b < k && match; ++b)
+        if (b != a) match = g.t[i][b] == g.t[best][b];
+      if (match) return i;
+    }
+    return std::nullopt;
+  };
+  std::vector<std::size_t> used = {best};
+  for (std::size_t a : free) {
+    const auto lo = neighbour(a, lb[a] - 1), hi = neighbour(a, lb[a] + 1);
+    if (!lo || !hi) continue;
+    e.t[a] = parabola_vertex(g.t[*lo][a], y[*lo], g.t[best][a], y[best], g.t[*hi][a], y[*hi]);
+    used.push_back(*lo);
+    used.push_back(*hi);
+  }
+  if (used.size() == 1) return; // no axis has both neighbours: the best point stands
+  e.method = "local_quadratic";
+  e.r2 = 0;
+  e.predicted = y[best];
+  e.used = used;
+  e.q = Quadratic{};
+  e.params = 0;
+}
 
 Estimate estimate(const Grid& g, const std::vector<double>& y, const std::vector<bool>& usable) {
   const std::size_t k = g.levels.size();
@@ -128,9 +241,8 @@ Estimate estimate(const Grid& g, const std::vector<double>& y, const std::vector
     if (!usable[i]) continue;
     bool near = true;
     for (std::size_t a = 0; a < k && near; ++a) {
-      const auto& lv = g.levels[a];
-      const auto ib = std::lower_bound(lv.begin(), lv.end(), g.t[best][a]) - lv.begin();
-      const auto ii = std::lower_bound(lv.begin(), lv.end(), g.t[i][a]) - lv.begin();
+      const auto ib = static_cast<std::ptrdiff_t>(level_of(g, a, g.t[best][a]));
+      const auto ii = static_cast<std::ptrdiff_t>(level_of(g, a, g.t[i][a]));
       near = std::abs(ib - ii) <= 2;
     }
     if (near) use.push_back(i);
@@ -138,8 +250,10 @@ Estimate estimate(const Grid& g, const std::vector<double>& y, const std::vector
   Estimate e;
   e.used = use;
   e.q = fit_quadratic(g, y, use, g.t[best]);
+  e.params = quadratic_params(k);
   const Quadratic& q = e.q;
   e.at_edge.assign(k, false);
+  e.beyond.assign(k, false);
   bool inside = q.ok;
   if (q.ok)
     for (std::size_t a = 0; a < k; ++a)
@@ -151,18 +265,22 @@ Estimate estimate(const Grid& g, const std::vector<double>& y, const std::vector
     e.predicted = q.at_vertex;
     return e;
   }
-  // Fallback: the best point; on an axis where it is the smallest or largest value
-  // tried (or where the vertex lies outside), the optimum may lie beyond the grid.
+  // Fallback: the best point; on an axis where it is the smallest or largest value tried,
+  // the optimum may lie beyond the grid (at_edge). Axes where it is interior are fitted
+  // locally (fit_locally).
   e.t = g.t[best];
   e.method = "best_point";
   e.r2 = q.ok ? q.r2 : 0;
   e.predicted = y[best];
   for (std::size_t a = 0; a < k; ++a) {
-    const bool at_bound = g.t[best][a] == g.levels[a].front() || g.t[best][a] == g.levels[a].back();
-    const bool vertex_out =
-        q.ok && (q.vertex[a] < g.levels[a].front() || q.vertex[a] > g.levels[a].back());
-    e.at_edge[a] = g.levels[a].size() > 1 && (at_bound || vertex_out);
+    const bool low = g.t[best][a] == g.levels[a].front();
+    const bool high = g.t[best][a] == g.levels[a].back();
+    e.at_edge[a] = g.levels[a].size() > 1 && (low || high);
+    e.beyond[a] =
+        e.at_edge[a] && q.ok &&
+        ((low && q.vertex[a] < g.levels[a].front()) || (high && q.vertex[a] > g.levels[a].back()));
   }
+  fit_locally(g, y, usable, best, e);
   return e;
 }
 
@@ -245,7 +363,7 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
       pooled_dof += static_cast<double>(points[i].objectives.size()) - 1;
     }
     pooled_var = pooled_dof > 0 ? pooled_var / pooled_dof : 0;
-  } else if (e.q.fitted && e.used.size() > quadratic_params(k)) {
+  } else if (e.q.fitted && e.used.size() > e.params) {
     for (std::size_t u = 0; u < e.used.size(); ++u)
       base[e.used[u]] = e.q.fitted_values[u];
     noise = e.q.residuals;
@@ -282,9 +400,8 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
   double df = 0;
   if (multi_seed) {
     df = pooled_dof;
-  } else if (noise.size() == e.q.residuals.size() && e.q.fitted &&
-             e.used.size() > quadratic_params(k)) {
-    df = static_cast<double>(e.used.size() - quadratic_params(k));
+  } else if (noise.size() == e.q.residuals.size() && e.q.fitted && e.used.size() > e.params) {
+    df = static_cast<double>(e.used.size() - e.params);
   } else {
     df = static_cast<double>(noise.size()) - 1;
   }
@@ -304,10 +421,17 @@ FitResult fit_optimum(const std::vector<FitAxis>& axes, const std::vector<FitPoi
     f.ci_low = from_t(e.t[a] - widen * std::max(0.0, e.t[a] - lo), axes[a]);
     f.ci_high = from_t(e.t[a] + widen * std::max(0.0, hi - e.t[a]), axes[a]);
     f.at_edge = e.at_edge[a];
+    f.fitted_beyond = e.beyond[a];
     if (f.at_edge) {
+      // at_edge means the best measured point is at this end of the grid; the message says
+      // so, and adds when the fitted optimum also lies beyond it.
       const bool low = e.t[a] == g.levels[a].front();
-      f.edge_message = "the best " + axes[a].key + " is the " + (low ? "smallest" : "largest") +
-                       " value tried; extend the grid " + (low ? "downward" : "upward") +
+      f.edge_message = "the best measured " + axes[a].key + " is the " +
+                       (low ? "smallest" : "largest") + " value tried" +
+                       (e.beyond[a] ? std::string(" and the fitted optimum lies ") +
+                                          (low ? "below" : "above") + " the grid"
+                                    : std::string()) +
+                       "; extend the grid " + (low ? "downward" : "upward") +
                        " to find the optimum";
     }
   }

@@ -1,8 +1,10 @@
 #pragma once
 // Fitting the optimum of a sweep (docs/design.md "Fit"): a quadratic in log2 space
-// around the best point (1 axis) or a quadratic response surface (2-3 axes), the
-// best point with at_edge when the vertex leaves the sampled box, a bootstrap
-// confidence interval on each coordinate, and R².
+// around the best point (1 axis) or a quadratic response surface (2-3 axes); when its
+// vertex leaves the sampled box, a local fit (the best point and its neighbours one level
+// away) on every axis where the best point is interior, and the best point with at_edge on
+// an axis where it is the smallest or largest value tried; a bootstrap confidence interval
+// on each coordinate, and R².
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,8 +25,11 @@ struct FitPoint {
 struct AxisFit {
   double value = 0; // the optimum
   double ci_low = 0, ci_high = 0;
+  // The best measured point is the smallest or largest value tried on this axis (never
+  // set when it is interior: then the optimum is fitted inside the grid).
   bool at_edge = false;
-  std::string edge_message; // which way to widen the grid
+  bool fitted_beyond = false; // at_edge, and the fitted optimum lies beyond that end
+  std::string edge_message;   // which end, whether the fitted optimum lies beyond, which way
 };
 
 struct FitOptions {
@@ -35,8 +40,12 @@ struct FitOptions {
 
 struct FitResult {
   std::vector<AxisFit> axes;
-  std::string method; // "quadratic", "response_surface" or "best_point"
-  double r2 = 0;      // of the fitted quadratic on the points it used (0 for best_point)
+  // "quadratic", "response_surface", "local_quadratic" (the fallback of an interior best
+  // point) or "best_point"
+  std::string method;
+  // R² of the quadratic the optimum came from, on its points; for best_point that of the
+  // rejected neighbourhood fit; 0 without any
+  double r2 = 0;
   double best_objective = 0;
   double predicted_objective = 0; // the fit at the optimum (the best objective for best_point)
   std::size_t used_points = 0;

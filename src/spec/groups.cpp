@@ -29,6 +29,8 @@ const char* to_string(ParamGroup g) {
     return "router";
   case ParamGroup::kNorm:
     return "norm";
+  case ParamGroup::kFinalNorm:
+    return "final_norm";
   case ParamGroup::kUnembedding:
     return "unembedding";
   }
@@ -41,9 +43,9 @@ std::optional<ParamGroup> parse_param_group(std::string_view name) {
   return std::nullopt;
 }
 
-const std::array<ParamGroup, 12>& param_groups_by_name() {
-  static const std::array<ParamGroup, 12> sorted = [] {
-    std::array<ParamGroup, 12> a = kParamGroups;
+const std::array<ParamGroup, kParamGroups.size()>& param_groups_by_name() {
+  static const std::array<ParamGroup, kParamGroups.size()> sorted = [] {
+    std::array<ParamGroup, kParamGroups.size()> a = kParamGroups;
     std::sort(a.begin(), a.end(), [](ParamGroup x, ParamGroup y) {
       return std::strcmp(to_string(x), to_string(y)) < 0;
     });

@@ -20,16 +20,22 @@ enum class ParamGroup {
   kSharedUp,
   kSharedDown,
   kRouter,
-  kNorm,
+  kNorm,      // norm gains; every gain, or only the blocks' when kFinalNorm is in the table
+  kFinalNorm, // the final norm's gain: its own group only under eps_rule completep (§9 row 6)
   kUnembedding
 };
 
 // Every group, in declaration order.
-inline constexpr std::array<ParamGroup, 12> kParamGroups = {
-    ParamGroup::kEmbedding,  ParamGroup::kAttnQkv,  ParamGroup::kAttnOut,
-    ParamGroup::kFfnUp,      ParamGroup::kFfnDown,  ParamGroup::kExpertUp,
-    ParamGroup::kExpertDown, ParamGroup::kSharedUp, ParamGroup::kSharedDown,
-    ParamGroup::kRouter,     ParamGroup::kNorm,     ParamGroup::kUnembedding};
+inline constexpr std::array<ParamGroup, 13> kParamGroups = {
+    ParamGroup::kEmbedding,  ParamGroup::kAttnQkv,  ParamGroup::kAttnOut,    ParamGroup::kFfnUp,
+    ParamGroup::kFfnDown,    ParamGroup::kExpertUp, ParamGroup::kExpertDown, ParamGroup::kSharedUp,
+    ParamGroup::kSharedDown, ParamGroup::kRouter,   ParamGroup::kNorm,       ParamGroup::kFinalNorm,
+    ParamGroup::kUnembedding};
+
+// A group of norm gains (vectors that start at exactly 1): `norm` and `final_norm`.
+inline constexpr bool is_norm_gain(ParamGroup g) {
+  return g == ParamGroup::kNorm || g == ParamGroup::kFinalNorm;
+}
 
 // The JSON name: "embedding", "attn_qkv", ..., "unembedding".
 const char* to_string(ParamGroup g);
@@ -37,7 +43,7 @@ const char* to_string(ParamGroup g);
 std::optional<ParamGroup> parse_param_group(std::string_view name);
 // Every group sorted by name: the order of each JSON object keyed by group (what a
 // std::map<std::string> gave before groups were an enum), so the output does not change.
-const std::array<ParamGroup, 12>& param_groups_by_name();
+const std::array<ParamGroup, kParamGroups.size()>& param_groups_by_name();
 // "embedding, attn_qkv, ..., unembedding" (declaration order), for error messages.
 std::string param_group_list();
 

@@ -357,6 +357,21 @@ private:
                         [&] { return std::string("gains start at exactly 1 (no noise)"); });
     norm.lr.note("muP.vector", "vectors keep η");
     norm.wd.apply("muP.vector", 0, [&] { return std::string("gains are never decayed"); });
+    if (o_.eps_rule == EpsRule::kCompleteP) {
+      // CompleteP's reference code: the blocks' gains take the hidden ε, the final norm's
+      // gain the embedding and head's; so the final norm is a group of its own here.
+      GroupParams fin = norm;
+      norm.eps.apply("completeP.eps.block_norm", 1 / (r.rho_d * std::pow(r.m_L, o_.depth_alpha)),
+                     [&] { return std::string("block norm gains: eps / (ρ_d·m_L^α), as hidden"); });
+      fin.eps.apply("completeP.eps.final_norm", 1 / r.rho_d, [&] {
+        return std::string("final norm gain: eps / ρ_d, as embedding and head");
+      });
+      if (fin.eps.trace.empty())
+        fin.eps.note("completeP.eps.final_norm",
+                     "the final norm is its own group under eps_rule=completep: eps / ρ_d, "
+                     "ρ_d = 1");
+      G[ParamGroup::kFinalNorm] = fin;
+    }
     G[ParamGroup::kNorm] = norm;
 
     GroupParams head = start();
@@ -498,28 +513,44 @@ void apply_overrides(const Reference& ref, const TransferOptions& o, Parameteriz
     const std::string group = to_string(g);
     const Where w = ref.where.at("overrides").at(group);
     auto it_ref = at_ref.groups.find(g);
-    if (it_ref == at_ref.groups.end())
+    if (it_ref == at_ref.groups.end()) {
+      if (g == ParamGroup::kFinalNorm)
+        w.fail("the final norm is a group of its own only under eps_rule: completep; "
+               "override 'norm', which holds every norm gain otherwise");
       w.fail("the reference model has no '" + group + "' parameters to override");
+    }
     auto it = p.groups.find(g);
     if (it == p.groups.end()) {
       p.warnings.push_back("reference override of '" + group +
                            "' does not apply: the target has no such group");
       continue;
     }
-    auto carry = [&](const std::optional<double>& v, Traced GroupParams::*field, const char* name) {
+    auto carry = [&](GroupParams& to, const GroupParams& at_reference,
+                     const std::optional<double>& v, Traced GroupParams::*field, const char* name) {
       if (!v) return;
-      const double rule_value = (it_ref->second.*field).value;
+      const double rule_value = (at_reference.*field).value;
       if (rule_value == 0)
         w.at(name).fail(std::string("the rules set ") + group + "." + name +
                         " to 0 at the reference, so an override cannot be carried as a ratio");
-      (it->second.*field).apply("hparams.override", *v / rule_value, [&] {
+      (to.*field).apply("hparams.override", *v / rule_value, [&] {
         return std::string("reference override " + group + "." + name + " = " + fmt(*v) + " is × " +
                            fmt(*v / rule_value) + " its rule value");
       });
     };
-    carry(ov.lr, &GroupParams::lr, "lr");
-    carry(ov.wd, &GroupParams::wd, "wd");
-    carry(ov.init_std, &GroupParams::init_std, "init_std");
+    auto carry_all = [&](GroupParams& to, const GroupParams& at_reference) {
+      carry(to, at_reference, ov.lr, &GroupParams::lr, "lr");
+      carry(to, at_reference, ov.wd, &GroupParams::wd, "wd");
+      carry(to, at_reference, ov.init_std, &GroupParams::init_std, "init_std");
+    };
+    carry_all(it->second, it_ref->second);
+    // An override of `norm` covers every norm gain, the final norm's too when that is a
+    // group of its own (eps_rule completep), unless `final_norm` has its own override.
+    if (g == ParamGroup::kNorm && !ref.hparams.overrides.count(ParamGroup::kFinalNorm)) {
+      const auto fin = p.groups.find(ParamGroup::kFinalNorm);
+      const auto fin_ref = at_ref.groups.find(ParamGroup::kFinalNorm);
+      if (fin != p.groups.end() && fin_ref != at_ref.groups.end())
+        carry_all(fin->second, fin_ref->second);
+    }
   }
 }
 

@@ -117,13 +117,20 @@ Verdict judge(const CaseOutcome& o, double tolerance, std::string* message) {
     return Verdict::kFail;
   }
   if (o.at_edge) {
-    // The optimum lies beyond the grid: at least half_width from the bridged value.
+    // The best measured value is an end of the grid, half_width from the bridged value; an
+    // interior best point is fitted inside the grid (src/fit), so it is never here.
+    const bool low = o.drift < 0;
+    const std::string edge = std::string("the best measured value is the ") +
+                             (low ? "smallest" : "largest") + " of the grid" +
+                             (o.fitted_beyond ? std::string(" and the fitted optimum lies ") +
+                                                    (low ? "below" : "above") + " it"
+                                              : std::string());
     if (o.half_width > tolerance) {
-      say("the optimum lies beyond the grid, more than " + num(o.half_width) +
-          " log2 units from the bridged value (tolerance " + num(tolerance) + ")");
+      say(edge + ", " + num(o.half_width) + " log2 units from the bridged value (tolerance " +
+          num(tolerance) + ")");
       return Verdict::kFail;
     }
-    say("the best value is at the edge of the grid; widen it (more --points or a larger --step)");
+    say(edge + "; widen the grid (more --points or a larger --step)");
     return Verdict::kInconclusive;
   }
   const std::string ci =
@@ -222,6 +229,7 @@ CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, Trial
     o.method = f.method;
     o.r2 = f.r2;
     o.at_edge = f.axes[0].at_edge;
+    o.fitted_beyond = f.axes[0].fitted_beyond;
     o.empirical = f.axes[0].value * to_target;
     o.ci_low = f.axes[0].ci_low * to_target;
     o.ci_high = f.axes[0].ci_high * to_target;

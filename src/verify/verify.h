@@ -43,7 +43,8 @@ struct CaseOutcome {
   double empirical = 0; // optimum on the target's scale (bridged × 2^drift)
   double ci_low = 0, ci_high = 0;
   double drift = 0, drift_ci_low = 0, drift_ci_high = 0; // log2(empirical / bridged)
-  bool at_edge = false;
+  bool at_edge = false;       // the best measured value is the smallest or largest of the grid
+  bool fitted_beyond = false; // at_edge, and the fitted optimum lies beyond that end
   double half_width = 0;
   std::optional<double> gap;  // objective at the bridged value − best objective
   bool bridged_usable = true; // the bridged point itself trained without diverging
@@ -58,9 +59,11 @@ struct CaseOutcome {
 
 // The gate: pass when the bridged point trained, the optimum is not at the grid's edge
 // and |drift| <= tolerance or the drift's CI contains 0; inconclusive at the edge while
-// the grid's half-width is within the tolerance (beyond it, an optimum past the edge is
+// the grid's half-width is within the tolerance (beyond it, a best point at the edge is
 // a drift past the tolerance: fail); fail otherwise (no usable trial, or a bridged
-// point that diverged or failed).
+// point that diverged or failed). At the edge means the best measured value is at the
+// grid's end (an interior best point is fitted inside the grid; src/fit); the message
+// says that, and whether the fitted optimum lies beyond.
 Verdict judge(const CaseOutcome& o, double tolerance, std::string* message);
 
 // Fits one case from the journal and judges it. When no trial is usable, `error` and the
