@@ -33,6 +33,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = 2
+SP_SEEDS = 1  # the baseline's direct sweeps: one seed per point (the 2-core time budget)
 OBJECTIVE = "mean_last_k:3"
 WIDTH_TARGETS = ["width-2x", "width-4x", "moe-width-2x"]
 WIDTH_CHAIN = ["reference", "width-2x", "width-4x"]  # for "wider is better"
@@ -127,7 +128,8 @@ class Bench:
         fam = {"name": name, "options": opts, "kind": kind, "targets": targets, "keys": keys,
                "source": {}}
         step = "1.0" if kind == "standard" else "0.5"
-        common = ["--points", 5, "--step", step, "--seeds", SEEDS, "--objective", OBJECTIVE,
+        seeds = SP_SEEDS if kind == "standard" else SEEDS
+        common = ["--points", 5, "--step", step, "--seeds", seeds, "--objective", OBJECTIVE,
                   "--jobs", self.jobs, "--fuse", "off", "--allow-inconclusive"]
         for axis, vdir, wanted in [("lr", "verify", targets),
                                    ("init_std", "verify-init",
@@ -202,13 +204,22 @@ class Bench:
             return alt, dict(ev, rule="loss tied within 0.1%: smaller mean |drift|")
         return cur, dict(ev, rule="loss tied within 0.1% and |drift| within 0.05: kept the current value")
 
+    def save(self, chosen, decisions, t0, coord=None):
+        dump({"chosen": chosen, "decisions": decisions, "final_family": "chosen",
+              "families": self.families, "coord_check": coord or {}, "wall_s": time.time() - t0},
+             os.path.join(self.out, "state.json"))
+
     def run(self):
+        """Stages in order of importance, state.json saved after each (a run cut short still
+        reports what it measured): the default table's lr sweeps, the option study, the chosen
+        table where it differs, the standard parameterization, the init-std sweeps, coord-check."""
         t0 = time.time()
         targets = [t["name"] for t in load(os.path.join(ROOT, "sweeps", "text-targets.json"))["targets"]]
         self.reference("mue")
         self.reference("standard")
-        base = self.measure("default", {}, targets, init=True)
         chosen, decisions = {}, []
+        self.measure("default", {}, targets)
+        self.save(chosen, decisions, t0)
         for row, key, values, tg in ROWS:
             cur_opts = dict(chosen)
             cur = self.measure(f"row{row}-{family_name(cur_opts)}", cur_opts, tg)
@@ -221,17 +232,20 @@ class Bench:
             decisions.append({"row": row, "key": key, "values": values, "chosen": pick,
                               "current_family": cur["name"], "alternative_family": alt["name"], **ev})
             log(f"§9 row {row} {key}: {pick} ({ev['rule']})")
+            self.save(chosen, decisions, t0)
         # The chosen table on every target: a target whose table some family measured already
         # reuses it; only the rest is verified.
-        final = self.measure("chosen", dict(chosen), targets, init=True)
+        self.measure("chosen", dict(chosen), targets)
+        self.save(chosen, decisions, t0)
         self.measure("standard", {}, targets, kind="standard")
+        self.save(chosen, decisions, t0)
+        self.measure("chosen", dict(chosen), targets, init=True)
+        self.save(chosen, decisions, t0)
         coord = {}
         for name, opts in [("default", {}), ("chosen", chosen)]:
             coord[name] = self.coord_check(name, opts)
-        state = {"chosen": chosen, "decisions": decisions, "final_family": final["name"],
-                 "families": self.families, "coord_check": coord, "wall_s": time.time() - t0}
-        dump(state, os.path.join(self.out, "state.json"))
-        return state
+        self.save(chosen, decisions, t0, coord)
+        return load(os.path.join(self.out, "state.json"))
 
     def coord_check(self, name, opts):
         s = load(self.reference_spec("mue"))

@@ -89,7 +89,7 @@ Command add_coord_check(CLI::App& app, const GlobalOptions& g) {
   return {
       sub, [a, &g]() -> int {
         RunConfig c = parse_config(read_spec(a->spec, SpecKind::kConfig), Where{a->spec, ""});
-        check_data_files(c.train, Where{a->spec, "/train"});
+        check_data_files(c.train, Where{a->spec, "/train"}, "", c.model.seq_len);
         torch_backend::CoordCheckOptions o;
         o.widths = a->widths;
         o.steps = a->steps;

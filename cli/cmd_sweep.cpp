@@ -28,7 +28,8 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
   check_command(s.backend, fs::absolute(a.spec).parent_path().string(), Where{a.spec, ""});
   const std::vector<PlannedTrial> plan = plan_sweep(s, a.spec);
   // Axes change numbers only: every trial reads the data files of the first.
-  check_data_files(plan.front().spec.config.train, Where{a.spec, "/train"});
+  check_data_files(plan.front().spec.config.train, Where{a.spec, "/train"}, "",
+                   plan.front().spec.config.model.seq_len);
   if (a.dry_run) {
     std::cout << s.name << ": " << s.grid_points() << " grid points × " << s.seeds.size()
               << " seed(s) = " << plan.size() << " trials\n";
@@ -60,8 +61,10 @@ Command add_sweep(CLI::App& app, const GlobalOptions& g) {
       "sweep",
       "Train a small dense reference over a grid of (lr, wd, init_std) and fit the optimum");
   sub->footer(
-      "Input: a sweep spec (see sweeps/tiny-cpu.json): base model, train and hparams, the axes\n"
-      "  to sweep (explicit lists or {\"log2_grid\": [lo, hi, step]}), seeds, objective.\n"
+      "Input: a sweep spec (see sweeps/tiny-cpu.json; sweeps/text-cpu.json trains on real text):\n"
+      "  base model, train and hparams, the axes to sweep (explicit lists or\n"
+      "  {\"log2_grid\": [lo, hi, step]}), seeds, objective. Relative data paths mean beside the\n"
+      "  spec; a data file that cannot be opened, or is too small, stops the sweep (exit 2).\n"
       "Output in DIR: trials.jsonl (one result per finished trial, appended and fsync'd),\n"
       "  spec.json, sweep.json (mue.sweep/1: every point with its trials, the fitted optimum\n"
       "  with confidence intervals, the environment, and /reference, the config at the optimum\n"

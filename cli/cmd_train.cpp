@@ -44,7 +44,8 @@ Command add_train(CLI::App& app, const GlobalOptions& g) {
       sub, [a, &g]() -> int {
         TrialSpec spec;
         spec.config = parse_config(read_spec(a->config, SpecKind::kConfig), Where{a->config, ""});
-        check_data_files(spec.config.train, Where{a->config, "/train"});
+        check_data_files(spec.config.train, Where{a->config, "/train"}, "",
+                         spec.config.model.seq_len);
         spec.device = g.device;
         spec.threads = default_threads(g);
         const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;

@@ -54,10 +54,12 @@ Command add_transfer(CLI::App& app, const GlobalOptions& g) {
       "Output: transfer.json (mue.transfer/1): per target a per-parameter-group table\n"
       "  (init_std, lr, wd, multiplier, eps), optimizer, block scalars (A, R, residual and\n"
       "  output multipliers), the sigma0 diagnostic of Bridge II, and a derivation trace that\n"
-      "  names the docs/method.md rule id of every factor. With --emit-configs DIR, one config "
-      "per\n"
-      "  target (DIR/<name>.json) that `muE train` accepts and that reproduces the table.\n"
-      "Prints a table: target, H_act, A, R, lr, wd, down-projection init and lr, sigma0 ratio.");
+      "  names the docs/method.md rule id of every factor. With --emit-configs DIR, one config\n"
+      "  per target (DIR/<name>.json) that `muE train` accepts and that reproduces the table;\n"
+      "  its data paths are absolute, so it trains from any working directory, and the data\n"
+      "  files are checked first (a missing or too small one is bad input).\n"
+      "Prints a table: target, H_act, A, R, lr, wd, down-projection init and lr, sigma0 ratio.\n"
+      "Exit: 0 ok, 2 bad input (the file, the JSON pointer and why), 3 runtime failure.");
   sub->add_option("--reference", a->reference, "Reference: sweep.json or a config")->required();
   sub->add_option("--targets", a->targets, "Targets file (JSON)")->required();
   sub->add_option("--out", a->out, "Report path")->capture_default_str();

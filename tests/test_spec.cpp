@@ -658,6 +658,16 @@ TEST_CASE("paths: a missing or unreadable data file is bad input at the field na
   CHECK(failure_of([&] {
           check_data_files(rel.train, Where{"t", "/config/train"}, (dir / "sub").string());
         }).failed);
+  // With seq_len, each split must hold one window of seq_len + 2 tokens: 12 bytes, 10% held
+  // out, leave 10 training and 2 validation tokens.
+  CHECK_NOTHROW(check_data_files(ok.train, Where{cfg, "/train"}, "", 0));
+  const auto small = failure_of([&] { check_data_files(ok.train, Where{cfg, "/train"}, "", 8); });
+  CHECK(small.pointer == "/train/data/path");
+  CHECK(small.reason ==
+        "the validation split of this data file has 2 tokens, fewer than seq_len + 2 = 10");
+  CHECK(failure_of([&] {
+          check_data_files(ok.train, Where{cfg, "/train"}, "", 9);
+        }).reason.find("the training split of this data file has 10 tokens") == 0);
   // Synthetic data reads no file.
   CHECK_NOTHROW(
       check_data_files(parse_config(parse(kConfig), Where{cfg, ""}).train, Where{cfg, ""}));

@@ -10,6 +10,8 @@
 #include "sweep/engine.h"
 #include "sweep/journal.h"
 #include "sweep/launcher.h"
+#include "sweep/plan.h"
+#include "sweep/report.h"
 #include "sweep/worker.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -248,4 +250,38 @@ TEST_CASE("journal: a torn tail is cut before the next append, so the journal st
   const auto done = j.read(&torn);
   CHECK_FALSE(torn);
   CHECK(done.size() == 2);
+}
+
+TEST_CASE("sweep report: when every trial failed on the same error, the message gives it") {
+  const SweepSpec s = parse_sweep_spec(mue::test::parse(R"({
+    "name": "fails",
+    "model": {"vocab": 64, "d_model": 32, "n_layers": 1, "n_heads": 2, "seq_len": 8,
+              "ffn": {"kind": "dense", "d_ff": 32}},
+    "train": {"batch_size": 2, "steps": 4, "data": {"kind": "synthetic"}},
+    "hparams": {"wd": 0.1, "init_std": 0.02},
+    "axes": {"lr": [0.001, 0.01]}})"),
+                                       Where{"s.json", ""});
+  const std::vector<PlannedTrial> plan = plan_sweep(s, "<test>");
+  REQUIRE(plan.size() == 2);
+  auto failed = [&](const std::string& error, TrialStatus st = TrialStatus::kFailed) {
+    std::map<std::string, TrialResult> done;
+    for (const auto& t : plan) {
+      TrialResult r;
+      r.id = t.spec.id();
+      r.status = st;
+      r.error = error;
+      done[r.id] = r;
+    }
+    try {
+      build_sweep_report(s, "s.json", plan, done, Json::object());
+    } catch (const CheckFailedError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(failed("data split has 10 tokens, fewer than seq_len + 2 = 66\nmore") ==
+        "no usable trial: 2 failed: data split has 10 tokens, fewer than seq_len + 2 = 66");
+  // No recorded error (e.g. every trial diverged): the general advice stays.
+  CHECK(failed("", TrialStatus::kDiverged).find("lower the learning-rate grid") !=
+        std::string::npos);
 }

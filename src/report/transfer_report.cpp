@@ -74,7 +74,7 @@ void check_target_data(const TransferOutput& out, const std::string& targets_fil
     const Where w = r.spec->train_patch.contains("data")
                         ? Where{targets_file, pointer_append("/targets", i)}.at("train")
                         : out.reference->train_where;
-    check_data_files(r.train, w);
+    check_data_files(r.train, w, "", r.model.seq_len);
   }
 }
 

@@ -24,7 +24,10 @@ std::string anchor_path(const std::string& path, const Where& where);
 // reading: an InputError at the field that names it, e.g. `F: /train/data/path: cannot open
 // data file '/abs/corpus.txt': No such file or directory`. `train` is where `t` sits. A
 // relative path (a document read as written) resolves in `base_dir`, or the working
-// directory when that is empty.
-void check_data_files(const TrainSpec& t, const Where& train, const std::string& base_dir = "");
+// directory when that is empty. With seq_len > 0, each split (the training part and the
+// held-out val_fraction tail, or the two files) must also hold seq_len + 2 tokens (bytes for
+// text, uint16 for bin), else bad input at the same field.
+void check_data_files(const TrainSpec& t, const Where& train, const std::string& base_dir = "",
+                      int seq_len = 0);
 
 } // namespace mue

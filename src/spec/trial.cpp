@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "util/hash.h"
 
@@ -173,6 +174,30 @@ Json to_json(const TrialResult& r) {
   if (r.retry) j["retry"] = true;
   if (!r.expert_load.empty()) j["expert_load"] = r.expert_load;
   return j;
+}
+
+std::string unusable_reason(const std::vector<const TrialResult*>& unusable) {
+  std::map<std::string, std::size_t> statuses, lines;
+  std::vector<std::string> order; // first lines in order of first appearance (ties: earliest)
+  std::size_t with_error = 0;
+  for (const TrialResult* r : unusable) {
+    ++statuses[to_string(r->status)];
+    const std::string line = r->error.substr(0, r->error.find('\n'));
+    if (line.empty()) continue;
+    ++with_error;
+    if (lines[line]++ == 0) order.push_back(line);
+  }
+  if (order.empty()) return "";
+  std::string counts;
+  for (const char* st : {"failed", "timeout", "diverged"})
+    if (statuses.count(st))
+      counts += (counts.empty() ? "" : ", ") + std::to_string(statuses[st]) + " " + st;
+  std::string best = order.front();
+  for (const auto& l : order)
+    if (lines[l] > lines[best]) best = l;
+  if (order.size() == 1 && with_error == unusable.size()) return counts + ": " + best;
+  return counts + "; most common error (" + std::to_string(lines[best]) + " of " +
+         std::to_string(unusable.size()) + "): " + best;
 }
 
 } // namespace mue

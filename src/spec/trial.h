@@ -71,4 +71,10 @@ Json to_json(const TrialResult& r);
 
 const char* to_string(TrialStatus s);
 
+// Why none of `unusable` (trials that failed, timed out or diverged) gave an objective, from
+// their errors: "5 failed: <first line>" when they share a first line, else the statuses and
+// the most common first line with its count ("3 failed, 1 diverged; most common error (2 of
+// 4): ..."). Empty when no trial recorded an error. Used by verify's cases and the sweep.
+std::string unusable_reason(const std::vector<const TrialResult*>& unusable);
+
 } // namespace mue

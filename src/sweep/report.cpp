@@ -85,6 +85,7 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
   std::vector<FitPoint> fit_points;
   Json points = Json::array();
   std::size_t n_ok = 0, n_excluded = 0, n_missing = 0;
+  std::vector<const TrialResult*> unusable;
   for (const auto& coords : order) {
     FitPoint fp;
     fp.coords = coords;
@@ -107,6 +108,7 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
         } else {
           ++fp.excluded;
           ++n_excluded;
+          unusable.push_back(r);
         }
       }
       trials.push_back(std::move(tj));
@@ -127,7 +129,14 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
     fit_points.push_back(std::move(fp));
   }
   SweepReport out;
-  out.fit = fit_optimum(fit_axes(s), fit_points); // CheckFailedError when nothing is usable
+  try {
+    out.fit = fit_optimum(fit_axes(s), fit_points); // CheckFailedError when nothing is usable
+  } catch (const CheckFailedError& e) {
+    // Say why when the trials said why (e.g. every trial failed on the same data error).
+    const std::string why = n_ok == 0 ? unusable_reason(unusable) : "";
+    if (why.empty()) throw;
+    throw CheckFailedError("no usable trial: " + why);
+  }
   const FitResult& f = out.fit;
   Json optimum = Json::object();
   bool at_edge = false;

@@ -149,34 +149,6 @@ Verdict judge(const CaseOutcome& o, double tolerance, std::string* message) {
   return Verdict::kFail;
 }
 
-namespace {
-// Why no trial of a case was usable, from the unusable trials' errors: "5 failed: <line>" when
-// they share a first line, else the statuses and the most common line with its count.
-std::string unusable_reason(const std::vector<const TrialResult*>& unusable) {
-  std::map<std::string, std::size_t> statuses, lines;
-  std::vector<std::string> order; // first lines in order of first appearance (ties: earliest)
-  std::size_t with_error = 0;
-  for (const TrialResult* r : unusable) {
-    ++statuses[to_string(r->status)];
-    const std::string line = r->error.substr(0, r->error.find('\n'));
-    if (line.empty()) continue;
-    ++with_error;
-    if (lines[line]++ == 0) order.push_back(line);
-  }
-  if (order.empty()) return "";
-  std::string counts;
-  for (const char* st : {"failed", "timeout", "diverged"})
-    if (statuses.count(st))
-      counts += (counts.empty() ? "" : ", ") + std::to_string(statuses[st]) + " " + st;
-  std::string best = order.front();
-  for (const auto& l : order)
-    if (lines[l] > lines[best]) best = l;
-  if (order.size() == 1 && with_error == unusable.size()) return counts + ": " + best;
-  return counts + "; most common error (" + std::to_string(lines[best]) + " of " +
-         std::to_string(unusable.size()) + "): " + best;
-}
-} // namespace
-
 CaseOutcome evaluate_case(const VerifyCase& c, const std::map<std::string, TrialResult>& done,
                           double tolerance) {
   CaseOutcome o;
@@ -415,7 +387,7 @@ VerifyPlan plan_verify(const VerifyRequest& r) {
   // Before any trial runs: every chosen target's data files are there (the error names the
   // field of transfer.json that holds the path).
   for (const VerifyTarget* t : chosen)
-    check_data_files(t->config.train, t->where.at("train"));
+    check_data_files(t->config.train, t->where.at("train"), "", t->config.model.seq_len);
   const std::vector<std::string> axes = r.axes.empty() ? std::vector<std::string>{"lr"} : r.axes;
   VerifyPlan p;
   p.n_targets = chosen.size();

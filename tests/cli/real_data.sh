@@ -126,5 +126,13 @@ expect_missing "transfer --emit-configs (a target's data)" runs/t-missing.json t
   --out runs/t-missing.json --emit-configs runs/configs-missing
 mv targets/other.away targets/other.txt
 
+# 3. A data file too small for one window of seq_len + 2 tokens: exit 2 before any trial.
+head -c 100 specs/corpus.txt >specs/tiny.txt
+sweep "$w/specs/tiny.json" tiny.txt
+"$mue" sweep specs/tiny.json --out runs/tiny >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -eq 2 ] && grep -qF "specs/tiny.json: /train/data/path: the validation split of this data file has 10 tokens" "$tmp/err" \
+  && [ ! -e runs/tiny/trials.jsonl ]; then ok "too small a corpus -> 2 before any trial"
+else cat "$tmp/err" >&2; fail "too small a corpus: rc=$rc, want 2 naming /train/data/path"; fi
+
 [ $fails -eq 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }
 echo "all real-data checks passed"
