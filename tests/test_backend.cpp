@@ -550,3 +550,30 @@ TEST_CASE("MUE_FAULT: kinds by trial-id prefix; malformed is a UsageError; garba
     CHECK(r.curve.back().step == 2);
   }
 }
+
+TEST_CASE("router_rule=readout: the router's logit multiplier 1/ρ_d reaches the MoE layer") {
+  RunConfig c = config(R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 32})", 128);
+  const RunConfig base = config(R"({"kind": "dense", "d_ff": 64})", 64);
+  c.reference = BaseShape{base.model, base.train};
+  c.options.router_rule = RouterRule::kReadout;
+  const Parameterization p = table_for(c, "t");
+  REQUIRE(p.groups.at(ParamGroup::kRouter).multiplier.value == doctest::Approx(0.5));
+  Gpt model(c.model, p);
+  CHECK(model->blocks[0]->moe->router_mult == doctest::Approx(0.5));
+  c.options.router_rule = RouterRule::kHidden;
+  CHECK(Gpt(c.model, table_for(c, "t"))->blocks[0]->moe->router_mult == 1);
+  // Logits × 1/2 with weights W route exactly like weights W/2 without a multiplier.
+  torch::manual_seed(4);
+  MoeFfn half(128, c.model.ffn, Activation::kGelu, 1, 2, 0.5),
+      plain(128, c.model.ffn, Activation::kGelu, 1, 2);
+  {
+    torch::NoGradGuard ng;
+    for (auto& q : half->parameters())
+      q.normal_(0, 0.3);
+    plain->router.copy_(half->router * 0.5);
+    plain->w_up.copy_(half->w_up);
+    plain->w_down.copy_(half->w_down);
+  }
+  auto x = torch::randn({5, 128});
+  CHECK(torch::allclose(half->forward(x), plain->forward(x), 1e-5, 1e-6));
+}

@@ -251,8 +251,8 @@ TEST_CASE("transfer options: every choice and range, file-level then per target"
   CHECK(bad(R"({"head": "mup"})").pointer == "/options/head");
 
   TransferOptions d;
-  CHECK(d.head_rule == HeadRule::kBlog);
-  CHECK(d.duration_exponent == 0.5);
+  CHECK(d.head_rule == HeadRule::kMup);
+  CHECK(d.duration_exponent == 0.2813);
   CHECK(d.depth_alpha == 1.0);
   Json targets = parse(R"({"options": {"head_rule": "mup", "eps_rule": "completep"},
       "targets": [{"name": "a"}, {"name": "b", "options": {"head_rule": "blog"}}]})");

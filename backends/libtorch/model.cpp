@@ -77,8 +77,9 @@ torch::Tensor DenseFfnImpl::forward(const torch::Tensor& x) {
   return A == 1 ? y : y * A; // a multiplier of exactly 1 is not worth a pass over memory
 }
 
-MoeFfnImpl::MoeFfnImpl(int d, const FfnSpec& f, Activation a, double mult, double route)
-    : spec(f), act(a), A(mult), R(route) {
+MoeFfnImpl::MoeFfnImpl(int d, const FfnSpec& f, Activation a, double mult, double route,
+                       double router_multiplier)
+    : spec(f), act(a), A(mult), R(route), router_mult(router_multiplier) {
   router = register_parameter(to_string(ParamGroup::kRouter), torch::empty({f.n_experts, d}));
   w_up = register_parameter(to_string(ParamGroup::kExpertUp),
                             torch::empty({f.n_experts, up_rows(f.d_expert, a), d}));
@@ -93,7 +94,8 @@ torch::Tensor MoeFfnImpl::forward(const torch::Tensor& x) {
   const auto shape = x.sizes().vec();
   auto flat = x.reshape({-1, shape.back()}); // [T, d]
   const int64_t T = flat.size(0), N = spec.n_experts, a = spec.active, g = spec.groups;
-  auto logits = torch::linear(flat, router); // [T, N]
+  auto logits = torch::linear(flat, router);           // [T, N]
+  if (router_mult != 1) logits = logits * router_mult; // router_rule=readout: × 1/ρ_d
   auto scores = torch::sigmoid(logits);
   // Top-a by logit; with groups, top-(a/g) inside each contiguous block of N/g.
   torch::Tensor idx;
@@ -149,7 +151,8 @@ BlockImpl::BlockImpl(const ModelSpec& m, const Parameterization& p)
   const double A = p.scalars.A.value;
   if (m.ffn.is_moe())
     moe = register_module("moe",
-                          MoeFfn(m.d_model, m.ffn, m.activation, A, p.scalars.route_scale.value));
+                          MoeFfn(m.d_model, m.ffn, m.activation, A, p.scalars.route_scale.value,
+                                 p.groups.at(ParamGroup::kRouter).multiplier.value));
   else
     dense = register_module("ffn", DenseFfn(m.d_model, m.ffn.d_ff, m.activation, A,
                                             ParamGroup::kFfnUp, ParamGroup::kFfnDown));

@@ -49,14 +49,16 @@ TORCH_MODULE(DenseFfn);
 // docs/method.md §2: sigmoid scores, top-a (top-a/g per group), gates normalized over the
 // selected experts, routed sum × R, shared experts unscaled, every down × A.
 struct MoeFfnImpl : torch::nn::Module {
-  MoeFfnImpl(int d, const FfnSpec& f, Activation act, double A, double R);
+  // A: expert output multiplier, R: route scale, router_mult: router logit multiplier (the
+  // table's `router` group multiplier: 1/ρ_d under router_rule=readout, else 1).
+  MoeFfnImpl(int d, const FfnSpec& f, Activation act, double A, double R, double router_mult = 1);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor router;       // [N, d]
   torch::Tensor w_up, w_down; // [N, h·(1|2), d], [N, d, h]
   DenseFfn shared{nullptr};   // the n_s shared experts as one block of width n_s·h_s
   FfnSpec spec;
   Activation act;
-  double A, R;
+  double A, R, router_mult;
   torch::Tensor last_aux_loss;   // load-balance loss of the last forward (0-dim)
   std::vector<double> last_load; // fraction of routed slots per expert, last forward
 };
