@@ -53,7 +53,9 @@ def write(bench, state, root):
     bench.families = fams
     targets = fams["default"]["targets"]
     chosen = state["chosen"]
-    final, default, sp = fams["chosen"], fams["default"], fams["standard"]
+    empty = {"name": "", "targets": [], "source": {}, "kind": "mue", "options": {}}
+    final, default = fams.get("chosen", fams["default"]), fams["default"]
+    sp = fams.get("standard", dict(empty, kind="standard"))  # a run cut short: not measured
     c_final, c_default, c_sp = bench.cases(final), bench.cases(default), bench.cases(sp)
     c_init = bench.cases(final, "init_std")
     # Best loss found at each target over every muE family tried (lr and init-std sweeps).
@@ -66,6 +68,7 @@ def write(bench, state, root):
                 if c["best"] is not None:
                     best_all[t] = min(best_all.get(t, math.inf), c["best"])
     ref_m, ref_s = load(f"{out}/reference-mue/sweep.json"), load(f"{out}/reference-standard/sweep.json")
+    state.setdefault("coord_check", {})
 
     def ref_info(r):
         ax = r["optimum"]["axes"]
@@ -108,7 +111,7 @@ def write(bench, state, root):
     goals = [
         {"goal": f"mean |drift| <= {GOAL_MEAN} log2", "value": mean_d, "met": mean_d is not None and mean_d <= GOAL_MEAN},
         {"goal": f"max |drift| <= {GOAL_MAX} log2", "value": max_d, "met": max_d is not None and max_d <= GOAL_MAX},
-        {"goal": f"standard's mean |drift| >= {GOAL_SP_RATIO}x muE's", "value": (mean_sp / mean_d) if mean_d else None,
+        {"goal": f"standard's mean |drift| >= {GOAL_SP_RATIO}x muE's", "value": (mean_sp / mean_d) if mean_d and mean_sp is not None else None,
          "met": bool(mean_d) and mean_sp is not None and mean_sp >= GOAL_SP_RATIO * mean_d},
         {"goal": f"loss at the transferred point within {GOAL_REGRET:.1%} of the best found, at every target",
          "value": max(regrets) if regrets else None,

@@ -369,13 +369,15 @@ TEST_CASE("coord-check: table slopes ~0 for hidden activations, standard paramet
     CHECK(sp.report["slopes"]["delta_rms"][g].get<double>() > 0.75);
   }
   CHECK_FALSE(sp.stable);
-  // The head rule shows in the logits: blog shrinks their updates ~1/ρ_d, mup does not.
-  CHECK(mup.report["slopes"]["delta_rms"]["logits"].get<double>() < -0.7);
-  c.options.head_rule = HeadRule::kMup;
+  // The head rule shows in the logits: the default (mup) keeps their updates width-stable,
+  // the blog's head shrinks them ~1/ρ_d.
+  CHECK(mup.report["slopes"]["delta_rms"]["logits"].get<double>() > -0.5);
+  CHECK(mup.stable);
+  c.options.head_rule = HeadRule::kBlog;
   o.standard = false;
-  auto mup_head = coord_check(c, "t", o);
-  CHECK(mup_head.report["slopes"]["delta_rms"]["logits"].get<double>() > -0.5);
-  CHECK(mup_head.stable);
+  auto blog_head = coord_check(c, "t", o);
+  CHECK(blog_head.report["slopes"]["delta_rms"]["logits"].get<double>() < -0.7);
+  CHECK_FALSE(blog_head.stable);
 }
 
 #include "fused.h"
