@@ -175,8 +175,10 @@ class Bench:
             self.muE("verify", tr, "--out", wide, "--targets", ",".join(ts), "--axis", "lr",
                      "--points", 9, "--step", "0.5", "--seeds", SEEDS, "--objective", OBJECTIVE,
                      "--jobs", self.jobs, "--fuse", "off", "--allow-inconclusive", ok=(0, 1))
-            for t in ts:
-                fam["source"][f"{t}/lr"] = wide
+            for t in ts:  # every family that reused this case (same table) reads the wide one
+                for f in self.families.values():
+                    if f["source"].get(f"{t}/lr") == vd:
+                        f["source"][f"{t}/lr"] = wide
                 self.measured[(fam["keys"][t], "lr")] = wide
 
     def cases(self, fam, axis="lr"):

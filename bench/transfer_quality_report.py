@@ -33,6 +33,11 @@ def mean(v):
     return sum(v) / len(v) if v else None
 
 
+def cell(s):
+    """Text for a Markdown table cell: a literal | would end the cell."""
+    return str(s).replace("|", "\\|")
+
+
 def fmt(x, spec="{:+.2f}"):
     return "–" if x is None else spec.format(x)
 
@@ -145,6 +150,18 @@ def write(bench, state, root):
                 n_trials += load(os.path.join(src, "verify.json"))["trials"]["planned"]
             except (OSError, KeyError):
                 pass
+    # Compute spent: every trial's own wall time, over every journal of the run (each trial once).
+    walls = {}
+    for jdir in [f"{out}/reference-mue", f"{out}/reference-standard"] + sorted(seen):
+        try:
+            for line in open(os.path.join(jdir, "trials.jsonl")):
+                try:
+                    t = json.loads(line)
+                except ValueError:
+                    continue
+                walls[t["id"]] = t.get("wall_s") or 0
+        except OSError:
+            pass
     result = {
         "bench": "transfer_quality",
         "what": ("dense reference d_model 64 (H = d, 2 blocks, 500 steps of 16 x 64 tokens, warmup 10%) on the "
@@ -153,7 +170,8 @@ def write(bench, state, root):
                  "targets); §9 options chosen by coordinate descent; the standard parameterization in the same run"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": None},
         "versions": {"muE": env.get("muE"), "torch": env.get("torch")},
-        "wall_s": state.get("wall_s"),
+        "wall_s_last_invocation": state.get("wall_s"),
+        "trial_seconds": {"trials": len(walls), "sum_wall_s": sum(walls.values())},
         "trials": {"reference_muE": ref_m["counts"]["planned"], "reference_standard": ref_s["counts"]["planned"],
                    "verify": n_trials},
         "reference": {"muE": ref_info(ref_m), "standard": ref_info(ref_s)},
@@ -242,8 +260,8 @@ def page(res, root):
         dec.append(f"| {d['row']} | `{d['key']}` | {d['values'][0]} vs {d['values'][1]} | {', '.join(d['targets'])} | "
                    f"{fmt(le[0] * 100 if le[0] is not None else None, '{:.2f}%')} / "
                    f"{fmt(le[1] * 100 if le[1] is not None else None, '{:.2f}%')} | "
-                   f"{fmt(dr[0], '{:.2f}')} / {fmt(dr[1], '{:.2f}')} | **{d['chosen']}** ({d['rule']}) |")
-    goals = "\n".join(f"| {g['goal']} | {fmt_goal(g['value'])} | {'met' if g['met'] else '**missed**'} |"
+                   f"{fmt(dr[0], '{:.2f}')} / {fmt(dr[1], '{:.2f}')} | **{d['chosen']}** ({cell(d['rule'])}) |")
+    goals = "\n".join(f"| {cell(g['goal'])} | {fmt_goal(g['value'])} | {'met' if g['met'] else '**missed**'} |"
                       for g in res["goals"])
     cc = res["coord_check"]
     cc_lines = []
@@ -254,8 +272,9 @@ def page(res, root):
     chosen = ", ".join(f"`{k}: {v}`" for k, v in res["chosen_options"].items()) or "the previous defaults"
     doc = f"""# Transfer quality on real text: measured results
 
-Produced by `bench/transfer_quality` (one command, resumable; {res['wall_s'] / 60 if res['wall_s'] else 0:.0f} min on
-{res['machine']['cpu']}, {res['machine']['cores']} cores, CPU only, muE {res['versions']['muE']}). Every figure
+Produced by `bench/transfer_quality` (one command, resumable) on {res['machine']['cpu']},
+{res['machine']['cores']} cores, CPU only, muE {res['versions']['muE']}: {res['trial_seconds']['trials']} trials
+whose own wall times sum to {res['trial_seconds']['sum_wall_s'] / 3600:.1f} h (two at a time). Every figure
 below is computed by `bench/transfer_quality_report.py` from the run's verify reports and copied into
 `bench/results/transfer_quality.json`; re-running the command regenerates this page.
 
@@ -293,7 +312,7 @@ Chosen: {chosen}.
 
 ## Results with the chosen defaults
 
-| target | transferred lr | drift [95% CI] | verdict | init-std drift | loss at transferred | best loss found (all muE runs) | regret | drift, previous defaults | standard: drift [95% CI] | standard: best loss |
+| target | transferred global lr | drift [95% CI] | verdict | init-std drift | loss at transferred | best loss found (all muE runs) | regret | drift, previous defaults | standard: drift [95% CI] | standard: best loss |
 |---|---|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(lines) + f"""
 
