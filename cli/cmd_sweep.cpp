@@ -9,6 +9,7 @@
 #include "spec/paths.h"
 #include "spec/validate.h"
 #include "sweep/report.h"
+#include "util/error.h"
 
 namespace mue::cli {
 namespace {
@@ -39,6 +40,7 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
       std::cout << "  " << t.spec.id() << "  " << describe_trial(s, t) << "\n";
     return 0;
   }
+  if (a.out.empty()) throw UsageError("--out is required (only --dry-run runs without it)");
   RunOptions& o = a.run;
   complete_run_options(o, g);
   o.title = "muE sweep " + s.name;
@@ -75,7 +77,7 @@ Command add_sweep(CLI::App& app, const GlobalOptions& g) {
       "  per finished trial.\n"
       "Exit: 0 ok, 1 no usable trial, 2 bad spec, 3 runtime failure, 128+N stopped by signal N.");
   sub->add_option("SPEC", a->spec, "Sweep spec (JSON)")->required();
-  sub->add_option("--out", a->out, "Output directory")->required();
+  sub->add_option("--out", a->out, "Output directory (not needed with --dry-run)");
   add_run_options(sub, a->run);
   sub->add_flag("--resume", a->resume,
                 "Continue the sweep in DIR (the default behaviour; kept for scripts)");

@@ -43,5 +43,10 @@ sed 's/"steps": 10/"steps": 12/' "$fx/good/sweep-4.json" >"$tmp/other.json"
 "$mue" sweep "$fx/good/sweep-all-diverge.json" --out "$tmp/div" 2>"$tmp/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no usable trial" "$tmp/err" && [ "$(wc -l <"$tmp/div/trials.jsonl")" -eq 2 ] \
   || { cat "$tmp/err"; fail "all diverged: rc=$rc, want 1"; }
+# --dry-run needs no --out (it writes nothing); a real sweep does.
+"$mue" sweep "$fx/good/sweep-4.json" --dry-run >"$tmp/out" 2>"$tmp/err" && grep -q "trials" "$tmp/out" \
+  || { cat "$tmp/err"; fail "--dry-run without --out"; }
+"$mue" sweep "$fx/good/sweep-4.json" 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--out is required" "$tmp/err" || { cat "$tmp/err"; fail "no --out: rc=$rc, want 2"; }
 [ $fails -eq 0 ] && echo "sweep: ok"
 exit $fails
