@@ -174,7 +174,8 @@ def write(bench, state, root):
         "trial_seconds": {"trials": len(walls), "sum_wall_s": sum(walls.values())},
         "trials": {"reference_muE": ref_m["counts"]["planned"], "reference_standard": ref_s["counts"]["planned"],
                    "verify": n_trials},
-        "reference": {"muE": ref_info(ref_m), "standard": ref_info(ref_s)},
+        "reference": {"muE": ref_info(ref_m), "standard": ref_info(ref_s),
+                      "grid": ref_m["spec"]["axes"]},
         "chosen_options": chosen,
         "decisions": state["decisions"],
         "mean_abs_drift_log2": {"muE": mean_d, "muE_previous_defaults": mean(def_drifts), "standard": mean_sp},
@@ -282,10 +283,10 @@ below is computed by `bench/transfer_quality_report.py` from the run's verify re
 
 - **Data**: the Debian `fortunes` text, 2.48 MB of ASCII (`scripts/corpus` → `data/fortunes.txt`), bytes as
   tokens, the last 10% held out for validation.
-- **Reference** (`sweeps/text-cpu.json`): a dense GPT, d_model 64, 2 blocks, 4 heads, FFN width H = d, 500
+- **Reference** (the model and training of `sweeps/text-cpu.json`, on a wider grid): a dense GPT, d_model 64, 2 blocks, 4 heads, FFN width H = d, 500
   steps of 16 × 64 tokens, cosine schedule with 10% warm-up, AdamW (β 0.9/0.95, wd 0.1); objective = mean of the
-  last 3 validation losses (every 50 steps). muE swept lr 2^-10 … 2^-5 (half-octave steps) × init std
-  {{0.01, 0.02, 0.04}} with 2 seeds ({ref['muE']['trials']} trials): optimum lr {m_lr['value']:.4g}
+  last 3 validation losses (every 50 steps). muE swept lr {grid_text(ref['grid'].get('lr'))} × init std
+  {grid_text(ref['grid'].get('init_std'))} with 2 seeds ({ref['muE']['trials']} trials): optimum lr {m_lr['value']:.4g}
   (95% CI {m_lr['ci'][0]:.4g} – {m_lr['ci'][1]:.4g}){f", init std {m_init['value']:.4g}" if m_init else ""}.
   The standard parameterization (PyTorch's fan-in init, one global lr, no multipliers) has no init-std knob
   (σ⋆ is unused by its table), so it swept lr only ({ref['standard']['trials']} trials): optimum
@@ -295,7 +296,8 @@ below is computed by `bench/transfer_quality_report.py` from the run's verify re
   ×4 (32e2a), granularity ×2 and ×4 (16e4a, 32e8a), a shared expert (8e2a1s), group-balanced routing
   (8e2a2g), 8e2a at width ×2, batch ×2 at the same tokens, duration ×2.
 - **Direct tuning at each target**: `muE verify` — 5 lr values 0.5 log2 apart centred on the transferred lr,
-  2 seeds each (the standard parameterization: 1.0 apart, since it drifts further), and at the width targets an
+  2 seeds each (the standard parameterization: 1.0 apart, since it drifts further, and one seed per point to fit
+  the 2-core time budget), and at the width targets an
   init-std sweep the same way. Drift = log2(tuned lr / transferred lr). {res['trials']['verify']} verify trials.
 - **Option study** (docs/method.md §9): each row was tried on the targets whose table it changes, in the order
   below, each under the values chosen before it. A value replaces the current default when its loss at the
@@ -351,6 +353,20 @@ READING
     with open(tmp, "w") as fh:
         fh.write(doc)
     os.replace(tmp, f"{root}/docs/results.md")
+
+
+def grid_text(ax):
+    """An axis of the sweep spec as the page shows it: {a, b, c} or lo … hi (n values)."""
+    if ax is None:
+        return "–"
+    vals = ax if isinstance(ax, list) else ax.get("values", [])
+    if isinstance(ax, dict) and "log2_grid" in ax:
+        lo, hi, step = ax["log2_grid"]
+        return f"2^{lo:g} … 2^{hi:g} ({step:g} log2 apart)"
+    if len(vals) > 5:
+        return (f"{vals[0]:.4g} … {vals[-1]:.4g} ({len(vals)} values, "
+                f"{math.log2(vals[1] / vals[0]):g} log2 apart)")
+    return "{" + ", ".join(f"{v:g}" for v in vals) + "}"
 
 
 def fmt_goal(v):
