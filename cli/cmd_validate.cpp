@@ -25,7 +25,10 @@ Command add_validate(CLI::App& app, const GlobalOptions& g) {
         Json report = Json::array();
         for (const auto& f : *files) {
           try {
-            SpecKind k = validate_file(f);
+            std::vector<std::string> warnings;
+            SpecKind k = validate_file(f, std::nullopt, &warnings);
+            for (const auto& w : warnings)
+              std::cerr << "muE: warning: " << w << "\n";
             if (g.json)
               report.push_back(Json{{"file", f}, {"ok", true}, {"kind", to_string(k)}});
             else if (!g.quiet)

@@ -133,6 +133,19 @@ TEST_CASE("MoE FFN: each shape rule fails at its pointer") {
       parse_cfg);
 }
 
+TEST_CASE("MoE FFN: a renormalized gate with one selected expert is reported as degenerate") {
+  auto ffn = [](const char* j) { return parse_ffn(parse(j), Where{"t.json", "/ffn"}); };
+  CHECK(ffn(R"({"kind": "moe", "layout": "8e1a", "d_expert": 8})")
+            .degenerate_gate(false)
+            .find("8e1a: a = 1") == 0);
+  CHECK(ffn(R"({"kind": "moe", "layout": "8e2a", "d_expert": 8})").degenerate_gate(false).empty());
+  CHECK(ffn(R"({"kind": "dense", "d_ff": 8})").degenerate_gate(false).empty());
+  // a/g = 1: degenerate only when each group is normalized on its own.
+  const FfnSpec g = ffn(R"({"kind": "moe", "layout": "8e2a2g", "d_expert": 8})");
+  CHECK(g.degenerate_gate(false).empty());
+  CHECK(g.degenerate_gate(true).find("a/g = 1 with per_group normalization") != std::string::npos);
+}
+
 TEST_CASE("MoE FFN: the layout shorthand fills fields; claims are checked") {
   Json j = moe_config(R"({"kind": "moe", "layout": "128e8a4g1s", "d_expert": 16,
                           "d_shared": 32, "total_width": 2048, "active_width": 160})");

@@ -9,6 +9,17 @@ long long FfnSpec::active_width() const {
   return static_cast<long long>(active) * d_expert + static_cast<long long>(shared) * d_shared;
 }
 
+std::string FfnSpec::degenerate_gate(bool per_group) const {
+  if (!is_moe()) return "";
+  const int per = per_group && groups > 1 ? active / groups : active;
+  if (per != 1) return "";
+  return layout_name() + (active == 1 ? ": a = 1" : ": a/g = 1 with per_group normalization") +
+         " under the renormalized sigmoid gate: the one selected expert's gate is always 1, so "
+         "the router gets no gradient from the loss and stays as initialized; use a >= 2 " +
+         (active == 1 ? std::string("active experts")
+                      : std::string("per group or global normalization"));
+}
+
 std::string FfnSpec::layout_name() const {
   if (kind == FfnKind::kDense) return "dense";
   std::string s = std::to_string(n_experts) + "e" + std::to_string(active) + "a";

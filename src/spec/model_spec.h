@@ -32,6 +32,11 @@ struct FfnSpec {
   long long active_width() const;
   // Naming of docs/method.md §1, e.g. "128e8a4g1s" (groups and shared only when not default).
   std::string layout_name() const;
+  // Empty, or why the router of this MoE cannot learn from the loss (docs/method.md §11.5): the
+  // gates are renormalized over the selected experts, so one selected expert (a = 1, or a/g = 1
+  // when `per_group` normalization renormalizes inside each group) always gets gate 1 and the
+  // router's gradient from the loss is zero. `validate` and `transfer` print it as a warning.
+  std::string degenerate_gate(bool per_group) const;
 };
 
 struct ModelSpec {

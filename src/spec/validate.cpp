@@ -59,21 +59,36 @@ Json read_spec(const std::string& path, SpecKind expected) {
   return j;
 }
 
-SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected) {
+SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected,
+                       std::vector<std::string>* warnings) {
   Json j = read_json_file(path);
   SpecKind k = detect_kind(j, path);
   Where w{path, ""};
   if (expected) check_kind(k, *expected, path);
   switch (k) {
-  case SpecKind::kConfig:
-    parse_config(j, w);
+  case SpecKind::kConfig: {
+    const RunConfig c = parse_config(j, w);
+    const std::string why = c.model.ffn.degenerate_gate(c.options.routing_normalization ==
+                                                        RoutingNormalization::kPerGroup);
+    if (warnings && !why.empty()) warnings->push_back(path + ": /model/ffn: " + why);
     break;
+  }
   case SpecKind::kSweepSpec:
     parse_sweep_spec(j, w);
     break;
-  case SpecKind::kTargets:
-    parse_targets_spec(j, w);
+  case SpecKind::kTargets: {
+    const TargetsSpec t = parse_targets_spec(j, w);
+    for (std::size_t i = 0; i < t.targets.size() && warnings; ++i) {
+      const TargetSpec& ts = t.targets[i];
+      if (!ts.model_patch.contains("ffn")) continue; // inherits the reference's: transfer checks
+      const Where fw = w.at("targets").at(i).at("model").at("ffn");
+      const std::string why =
+          parse_ffn(ts.model_patch["ffn"], fw)
+              .degenerate_gate(ts.options.routing_normalization == RoutingNormalization::kPerGroup);
+      if (!why.empty()) warnings->push_back(path + ": " + fw.pointer + ": " + why);
+    }
     break;
+  }
   case SpecKind::kTrial:
     parse_trial_spec(j, w);
     break;

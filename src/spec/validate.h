@@ -2,6 +2,7 @@
 // `muE validate`: recognizes what kind of muE file a document is and checks it.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "util/json.h"
 
@@ -21,6 +22,10 @@ Json read_spec(const std::string& path, SpecKind expected);
 
 // Parses the file fully as its kind; throws InputError on the first problem.
 // With `expected`, a file of another kind is an error too.
-SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected = std::nullopt);
+// With `warnings`, also collects what is valid but almost certainly unintended, as
+// "FILE: POINTER: reason" (today: an MoE whose renormalized gate cannot train its router,
+// FfnSpec::degenerate_gate), for configs and for targets that give their own ffn.
+SpecKind validate_file(const std::string& path, std::optional<SpecKind> expected = std::nullopt,
+                       std::vector<std::string>* warnings = nullptr);
 
 } // namespace mue

@@ -30,6 +30,9 @@ public:
     groups();
     diagnostics();
     route();
+    const std::string frozen =
+        m_.ffn.degenerate_gate(o_.routing_normalization == RoutingNormalization::kPerGroup);
+    if (!frozen.empty()) p_.warnings.push_back(frozen);
     return std::move(p_);
   }
 

@@ -38,6 +38,18 @@ expect 2 "log-level" -- "$mue" --log-level loud validate "$fixtures/good/config.
 # verify reads transfer reports only: a config is refused at /schema.
 expect 2 'config.json: /schema: missing: expected "mue.transfer/1"' -- \
   "$mue" verify "$fixtures/good/config.json" --out "$tmp/run2"
+# A renormalized gate with one selected expert cannot train its router: valid, but warned
+# about by validate (at the target's ffn) and transfer; the shipped targets hold no such router.
+cat >"$tmp/frozen.json" <<'EOF'
+{"targets": [{"name": "ok", "model": {"ffn": {"kind": "moe", "layout": "8e2a", "d_expert": 16}}},
+             {"name": "top1", "model": {"ffn": {"kind": "moe", "layout": "8e1a", "d_expert": 16}}}]}
+EOF
+expect 0 "warning: .*frozen.json: /targets/1/model/ffn: 8e1a: a = 1 under the renormalized sigmoid gate" -- \
+  "$mue" validate "$tmp/frozen.json"
+expect 0 "warning: top1: 8e1a: a = 1 under the renormalized" -- \
+  "$mue" transfer --reference "$fixtures/good/config.json" --targets "$tmp/frozen.json" --out "$tmp/frozen-t.json"
+out=$("$mue" validate "$fixtures/../../sweeps/moe-targets.json" 2>&1)
+grep -q "warning" <<<"$out" && { echo "FAIL: sweeps/moe-targets.json: $out" >&2; fails=$((fails + 1)); }
 expect 0 '"status":"ok"' -- "$mue" trial --spec "$fixtures/good/trial.json"
 expect 2 "<stdin>: /config: required field is missing" -- "$mue" trial <"$fixtures/good/config.json"
 exit $fails
