@@ -4,29 +4,32 @@
 One command, resumable (every trial is journaled by `muE sweep` / `muE verify`; a re-run
 skips what finished). Standard library only; drives the muE binary.
 
-  1. Reference sweeps on data/fortunes.txt (sweeps/text-cpu.json): muE over lr x init std,
-     the standard parameterization (PyTorch fan-in init, so only lr) over lr; 2 seeds.
+  1. Reference sweeps on data/fortunes.txt (the model and training of sweeps/text-cpu.json on
+     a wider grid): muE over lr x init std, the standard parameterization (PyTorch fan-in
+     init, so only lr) over lr; 2 seeds.
   2. `muE transfer` to the 16 targets of sweeps/text-targets.json and `muE verify` at each:
-     a direct lr sweep (5 points 0.5 log2 apart, 2 seeds; the standard parameterization 5
-     points 1.0 apart) and for the width targets an init-std sweep too.
+     a direct lr sweep (5 points 0.5 log2 apart, 2 seeds).
   3. The option study (docs/method.md §9): each row is tried on the targets whose table it
      changes, one row after another, each under the values chosen so far (coordinate
      descent): head_rule, wd_width_scaling, router_rule on the width targets; duration
      exponent then beta_scaling on batch and duration; sigma0_correction on Bridge II.
      A value replaces the current one when the loss at its transferred point is lower by
      more than 0.1% on average over those targets (ties: smaller mean |drift|).
-  4. coord-check of the chosen table; bench/results/transfer_quality.json, docs/results.md
-     and plots (gnuplot) from what was measured.
+  4. The chosen table where it differs from every table measured; the standard
+     parameterization's direct sweeps (5 points 1.0 log2 apart, 1 seed); init-std sweeps at
+     the width targets; a 9-point grid for targets whose best lr sits at the grid's end;
+     coord-check of the previous and the chosen table. state.json is saved after each stage.
+  5. bench/results/transfer_quality.json, docs/results.md and plots (gnuplot) from what was
+     measured (bench/transfer_quality_report.py; the hand-written reading is
+     bench/transfer_quality_reading.md).
 
 usage: transfer_quality.py [--out DIR] [--mue PATH] [--collect-only] [--jobs N]
 """
 import argparse
-import copy
 import hashlib
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time

@@ -1,8 +1,5 @@
 #include "sweep/plan.h"
-
-#include <filesystem>
-#include <fstream>
-
+#include "spec/paths.h"
 #include "util/error.h"
 
 namespace mue {
@@ -11,12 +8,7 @@ std::vector<PlannedTrial> plan_sweep(const SweepSpec& s, const std::string& file
   std::vector<PlannedTrial> out;
   // The spec's paths are absolute already (parse_sweep_spec anchored them beside the spec);
   // base_dir says the same for any reader of a trial file that meets a relative one.
-  std::string base_dir;
-  if (!file.empty() && file[0] != '<')
-    base_dir = std::filesystem::absolute(std::filesystem::path(file))
-                   .parent_path()
-                   .lexically_normal()
-                   .string();
+  const std::string base_dir = document_dir(Where{file, ""});
   std::vector<std::size_t> idx(s.axes.size(), 0);
   const std::size_t total = s.grid_points();
   for (std::size_t n = 0; n < total; ++n) {
