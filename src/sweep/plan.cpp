@@ -1,4 +1,5 @@
 #include "sweep/plan.h"
+
 #include "spec/paths.h"
 #include "util/error.h"
 
