@@ -87,7 +87,12 @@ TEST_CASE("model: each field's rule fails at its pointer") {
                   {"/model/seq_len", "0", "/model/seq_len"},
                   {"/model/n_heads", nullptr, "/model/n_heads"},
                   {"/model/n_heads", "3", "/model/n_heads"},
-                  {"/model/d_head", "8", "/model/d_head"}, // 4 × 8 != 64
+                  {"/model/d_head", "0", "/model/d_head"},
+                  {"/model/n_kv_heads", "3", "/model/n_kv_heads"}, // does not divide 4 heads
+                  {"/model/n_kv_heads", "0", "/model/n_kv_heads"},
+                  {"/model/tie_embeddings", "1", "/model/tie_embeddings"},
+                  {"/model/qk_norm", "\"yes\"", "/model/qk_norm"},
+                  {"/model/ffn/first_k_dense", "1", "/model/ffn/first_k_dense"}, // dense FFN
                   {"/model/ffn", nullptr, "/model/ffn"},
                   {"/model/ffn/kind", "\"conv\"", "/model/ffn/kind"},
                   {"/model/ffn/d_ff", "0", "/model/ffn/d_ff"},
@@ -129,8 +134,85 @@ TEST_CASE("MoE FFN: each shape rule fails at its pointer") {
           {"/model/ffn/router", "{\"aux_loss_coef\": -1}", "/model/ffn/router/aux_loss_coef"},
           {"/model/ffn/router", "{\"kind\": \"softmax\"}", "/model/ffn/router/kind"},
           {"/model/ffn/d_ff", "64", "/model/ffn/d_ff"}, // not an MoE key
+          {"/model/ffn/router", "{\"gate\": \"tanh\"}", "/model/ffn/router/gate"},
+          {"/model/ffn/router", "{\"routed_scaling_factor\": 0}",
+           "/model/ffn/router/routed_scaling_factor"},
+          {"/model/ffn/router", "{\"z_loss_coef\": -0.1}", "/model/ffn/router/z_loss_coef"},
+          {"/model/ffn/router", "{\"bias_update_rate\": -1}",
+           "/model/ffn/router/bias_update_rate"},
+          {"/model/ffn/router", "{\"group_limited\": {\"n_group\": 3, \"topk_group\": 1}}",
+           "/model/ffn/router/group_limited/n_group"}, // 3 does not divide 8
+          {"/model/ffn/router", "{\"group_limited\": {\"n_group\": 4, \"topk_group\": 5}}",
+           "/model/ffn/router/group_limited/topk_group"},
+          {"/model/ffn/router", "{\"group_limited\": {\"n_group\": 8, \"topk_group\": 1}}",
+           "/model/ffn/router/group_limited/topk_group"}, // 1 group of 1 < a = 2
+          {"/model/ffn/router", "{\"group_limited\": {\"n_group\": 4}}",
+           "/model/ffn/router/group_limited/topk_group"},
+          {"/model/ffn/first_k_dense", "1", "/model/ffn/dense_d_ff"}, // dense blocks need a width
+          {"/model/ffn/first_k_dense", "-1", "/model/ffn/first_k_dense"},
+          {"/model/ffn/moe_every", "0", "/model/ffn/moe_every"},
+          {"/model/ffn/dense_d_ff", "64", "/model/ffn/dense_d_ff"}, // no dense block
       },
       parse_cfg);
+  // Group-limited routing and balanced groups are two routers: one or the other.
+  Json g = moe_config(R"({"kind": "moe", "layout": "8e2a2g", "d_expert": 8,
+                          "router": {"group_limited": {"n_group": 4, "topk_group": 2}}})");
+  CHECK(failure_of([&] { parse_cfg(g); }).pointer == "/model/ffn/router/group_limited");
+  // The layout must leave at least one MoE block among n_layers (2 here).
+  Json k = moe_config(R"({"kind": "moe", "layout": "8e2a", "d_expert": 8, "first_k_dense": 2,
+                          "dense_d_ff": 32})");
+  CHECK(failure_of([&] { parse_cfg(k); }).pointer == "/model/ffn/first_k_dense");
+}
+
+TEST_CASE("model: layer layout first_k_dense / moe_every places the MoE blocks") {
+  auto model = [](const char* ffn, int layers) {
+    Json j = moe_config(ffn);
+    j["model"]["n_layers"] = layers;
+    return parse_config(j, Where{"c.json", ""}).model;
+  };
+  auto moe_blocks = [](const ModelSpec& m) {
+    std::string s;
+    for (int i = 0; i < m.n_layers; ++i)
+      s += m.ffn.moe_layer(i) ? 'M' : 'D';
+    return s;
+  };
+  // DeepSeek-V3: the first 3 blocks dense, then every block MoE.
+  ModelSpec ds = model(R"({"kind": "moe", "layout": "8e2a", "d_expert": 8, "first_k_dense": 3,
+                           "dense_d_ff": 64})",
+                       6);
+  CHECK(moe_blocks(ds) == "DDDMMM");
+  CHECK(ds.moe_layers() == 3);
+  CHECK(ds.ffn.has_dense_layers(6));
+  // Llama-4 Maverick / Switch: every other block, the second of each pair.
+  ModelSpec alt =
+      model(R"({"kind": "moe", "layout": "8e2a", "d_expert": 8, "moe_every": 2, "dense_d_ff": 64})",
+            6);
+  CHECK(moe_blocks(alt) == "DMDMDM");
+  ModelSpec both = model(R"({"kind": "moe", "layout": "8e2a", "d_expert": 8, "first_k_dense": 1,
+                             "moe_every": 2, "dense_d_ff": 64})",
+                         6);
+  CHECK(moe_blocks(both) == "DDMDMD");
+  ModelSpec all = model(kMoe, 4);
+  CHECK(moe_blocks(all) == "MMMM");
+  CHECK_FALSE(all.ffn.has_dense_layers(4));
+}
+
+TEST_CASE("model: the attention width is free when n_heads and d_head are both given; GQA") {
+  Json j = parse(kConfig);
+  j["model"]["n_heads"] = 8;
+  j["model"]["d_head"] = 16; // 8 × 16 = 128 at d_model 64 (Qwen3's 2× attention width)
+  j["model"]["n_kv_heads"] = 2;
+  const ModelSpec m = parse_config(j, Where{"c.json", ""}).model;
+  CHECK(m.d_attn() == 128);
+  CHECK(m.kv_heads() == 2);
+  // A wider target keeps d_head, the attention width ratio and the GQA group size.
+  const ModelSpec wide = parse_model(parse(R"({"d_model": 128})"), Where{"t.json", "/model"}, &m);
+  CHECK(wide.d_head == 16);
+  CHECK(wide.n_heads == 16);
+  CHECK(wide.d_attn() == 256);
+  CHECK(wide.kv_heads() == 4);
+  // MHA when n_kv_heads is absent.
+  CHECK(parse_config(parse(kConfig), Where{"c.json", ""}).model.kv_heads() == 4);
 }
 
 TEST_CASE("MoE FFN: a renormalized gate with one selected expert is reported as degenerate") {
@@ -144,6 +226,17 @@ TEST_CASE("MoE FFN: a renormalized gate with one selected expert is reported as 
   const FfnSpec g = ffn(R"({"kind": "moe", "layout": "8e2a2g", "d_expert": 8})");
   CHECK(g.degenerate_gate(false).empty());
   CHECK(g.degenerate_gate(true).find("a/g = 1 with per_group normalization") != std::string::npos);
+  // Every renormalized kind freezes at a = 1; the un-normalized kinds do not, and the
+  // message names them as the fix.
+  CHECK(ffn(R"({"kind": "moe", "layout": "8e1a", "d_expert": 8,
+                "router": {"gate": "softmax_renorm"}})")
+            .degenerate_gate(false)
+            .find("'softmax' or 'sigmoid'") != std::string::npos);
+  for (const char* kind : {"softmax", "sigmoid"}) {
+    Json j = parse(R"({"kind": "moe", "layout": "8e1a", "d_expert": 8})");
+    j["router"]["gate"] = kind;
+    CHECK(parse_ffn(j, Where{"t.json", "/ffn"}).degenerate_gate(false).empty());
+  }
 }
 
 TEST_CASE("MoE FFN: the layout shorthand fills fields; claims are checked") {
@@ -230,6 +323,9 @@ TEST_CASE("hparams: each field's rule fails at its pointer") {
           {"/hparams/eps", "0", "/hparams/eps"},
           {"/hparams/beta1", "1", "/hparams/beta1"},
           {"/hparams/beta2", "-0.5", "/hparams/beta2"},
+          {"/hparams/alpha_emb", "0", "/hparams/alpha_emb"},
+          {"/hparams/alpha_out", "-1", "/hparams/alpha_out"},
+          {"/hparams/alpha_attn", "\"2\"", "/hparams/alpha_attn"},
           {"/hparams/overrides", "{\"expert\": {}}", "/hparams/overrides/expert"},
           {"/hparams/overrides", "{\"router\": {\"lr\": 0}}", "/hparams/overrides/router/lr"},
           {"/hparams/overrides", "{\"router\": {\"momentum\": 1}}",
@@ -246,6 +342,37 @@ TEST_CASE("config round-trips through JSON") {
       moe_config(R"({"kind": "moe", "layout": "16e4a2g1s", "d_expert": 32})"), Where{"c.json", ""});
   RunConfig b = parse_config(to_json(a), Where{"c2.json", ""});
   CHECK(to_json(a) == to_json(b));
+  // Every field of a real MoE's parts, and the α multipliers.
+  Json j = moe_config(R"({"kind": "moe", "layout": "16e4a1s", "d_expert": 32, "first_k_dense": 1,
+                          "moe_every": 1, "dense_d_ff": 96,
+                          "router": {"gate": "softmax", "routed_scaling_factor": 2.5,
+                                     "aux_loss_coef": 0.01, "z_loss_coef": 0.001,
+                                     "bias_update_rate": 0.001,
+                                     "group_limited": {"n_group": 4, "topk_group": 2}}})");
+  j["model"]["n_heads"] = 8;
+  j["model"]["d_head"] = 16;
+  j["model"]["n_kv_heads"] = 2;
+  j["model"]["tie_embeddings"] = true;
+  j["model"]["qk_norm"] = true;
+  j["hparams"]["alpha_emb"] = 10.0;
+  j["hparams"]["alpha_out"] = 0.5;
+  j["hparams"]["alpha_attn"] = 2.0;
+  RunConfig c = parse_config(j, Where{"c.json", ""});
+  CHECK(c.model.ffn.router.gate == GateKind::kSoftmax);
+  CHECK(c.model.ffn.router.n_group == 4);
+  CHECK(c.hparams.alpha_emb == 10.0);
+  RunConfig d = parse_config(to_json(c), Where{"c2.json", ""});
+  CHECK(to_json(c) == to_json(d));
+  CHECK(d.model.tie_embeddings);
+  CHECK(d.model.qk_norm);
+  CHECK(d.model.n_kv_heads == 2);
+  CHECK(d.model.ffn.dense_d_ff == 96);
+  CHECK(d.hparams.alpha_attn == 2.0);
+  // A config without the new fields writes none of them (its trials keep their ids).
+  const std::string plain = to_json(a).dump();
+  for (const char* key : {"gate", "n_kv_heads", "tie_embeddings", "qk_norm", "first_k_dense",
+                          "z_loss_coef", "group_limited", "alpha_emb"})
+    CHECK(plain.find(key) == std::string::npos);
 }
 
 TEST_CASE("transfer options: every choice and range, file-level then per target") {

@@ -22,6 +22,10 @@ HParams parse_hparams(const Json& j, const Where& where, bool partial) {
   if ((h.eps = r.opt_number("eps"))) require_positive(*h.eps, r.at("eps"));
   if ((h.beta1 = r.opt_number("beta1"))) require_in_unit_open(*h.beta1, r.at("beta1"));
   if ((h.beta2 = r.opt_number("beta2"))) require_in_unit_open(*h.beta2, r.at("beta2"));
+  if ((h.alpha_emb = r.opt_number("alpha_emb"))) require_positive(*h.alpha_emb, r.at("alpha_emb"));
+  if ((h.alpha_out = r.opt_number("alpha_out"))) require_positive(*h.alpha_out, r.at("alpha_out"));
+  if ((h.alpha_attn = r.opt_number("alpha_attn")))
+    require_positive(*h.alpha_attn, r.at("alpha_attn"));
   if (r.has("overrides")) {
     ObjectReader o = r.object("overrides");
     for (const auto& [group, val] : r.raw("overrides").items()) {
@@ -50,6 +54,9 @@ Json to_json(const HParams& h) {
   if (h.eps) j["eps"] = *h.eps;
   if (h.beta1) j["beta1"] = *h.beta1;
   if (h.beta2) j["beta2"] = *h.beta2;
+  if (h.alpha_emb) j["alpha_emb"] = *h.alpha_emb;
+  if (h.alpha_out) j["alpha_out"] = *h.alpha_out;
+  if (h.alpha_attn) j["alpha_attn"] = *h.alpha_attn;
   if (!h.overrides.empty()) {
     Json o = Json::object();
     for (const auto& [g, go] : h.overrides) {

@@ -19,6 +19,11 @@ struct HParams {
   double init_std = 0; // σ: base init std (> 0)
   // Adam scalars; absent = the train spec's optimizer values.
   std::optional<double> eps, beta1, beta2;
+  // Tunable forward multipliers (docs/method.md §11.10): α_emb on the embedding output,
+  // α_out on the logits, α_attn on the attention scores. Constants a sweep may tune on the
+  // reference like lr; carried unchanged to every target, under §4's width factors.
+  // Absent = 1.
+  std::optional<double> alpha_emb, alpha_out, alpha_attn;
   // Absolute per-group values that replace what the table would give.
   std::map<ParamGroup, GroupOverride> overrides;
 };

@@ -49,11 +49,13 @@ Objective parse_objective(const Json& j, const Where& where) {
 namespace {
 
 std::string axis_pointer(const std::string& key, const Where& w) {
-  if (key == "lr" || key == "wd" || key == "init_std") return "/hparams/" + key;
+  // The swept hyperparameters by name; the α multipliers of §11.10 are axes like lr.
+  for (const char* h : {"lr", "wd", "init_std", "alpha_emb", "alpha_out", "alpha_attn"})
+    if (key == h) return "/hparams/" + key;
   if (key.empty() || key[0] != '/')
     w.fail("axis '" + key +
-           "' is not 'lr', 'wd', 'init_std' or a JSON pointer such as "
-           "'/train/batch_size'");
+           "' is not 'lr', 'wd', 'init_std', 'alpha_emb', 'alpha_out', 'alpha_attn' or a JSON "
+           "pointer such as '/train/batch_size'");
   if (key.rfind("/model/", 0) != 0 && key.rfind("/train/", 0) != 0 &&
       key.rfind("/hparams/", 0) != 0)
     w.fail("axis pointer '" + key + "' must point into /model, /train or /hparams");

@@ -135,6 +135,8 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
   if (auto v = r.opt_boolean("retry")) out.retry = *v;
   if (r.has("exit_status") && !r.raw("exit_status").is_null())
     out.exit_status = to_int(r.integer("exit_status"), r.at("exit_status"));
+  if (r.has("aux_loss") && !r.raw("aux_loss").is_null()) out.aux_loss = r.number("aux_loss");
+  if (r.has("z_loss") && !r.raw("z_loss").is_null()) out.z_loss = r.number("z_loss");
   if (r.has("expert_load")) {
     const Json& layers = as_array(r.raw("expert_load"), r.at("expert_load"));
     for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -173,6 +175,8 @@ Json to_json(const TrialResult& r) {
   if (r.exit_status) j["exit_status"] = *r.exit_status;
   if (r.retry) j["retry"] = true;
   if (!r.expert_load.empty()) j["expert_load"] = r.expert_load;
+  if (r.aux_loss) j["aux_loss"] = opt_num(r.aux_loss);
+  if (r.z_loss) j["z_loss"] = opt_num(r.z_loss);
   return j;
 }
 

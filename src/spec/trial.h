@@ -59,6 +59,10 @@ struct TrialResult {
   bool retry = false;
   std::vector<std::vector<double>>
       expert_load; // per MoE layer: fraction of routed slots per expert
+  // Router losses of the last training step, summed over MoE blocks, each with its
+  // coefficient applied (load-balance aux loss, z-loss); reported apart from the objective,
+  // which is cross-entropy only. Absent for a dense model (or when the coefficient is 0).
+  std::optional<double> aux_loss, z_loss;
 };
 
 TrialSpec parse_trial_spec(const Json& j, const Where& where);

@@ -44,7 +44,7 @@ cat >"$tmp/frozen.json" <<'EOF'
 {"targets": [{"name": "ok", "model": {"ffn": {"kind": "moe", "layout": "8e2a", "d_expert": 16}}},
              {"name": "top1", "model": {"ffn": {"kind": "moe", "layout": "8e1a", "d_expert": 16}}}]}
 EOF
-expect 0 "warning: .*frozen.json: /targets/1/model/ffn: 8e1a: a = 1 under the renormalized sigmoid gate" -- \
+expect 0 "warning: .*frozen.json: /targets/1/model/ffn: 8e1a: a = 1 under the renormalized gate 'sigmoid_renorm'" -- \
   "$mue" validate "$tmp/frozen.json"
 expect 0 "warning: top1: 8e1a: a = 1 under the renormalized" -- \
   "$mue" transfer --reference "$fixtures/good/config.json" --targets "$tmp/frozen.json" --out "$tmp/frozen-t.json"
