@@ -39,17 +39,31 @@ std::map<std::string, double> rms_change(const Capture& now, const Capture& star
 
 ModelSpec at_width(const ModelSpec& base, int d) {
   ModelSpec m = base;
-  if (d % base.d_head != 0)
+  if (base.d_attn() == base.d_model && d % base.d_head != 0)
     throw UsageError("--widths: " + std::to_string(d) + " is not a multiple of d_head " +
                      std::to_string(base.d_head));
   m.d_model = d;
-  m.n_heads = d / base.d_head;
   auto scale = [&](int x) {
     return std::max(1, static_cast<int>(static_cast<long long>(x) * d / base.d_model));
   };
+  // The heads grow with the width, keeping d_head, the ratio d_attn/d_model (§11.2) and the
+  // GQA group size (query heads per key/value head, §11.3).
+  m.n_heads = scale(base.n_heads);
+  if (static_cast<long long>(m.n_heads) * base.d_model != static_cast<long long>(base.n_heads) * d)
+    throw UsageError("--widths: " + std::to_string(d) + " does not scale the reference's " +
+                     std::to_string(base.n_heads) + " heads to a whole number");
+  if (base.n_kv_heads > 0) {
+    const int group = base.n_heads / base.n_kv_heads;
+    if (m.n_heads % group != 0)
+      throw UsageError("--widths: " + std::to_string(m.n_heads) + " heads at width " +
+                       std::to_string(d) + " are not a whole number of GQA groups of " +
+                       std::to_string(group));
+    m.n_kv_heads = m.n_heads / group;
+  }
   if (m.ffn.is_moe()) {
     m.ffn.d_expert = scale(base.ffn.d_expert);
     m.ffn.d_shared = scale(base.ffn.d_shared);
+    if (base.ffn.dense_d_ff > 0) m.ffn.dense_d_ff = scale(base.ffn.dense_d_ff);
   } else {
     m.ffn.d_ff = scale(base.ffn.d_ff);
   }

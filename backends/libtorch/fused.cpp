@@ -88,8 +88,13 @@ public:
     for (const auto& s : specs)
       tables_.push_back(table_for(s.config, file));
     const Parameterization& t0 = tables_.front();
+    // The forward multipliers the stacked model applies: every trial's must be the same.
+    auto mult = [](const Parameterization& t, ParamGroup g) {
+      return table_group(t, g).multiplier.value;
+    };
     for (const auto& t : tables_)
-      if (t.scalars.A.value != t0.scalars.A.value ||
+      if (mult(t, ParamGroup::kFfnDown) != mult(t0, ParamGroup::kFfnDown) ||
+          mult(t, ParamGroup::kEmbedding) != mult(t0, ParamGroup::kEmbedding) ||
           t.scalars.attention_scale.value != t0.scalars.attention_scale.value ||
           t.scalars.residual_multiplier.value != t0.scalars.residual_multiplier.value ||
           t.scalars.output_multiplier.value != t0.scalars.output_multiplier.value ||
@@ -98,9 +103,14 @@ public:
         throw RuntimeError(
             "fused pack: the trials' tables differ in more than lr, wd, init std and eps");
     m_ = c0.model;
-    if (m_.ffn.kind != FfnKind::kDense)
-      throw RuntimeError("fused pack: only dense-FFN models can be fused");
-    A_ = t0.scalars.A.value;
+    // What the stacked forward implements: a dense FFN, multi-head attention of width d_model
+    // without QK-norm, untied embeddings (pack_key keys the rest out).
+    if (m_.ffn.kind != FfnKind::kDense || m_.kv_heads() != m_.n_heads ||
+        m_.d_attn() != m_.d_model || m_.qk_norm || m_.tie_embeddings)
+      throw RuntimeError("fused pack: only dense-FFN models with multi-head attention of width "
+                         "d_model, no QK-norm and untied embeddings can be fused");
+    A_ = mult(t0, ParamGroup::kFfnDown);
+    emb_mult_ = mult(t0, ParamGroup::kEmbedding);
     r_ = t0.scalars.residual_multiplier.value;
     scale_ = t0.scalars.attention_scale.value;
     out_mult_ = t0.scalars.output_multiplier.value;
@@ -176,6 +186,7 @@ public:
     const std::int64_t N = B * T, H = m_.n_heads, dh = m_.d_head;
     auto tok = batch.narrow(1, 0, T).reshape({-1});
     auto x = W_.embedding.w.index_select(1, tok); // [K, N, D]
+    if (emb_mult_ != 1) x = x * emb_mult_;        // α_emb
     if (!mask_.defined() || mask_.size(0) != T)
       mask_ =
           torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).triu(1);
@@ -294,7 +305,8 @@ private:
   ModelSpec m_;
   torch::Device device_{torch::kCPU};
   std::int64_t K_ = 0, t_ = 0;
-  double A_ = 1, r_ = 1, scale_ = 1, out_mult_ = 1, beta1_ = 0.9, beta2_ = 0.95, clip_ = 0;
+  double A_ = 1, emb_mult_ = 1, r_ = 1, scale_ = 1, out_mult_ = 1, beta1_ = 0.9, beta2_ = 0.95,
+         clip_ = 0;
   StackedWeights W_;
   std::vector<Stacked*> params_; // W_.all()
   std::vector<bool> live_;

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,14 @@ public:
   virtual std::vector<double> eval_losses(const std::vector<torch::Tensor>& batches) = 0;
   // Per MoE layer, trial k's expert load in the last forward; empty without MoE.
   virtual std::vector<std::vector<double>> expert_load(std::size_t k) const = 0;
+  // Trial k's router losses of the last training batch (summed over MoE blocks, coefficient
+  // applied): the load-balance aux loss and the z-loss, each absent when the model has no MoE
+  // block or its coefficient is 0. They train (added to the loss step() follows) but are no
+  // part of losses() or the objective.
+  struct RouterLosses {
+    std::optional<double> aux, z;
+  };
+  virtual RouterLosses router_losses(std::size_t) const { return {}; }
 };
 
 // Trains models.size() trials for the first spec's train.steps on `source`. Per trial k:

@@ -141,17 +141,28 @@ public:
   std::size_t size() const override { return 1; }
   torch::Device device() const override { return device_; }
 
+  // The cross-entropy is what a trial reports; the router losses (§11.9) only train.
   std::vector<double> losses(const torch::Tensor& batch) override {
-    torch::Tensor loss, total;
+    torch::Tensor loss, total, aux, z;
     {
       const CudaAutocast autocast(bf16_);
       loss = cross_entropy(batch);
-      total = loss + model_->aux_loss();
+      aux = model_->aux_loss();
+      z = model_->z_loss();
+      total = loss + aux + z;
     }
     opt_->zero_grad();
     total.backward();
+    const bool moe = c_.model.ffn.is_moe();
+    const RouterSpec& q = c_.model.ffn.router;
+    router_.aux.reset();
+    router_.z.reset();
+    if (moe && q.aux_loss_coef > 0) router_.aux = aux.item<double>();
+    if (moe && q.z_loss_coef > 0) router_.z = z.item<double>();
     return {loss.item<double>()};
   }
+
+  RouterLosses router_losses(std::size_t) const override { return router_; }
 
   void freeze(std::size_t) override { frozen_ = true; }
 
@@ -163,6 +174,7 @@ public:
     if (c_.train.optimizer.grad_clip > 0)
       torch::nn::utils::clip_grad_norm_(params_, c_.train.optimizer.grad_clip);
     opt_->step();
+    model_->update_router_bias(); // aux-loss-free balancing from this step's loads (§11.9)
   }
 
   std::vector<double> eval_losses(const std::vector<torch::Tensor>& batches) override {
@@ -200,6 +212,7 @@ private:
   std::vector<double> base_lr_;
   std::unique_ptr<torch::optim::AdamW> opt_;
   std::vector<torch::Tensor> params_;
+  RouterLosses router_;
 };
 
 } // namespace
@@ -279,6 +292,9 @@ std::vector<TrialResult> train_loop(TrialModels& models, const std::vector<Trial
         r.wall_s > 0 ? static_cast<double>(steps_done[k]) * c.train.batch_size * T / r.wall_s : 0;
     r.peak_mem_bytes = peak_rss_bytes();
     r.expert_load = models.expert_load(k);
+    const TrialModels::RouterLosses rl = models.router_losses(k);
+    r.aux_loss = rl.aux;
+    r.z_loss = rl.z;
     if (r.status != TrialStatus::kOk) continue;
     const auto& vh = val_history[k];
     r.final_val_loss = vh.back();

@@ -70,11 +70,17 @@ Json to_json(const Calibration& c) {
 
 std::string pack_key(const TrialSpec& spec) {
   const RunConfig& c = spec.config;
-  if (c.model.ffn.kind != FfnKind::kDense || c.backend.kind != BackendKind::kLibTorch) return "";
+  const ModelSpec& m = c.model;
+  if (m.ffn.kind != FfnKind::kDense || c.backend.kind != BackendKind::kLibTorch) return "";
+  // The stacked model (backends/libtorch/fused.cpp) has multi-head attention of width
+  // d_model, no QK-norm and untied embeddings; anything else runs alone.
+  if (m.kv_heads() != m.n_heads || m.d_attn() != m.d_model || m.qk_norm || m.tie_embeddings)
+    return "";
   Json j = to_json(c);
   Json h = j["hparams"];
   j.erase("hparams");
-  for (const char* k : {"beta1", "beta2"})
+  // β and the forward multipliers α are one value per pack (the stacked forward applies one).
+  for (const char* k : {"beta1", "beta2", "alpha_emb", "alpha_out", "alpha_attn"})
     if (h.contains(k)) j[k] = h[k];
   j["device"] = spec.device;
   return j.dump();

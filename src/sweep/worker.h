@@ -48,8 +48,9 @@ Json to_json(const Calibration& c);
 
 // Trials with equal non-empty keys may share a fused pack: the libtorch backend fuses
 // dense-FFN models that agree on everything but lr, wd, init_std, eps and per-group
-// overrides (model, train with seed and data, options, reference shape, betas, device).
-// "" for a trial that runs alone (MoE FFN, the command backend).
+// overrides (model, train with seed and data, options, reference shape, betas, α multipliers,
+// device). "" for a trial that runs alone (MoE FFN, GQA/MQA, d_attn ≠ d_model, QK-norm, tied
+// embeddings, the command backend).
 std::string pack_key(const TrialSpec& spec);
 
 // The worker's arguments after the executable (the global -q included).
