@@ -148,7 +148,7 @@ TEST_CASE("group routing selects exactly active/groups experts in each group") {
   }
 }
 
-TEST_CASE("every parameter is in exactly one table group; init std matches the table") {
+TEST_CASE("every parameter is in exactly one table group, init std matches the table") {
   RunConfig c =
       config(R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 64, "shared": 1})", 128);
   Parameterization p = table_for(c, "t");
@@ -231,7 +231,7 @@ TEST_CASE("eps_rule completep: AdamW gives block gains and the final norm the ta
   CHECK(eps_of(*opt_g, plain->blocks[0]->norm1->gain) == eps);
 }
 
-TEST_CASE("the optimizer gets each group's lr, wd and eps from the table; schedule shapes") {
+TEST_CASE("the optimizer gets each group's lr, wd and eps from the table, schedule shapes") {
   ScheduleSpec s;
   s.kind = ScheduleKind::kCosine;
   s.warmup_fraction = 0.1;
@@ -255,7 +255,7 @@ TEST_CASE("synthetic data is deterministic, in range, and has copy spans") {
     CHECK((t >= 0 && t < 256));
 }
 
-TEST_CASE("two CPU runs of the same spec give identical losses; the loss decreases") {
+TEST_CASE("two CPU runs of the same spec give identical losses, the loss decreases") {
   RunConfig c = config(R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 32})");
   TrialResult r1 = train(trial(c), "t"), r2 = train(trial(c), "t");
   REQUIRE(r1.status == TrialStatus::kOk);
@@ -272,7 +272,7 @@ TEST_CASE("two CPU runs of the same spec give identical losses; the loss decreas
   CHECK(total == doctest::Approx(1.0));
 }
 
-TEST_CASE("precision: fp32 is what auto means on CPU; bf16 asks for CUDA") {
+TEST_CASE("precision: fp32 is what auto means on CPU, bf16 asks for CUDA") {
   RunConfig c = config(R"({"kind": "dense", "d_ff": 64})");
   c.train.steps = 5;
   TrialResult automatic = train(trial(c), "t");
@@ -307,7 +307,7 @@ std::string write_temp(const std::string& name, const std::string& bytes) {
 }
 } // namespace
 
-TEST_CASE("text data: windows are byte-exact slices of the file; train and val do not overlap") {
+TEST_CASE("text data: windows are byte-exact slices of the file, train and val do not overlap") {
   std::string text;
   for (int i = 0; i < 400; ++i)
     text += "In the beginning was the word " + std::to_string(i) + ". ";
@@ -429,7 +429,7 @@ TEST_CASE("fused pack of 4 (different lr, wd, init std) = 4 separate runs, to fl
   }
 }
 
-TEST_CASE("a diverging trial in a pack is frozen and recorded; the others are undisturbed") {
+TEST_CASE("a diverging trial in a pack is frozen and recorded, the others are undisturbed") {
   auto two = pack_of({{{0.002, 0.1, 0.02}}, {{0.008, 0.1, 0.01}}});
   auto three = two;
   three.push_back(pack_of({{{0.004, 0.1, 0.02}}})[0]);
@@ -472,7 +472,7 @@ TEST_CASE("eps_rule completep in a fused pack (the final norm its own group) = s
   }
 }
 
-TEST_CASE("pack keys: MoE is not fused; another seed or shape is another pack") {
+TEST_CASE("pack keys: MoE is not fused, another seed or shape is another pack") {
   auto a = pack_of({{{0.002, 0.1, 0.02}}})[0];
   TrialSpec moe_t =
       trial(config(R"({"kind": "moe", "n_experts": 4, "active": 2, "d_expert": 16})"));
@@ -526,7 +526,7 @@ TEST_CASE("run_trial runs a command spec through the command backend, beside the
   fs::remove_all(dir);
 }
 
-TEST_CASE("MUE_FAULT: kinds by trial-id prefix; malformed is a UsageError; garbage is torn") {
+TEST_CASE("MUE_FAULT: kinds by trial-id prefix, malformed is a UsageError, garbage is torn") {
   {
     FaultEnv env("crash:abc,nan:x1,garbage:x2");
     CHECK(fault_for("abc123") == Fault::kCrash);

@@ -210,7 +210,7 @@ TEST_CASE("2 axes: the surface's vertex outside on an interior axis -> local fit
   CHECK(c.axes[1].edge_message.find("largest") != std::string::npos);
 }
 
-TEST_CASE("diverged points are excluded but counted; all diverged is a check failure") {
+TEST_CASE("diverged points are excluded but counted, all diverged is a check failure") {
   auto pts = lr_sweep(-12, -5, 1, -8.3, 0.0, 1, 1);
   pts.back().objectives.clear();
   pts.back().excluded = 1;

@@ -105,7 +105,7 @@ TEST_CASE("model: each field's rule fails at its pointer") {
               parse_cfg);
 }
 
-TEST_CASE("model: d_head alone sets n_heads; a non-dividing d_head fails") {
+TEST_CASE("model: d_head alone sets n_heads, a non-dividing d_head fails") {
   Json j = parse(kConfig);
   j["model"].erase("n_heads");
   j["model"]["d_head"] = 16;
@@ -138,8 +138,7 @@ TEST_CASE("MoE FFN: each shape rule fails at its pointer") {
           {"/model/ffn/router", "{\"routed_scaling_factor\": 0}",
            "/model/ffn/router/routed_scaling_factor"},
           {"/model/ffn/router", "{\"z_loss_coef\": -0.1}", "/model/ffn/router/z_loss_coef"},
-          {"/model/ffn/router", "{\"bias_update_rate\": -1}",
-           "/model/ffn/router/bias_update_rate"},
+          {"/model/ffn/router", "{\"bias_update_rate\": -1}", "/model/ffn/router/bias_update_rate"},
           {"/model/ffn/router", "{\"group_limited\": {\"n_group\": 3, \"topk_group\": 1}}",
            "/model/ffn/router/group_limited/n_group"}, // 3 does not divide 8
           {"/model/ffn/router", "{\"group_limited\": {\"n_group\": 4, \"topk_group\": 5}}",
@@ -184,9 +183,8 @@ TEST_CASE("model: layer layout first_k_dense / moe_every places the MoE blocks")
   CHECK(ds.moe_layers() == 3);
   CHECK(ds.ffn.has_dense_layers(6));
   // Llama-4 Maverick / Switch: every other block, the second of each pair.
-  ModelSpec alt =
-      model(R"({"kind": "moe", "layout": "8e2a", "d_expert": 8, "moe_every": 2, "dense_d_ff": 64})",
-            6);
+  ModelSpec alt = model(
+      R"({"kind": "moe", "layout": "8e2a", "d_expert": 8, "moe_every": 2, "dense_d_ff": 64})", 6);
   CHECK(moe_blocks(alt) == "DMDMDM");
   ModelSpec both = model(R"({"kind": "moe", "layout": "8e2a", "d_expert": 8, "first_k_dense": 1,
                              "moe_every": 2, "dense_d_ff": 64})",
@@ -197,7 +195,7 @@ TEST_CASE("model: layer layout first_k_dense / moe_every places the MoE blocks")
   CHECK_FALSE(all.ffn.has_dense_layers(4));
 }
 
-TEST_CASE("model: the attention width is free when n_heads and d_head are both given; GQA") {
+TEST_CASE("model: the attention width is free when n_heads and d_head are both given, GQA") {
   Json j = parse(kConfig);
   j["model"]["n_heads"] = 8;
   j["model"]["d_head"] = 16; // 8 × 16 = 128 at d_model 64 (Qwen3's 2× attention width)
@@ -239,7 +237,7 @@ TEST_CASE("MoE FFN: a renormalized gate with one selected expert is reported as 
   }
 }
 
-TEST_CASE("MoE FFN: the layout shorthand fills fields; claims are checked") {
+TEST_CASE("MoE FFN: the layout shorthand fills fields, claims are checked") {
   Json j = moe_config(R"({"kind": "moe", "layout": "128e8a4g1s", "d_expert": 16,
                           "d_shared": 32, "total_width": 2048, "active_width": 160})");
   RunConfig c = parse_config(j, Where{"c.json", ""});
@@ -473,7 +471,7 @@ TEST_CASE("sweep spec: log2 grid expands to exact powers of two, inclusive") {
   CHECK(s.grid_points() == 5);
 }
 
-TEST_CASE("sweep spec: seeds as a count start at the train seed; pointer axes set any field") {
+TEST_CASE("sweep spec: seeds as a count start at the train seed, pointer axes set any field") {
   Json j = parse(kSweep);
   j["seeds"] = 3;
   j["axes"]["/train/batch_size"] = parse("[8, 16]");
@@ -524,7 +522,7 @@ TEST_CASE("targets: each rule fails at its pointer") {
   CHECK_FALSE(failure_of([&] { parse_tg(j); }).failed);
 }
 
-TEST_CASE("targets: resolve inherits from the reference; a new width keeps d_head") {
+TEST_CASE("targets: resolve inherits from the reference, a new width keeps d_head") {
   RunConfig ref = parse_config(parse(kConfig), Where{"c.json", ""});
   Json tj = parse(R"({"targets": [
       {"name": "wide", "model": {"d_model": 128}},
@@ -573,7 +571,7 @@ TEST_CASE("trial id: stable, changes with what matters, not with how it runs") {
   CHECK(a.divergence_threshold() == doctest::Approx(1.5 * std::log(256.0)));
 }
 
-TEST_CASE("train precision: auto is the unwritten default (ids of older specs unchanged); bad "
+TEST_CASE("train precision: auto is the unwritten default (ids of older specs unchanged), bad "
           "values fail") {
   TrialSpec a;
   a.config = parse_config(parse(kConfig), Where{"c.json", ""});
@@ -590,7 +588,7 @@ TEST_CASE("train precision: auto is the unwritten default (ids of older specs un
   CHECK(failure_of([&] { parse_config(j, Where{"c.json", ""}); }).pointer == "/train/precision");
 }
 
-TEST_CASE("trial spec: base_dir is how it runs, not part of the id; it must be absolute") {
+TEST_CASE("trial spec: base_dir is how it runs, not part of the id, it must be absolute") {
   TrialSpec a;
   a.config = parse_config(parse(kConfig), Where{"c.json", ""});
   TrialSpec b = a;
@@ -736,7 +734,7 @@ TEST_CASE("paths: configs written from a config (sweep.json, transfer.json, emit
   CHECK(ta.id() == tb.id());
 }
 
-TEST_CASE("paths: a target's own data resolves beside the targets file; others inherit") {
+TEST_CASE("paths: a target's own data resolves beside the targets file, others inherit") {
   const RunConfig ref = parse_config(text_config("corpus.txt"), Where{"/sp/c.json", ""});
   const Json tj = parse(R"({"targets": [
       {"name": "wide", "model": {"d_model": 128}},
@@ -752,7 +750,7 @@ TEST_CASE("paths: a target's own data resolves beside the targets file; others i
   CHECK(tr.data.path == "/tg/other.txt");
 }
 
-TEST_CASE("paths: a trial spec is read as written; base_dir says where its paths resolve") {
+TEST_CASE("paths: a trial spec is read as written, base_dir says where its paths resolve") {
   TrialSpec a;
   a.config = parse_config(text_config("corpus.txt"), Where{"<stdin>", ""});
   a.base_dir = "/sp";

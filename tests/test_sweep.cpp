@@ -64,7 +64,7 @@ TrialResult ok_result(const std::string& id, double objective) {
 
 } // namespace
 
-TEST_CASE("journal: appended results read back; the last line per id wins") {
+TEST_CASE("journal: appended results read back, the last line per id wins") {
   TempDir tmp("mue-test-journal");
   const Journal j(tmp.path);
   CHECK(fs::is_directory(j.trials_dir()));
@@ -85,7 +85,7 @@ TEST_CASE("journal: appended results read back; the last line per id wins") {
   CHECK_FALSE(finished(done, "c"));
 }
 
-TEST_CASE("journal: a torn last line is ignored and reported; a damaged middle line is an error") {
+TEST_CASE("journal: a torn last line is ignored and reported, a damaged middle line is an error") {
   TempDir tmp("mue-test-torn");
   const Journal j(tmp.path);
   j.append(ok_result("a", 2.0));
@@ -191,7 +191,7 @@ TEST_CASE("worker protocol: pack, pack result and calibration files round-trip")
         std::vector<std::string>{"-q", "trial", "--calibrate", "--spec", "s.json"});
 }
 
-TEST_CASE("units: packs hold up to K trials of one pack key; MoE and other shapes run alone") {
+TEST_CASE("units: packs hold up to K trials of one pack key, MoE and other shapes run alone") {
   std::vector<PlannedTrial> plan{planned(1e-3), planned(2e-3), planned(4e-3)};
   PlannedTrial wide;
   wide.spec = spec_with(1e-3, 64);

@@ -89,7 +89,7 @@ TEST_CASE("gate: pass, fail, inconclusive, and the tolerance boundary") {
   CHECK(judge(bridged_bad, 1.0, &why) == Verdict::kFail);
 }
 
-TEST_CASE("verify case: grid centred on the reference value; drift recovered from fake results") {
+TEST_CASE("verify case: grid centred on the reference value, drift recovered from fake results") {
   const VerifyTarget t = target();
   VerifyCase c = plan_case(t, "lr", 5, 0.5, 1, Objective{}, 60, "t.json");
   REQUIRE(c.sweep.axes[0].values.size() == 5);
@@ -195,7 +195,7 @@ TEST_CASE("verify case: an interior best point with the vertex outside is fitted
   CHECK(o.message.find("<= tolerance") != std::string::npos);
 }
 
-TEST_CASE("verify case: points must be odd and >= 3; a zero wd has no log grid") {
+TEST_CASE("verify case: points must be odd and >= 3, a zero wd has no log grid") {
   const VerifyTarget t = target();
   CHECK_THROWS_AS(plan_case(t, "lr", 1, 0.5, 1, Objective{}, 60, "t.json"), UsageError);
   CHECK_THROWS_AS(plan_case(t, "lr", 4, 0.5, 1, Objective{}, 60, "t.json"), UsageError);
@@ -222,7 +222,7 @@ TEST_CASE("transfer report reader: schema version and missing fields name the po
 
 #include "sweep/slurm_launcher.h"
 
-TEST_CASE("Slurm states map to trial statuses; node failures and cancellations are resubmitted") {
+TEST_CASE("Slurm states map to trial statuses, node failures and cancellations are resubmitted") {
   CHECK(slurm_state_verdict("TIMEOUT", "TimeLimit").status == TrialStatus::kTimeout);
   auto oom = slurm_state_verdict("OUT_OF_MEMORY", "OutOfMemory");
   CHECK(oom.status == TrialStatus::kFailed);
@@ -238,7 +238,7 @@ TEST_CASE("Slurm states map to trial statuses; node failures and cancellations a
 }
 
 TEST_CASE(
-    "sbatch header: options become #SBATCH lines; a template replaces them with placeholders") {
+    "sbatch header: options become #SBATCH lines, a template replaces them with placeholders") {
   SlurmOptions o;
   o.partition = "gpu";
   o.gres = "gpu:1";

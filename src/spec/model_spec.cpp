@@ -214,10 +214,10 @@ FfnSpec parse_ffn(const Json& j, const Where& where) {
       gw.at("n_group").fail("n_group (" + std::to_string(q.n_group) + ") must divide n_experts (" +
                             std::to_string(f.n_experts) + ")");
     if (static_cast<long long>(q.topk_group) * (f.n_experts / q.n_group) < f.active)
-      gw.at("topk_group").fail("topk_group " + std::to_string(q.topk_group) + " groups of " +
-                               std::to_string(f.n_experts / q.n_group) +
-                               " experts hold fewer than the " + std::to_string(f.active) +
-                               " active experts");
+      gw.at("topk_group")
+          .fail("topk_group " + std::to_string(q.topk_group) + " groups of " +
+                std::to_string(f.n_experts / q.n_group) + " experts hold fewer than the " +
+                std::to_string(f.active) + " active experts");
   }
   // Optional claims a spec may make about its size; checked, never trusted.
   if (auto total = r.opt_integer("total_width")) {
@@ -265,7 +265,8 @@ ModelSpec parse_model(const Json& j, const Where& where, const ModelSpec* base, 
     const int given = heads ? m.n_heads : m.d_head;
     if (m.d_model % given != 0)
       r.fail(key, std::string(key) + " (" + std::to_string(given) + ") must divide d_model (" +
-                      std::to_string(m.d_model) + ") when the other of n_heads / d_head is not "
+                      std::to_string(m.d_model) +
+                      ") when the other of n_heads / d_head is not "
                       "given; give both for an attention width other than d_model");
     if (heads) m.d_head = m.d_model / m.n_heads;
     if (dhead) m.n_heads = m.d_model / m.d_head;
@@ -277,9 +278,12 @@ ModelSpec parse_model(const Json& j, const Where& where, const ModelSpec* base, 
       if (base->d_attn() == base->d_model)
         r.fail("d_model", "d_head (" + std::to_string(m.d_head) + ") must divide d_model (" +
                               std::to_string(m.d_model) + ")");
-      r.fail("d_model", "the reference's " + std::to_string(base->n_heads) + " heads scaled to "
-                        "d_model " + std::to_string(m.d_model) + " are not a whole number; give "
-                        "n_heads (and d_head)");
+      r.fail("d_model", "the reference's " + std::to_string(base->n_heads) +
+                            " heads scaled to "
+                            "d_model " +
+                            std::to_string(m.d_model) +
+                            " are not a whole number; give "
+                            "n_heads (and d_head)");
     }
     m.n_heads = static_cast<int>(scaled / base->d_model);
   }
@@ -315,12 +319,12 @@ ModelSpec parse_model(const Json& j, const Where& where, const ModelSpec* base, 
   // The layout needs at least one MoE block among n_layers.
   const FfnSpec& f = m.ffn;
   if (f.is_moe() && m.n_layers > 0 && m.moe_layers() == 0) {
-    const Where w = r.has("ffn") ? r.at("ffn").at(f.first_k_dense > 0 ? "first_k_dense"
-                                                                       : "moe_every")
-                                 : r.at("n_layers");
+    const Where w = r.has("ffn")
+                        ? r.at("ffn").at(f.first_k_dense > 0 ? "first_k_dense" : "moe_every")
+                        : r.at("n_layers");
     w.fail("first_k_dense " + std::to_string(f.first_k_dense) + " and moe_every " +
-           std::to_string(f.moe_every) + " leave no MoE block among " +
-           std::to_string(m.n_layers) + " layers");
+           std::to_string(f.moe_every) + " leave no MoE block among " + std::to_string(m.n_layers) +
+           " layers");
   }
   r.finish();
   return m;

@@ -23,6 +23,14 @@ public:
       : ref_(ref), m_(m), t_(t), o_(o), where_(where) {}
 
   Parameterization build() {
+    if (m_.tie_embeddings && o_.head_rule == HeadRule::kBlog &&
+        o_.parameterization == ParameterizationKind::kMue)
+      where_.at("model")
+          .at("tie_embeddings")
+          .fail("tied embeddings cannot follow head_rule blog: one matrix cannot take the "
+                "embedding's init σ and lr η (muP.input) and the blog head's σ/√ρ_d and η/ρ_d "
+                "at once (docs/method.md §11.4); set the option head_rule: mup, under which "
+                "both roles agree, or untie the embeddings");
     if (o_.parameterization == ParameterizationKind::kStandard) return standard();
     ratios();
     globals();
@@ -72,13 +80,16 @@ private:
     s.A.note(id, "standard parameterization: no output multiplier");
     s.route_scale = Traced(1, "no scale");
     s.route_scale.note(id, "standard parameterization: the normalized gates sum to 1");
+    model_route_constants(s.route_scale);
     s.shared_scale = Traced(1, "shared experts are added unscaled");
     s.residual_multiplier = Traced(1, "no multiplier");
     s.attention_scale = Traced(1, "q·k");
     s.attention_scale.apply(id, 1.0 / std::sqrt(m_.d_head), [&] {
       return std::string("1/√d_head, d_head = " + std::to_string(m_.d_head));
     });
+    alpha(s.attention_scale, ref_.hparams.alpha_attn, "α_attn");
     s.output_multiplier = Traced(1, "no multiplier");
+    alpha(s.output_multiplier, ref_.hparams.alpha_out, "α_out");
     const double d = m_.d_model;
     auto group = [&](double fan_in) {
       GroupParams g;
@@ -97,17 +108,22 @@ private:
     };
     auto& G = p_.groups;
     G[ParamGroup::kEmbedding] = group(0);
+    alpha(G[ParamGroup::kEmbedding].multiplier, ref_.hparams.alpha_emb, "α_emb");
     G[ParamGroup::kAttnQkv] = group(d);
-    G[ParamGroup::kAttnOut] = group(d);
+    G[ParamGroup::kAttnOut] = group(static_cast<double>(m_.d_attn()));
     GroupParams norm = group(d);
     norm.init_std = Traced(0, "gains start at exactly 1 (no noise)");
     norm.wd.apply(id, 0, [] { return std::string("gains are not decayed"); });
     G[ParamGroup::kNorm] = norm;
-    G[ParamGroup::kUnembedding] = group(d);
-    if (!f.is_moe()) {
+    if (!m_.tie_embeddings) {
+      G[ParamGroup::kUnembedding] = group(d);
+      G[ParamGroup::kUnembedding].multiplier = s.output_multiplier;
+    }
+    if (!f.is_moe() || f.has_dense_layers(m_.n_layers)) {
       G[ParamGroup::kFfnUp] = group(d);
-      G[ParamGroup::kFfnDown] = group(f.d_ff);
-    } else {
+      G[ParamGroup::kFfnDown] = group(f.is_moe() ? f.dense_d_ff : f.d_ff);
+    }
+    if (f.is_moe()) {
       G[ParamGroup::kExpertUp] = group(d);
       G[ParamGroup::kExpertDown] = group(f.d_expert);
       G[ParamGroup::kRouter] = group(d);
@@ -121,6 +137,44 @@ private:
         "standard parameterization (baseline, not muE): the reference's lr, wd, eps and β "
         "reused; PyTorch-default init; no multipliers");
     return std::move(p_);
+  }
+
+  // §11.10: a tunable multiplier α of the reference, carried unchanged (1 when absent).
+  static void alpha(Traced& t, const std::optional<double>& a, const char* name) {
+    if (!a) return;
+    t.apply("hparams.alpha", *a, [&] {
+      return std::string(name) + " = " + fmt(*a) + " tuned on the reference, carried unchanged";
+    });
+  }
+
+  // §11.5 / §11.9: the model's own routing constants, carried unchanged: its routed scale
+  // multiplies R; the loss coefficients and the aux-free bias rate are noted on R's trace.
+  void model_route_constants(Traced& R) const {
+    const FfnSpec& f = m_.ffn;
+    if (!f.is_moe()) return;
+    const RouterSpec& q = f.router;
+    if (q.routed_scaling_factor != 1)
+      R.apply("not_transferred", q.routed_scaling_factor, [&] {
+        return "the model's own routed_scaling_factor " + fmt(q.routed_scaling_factor) +
+               ", on top of R";
+      });
+    std::string consts;
+    auto add = [&](const char* name, double v) {
+      if (v != 0) consts += (consts.empty() ? "" : ", ") + std::string(name) + " " + fmt(v);
+    };
+    add("aux_loss_coef", q.aux_loss_coef);
+    add("z_loss_coef", q.z_loss_coef);
+    add("bias_update_rate", q.bias_update_rate);
+    if (!consts.empty())
+      R.note(
+          "not_transferred",
+          "router constants carried unchanged: " + consts +
+              (q.bias_update_rate > 0 ? " (the aux-free bias moves selection, never a gate)" : ""));
+    if (q.group_limited())
+      R.note("moe.group_limited", "group-limited routing (" + std::to_string(q.n_group) +
+                                      " groups, the best " + std::to_string(q.topk_group) +
+                                      " kept, then top-" + std::to_string(f.active) +
+                                      ") selects, it does not rescale: π₀ and R as without groups");
   }
 
   void ratios() {
@@ -186,6 +240,45 @@ private:
               "(keep the reference betas) or change batch/duration less");
   }
 
+  // R = 1/π₀ (§2, §7, §11.5): π₀ is a selected expert's gate at init (equal scores). The
+  // renormalized kinds take Bridge I's R = N (all experts under one normalization), then
+  // Bridge II's a/N (and 1/g per group); softmax keeps π₀ = 1/N for any a, sigmoid σ(0) = 1/2.
+  void route_scale(Traced& R) const {
+    const FfnSpec& f = m_.ffn;
+    const std::string N = std::to_string(f.n_experts), a = std::to_string(f.active);
+    R = Traced(1, "no scale");
+    switch (f.router.gate) {
+    case GateKind::kSigmoidRenorm:
+    case GateKind::kSoftmaxRenorm:
+      R.apply("bridge1.route_scale", f.n_experts,
+              [&] { return "R = N: all " + N + " experts under one normalization"; });
+      if (f.active < f.n_experts)
+        R.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts,
+                [&] { return "R: N → a = " + a; });
+      if (f.groups > 1 && o_.routing_normalization == RoutingNormalization::kPerGroup)
+        R.apply("moe.groups.route_scale", 1.0 / f.groups, [&] {
+          return "per_group normalization: R = a/g over the " +
+                 std::to_string(f.active / f.groups) + " experts of one group";
+        });
+      break;
+    case GateKind::kSoftmax:
+      R.apply("bridge1.route_scale", f.n_experts,
+              [&] { return "gate softmax: π₀ = 1/N over all " + N + " experts, R = 1/π₀ = N"; });
+      if (f.active < f.n_experts)
+        R.note("bridge2.route_scale",
+               "gate softmax is not renormalized over the " + a + " selected: π₀ stays 1/N");
+      break;
+    case GateKind::kSigmoid:
+      R.apply("bridge1.route_scale", 2,
+              [&] { return std::string("gate sigmoid: π₀ = σ(0) = 1/2, R = 1/π₀ = 2"); });
+      if (f.active < f.n_experts)
+        R.note("bridge2.route_scale",
+               "gate sigmoid is not normalized: π₀ = 1/2 for any number of active experts");
+      break;
+    }
+    model_route_constants(R);
+  }
+
   void scalars() {
     const FfnSpec& f = m_.ffn;
     Scalars& s = p_.scalars;
@@ -204,23 +297,11 @@ private:
         return std::string("A = d/H with all " + std::to_string(f.n_experts) +
                            " experts active: " + fmt(d) + "/" + fmt(H_all_));
       });
-      s.route_scale = Traced(1, "no scale");
-      s.route_scale.apply("bridge1.route_scale", f.n_experts, [&] {
-        return std::string("R = N: all " + std::to_string(f.n_experts) +
-                           " experts under one normalization");
-      });
-      if (f.active < f.n_experts) {
+      if (f.active < f.n_experts)
         s.A.apply("bridge2.output_mult", H_all_ / H_act, [&] {
           return std::string("A re-applied at the active width: " + fmt(H_all_) + "/" + fmt(H_act));
         });
-        s.route_scale.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts,
-                            [&] { return std::string("R: N → a = " + std::to_string(f.active)); });
-      }
-      if (f.groups > 1 && o_.routing_normalization == RoutingNormalization::kPerGroup)
-        s.route_scale.apply("moe.groups.route_scale", 1.0 / f.groups, [&] {
-          return std::string("per_group normalization: R = a/g over the " +
-                             std::to_string(f.active / f.groups) + " experts of one group");
-        });
+      route_scale(s.route_scale);
     } else {
       H_all_ = H_act;
       s.H_act = Traced(H_act, "d_ff = " + std::to_string(f.d_ff));
@@ -247,10 +328,12 @@ private:
         return std::string("1/√d_head (attention_scale=inv_sqrt_dhead), d_head = " +
                            std::to_string(m_.d_head));
       });
+    alpha(s.attention_scale, ref_.hparams.alpha_attn, "α_attn");
     s.output_multiplier = Traced(1, "no multiplier at the reference width");
     s.output_multiplier.apply("muP.output.mult", 1 / p_.ratios.rho_d, [&] {
       return std::string("logits × 1/ρ_d, ρ_d = " + fmt(p_.ratios.rho_d));
     });
+    alpha(s.output_multiplier, ref_.hparams.alpha_out, "α_out");
   }
 
   GroupParams start() const {
@@ -265,43 +348,75 @@ private:
   }
 
   // A 2-D hidden weight (§4): init ρ_d^(-1/2), lr 1/ρ_d × m_L^(α-1).
-  GroupParams hidden() const {
+  GroupParams hidden() const { return hidden(p_.ratios.rho_d, ""); }
+
+  // A 2-D hidden weight whose fan-in grew by `fan` = f/f⋆ (§11.1, muP.hidden.fan_in): init
+  // × fan^(-1/2), lr × 1/fan. With fan = ρ_d (fan-in d) this is §4's rule under its ids;
+  // `what` names the fan-in for the trace otherwise.
+  GroupParams hidden(double fan, const std::string& what) const {
     const Ratios& r = p_.ratios;
     GroupParams g = start();
-    g.init_std.apply("muP.hidden.init", 1 / std::sqrt(r.rho_d),
-                     [&] { return hidden_init_reason_; });
-    g.lr.apply("muP.hidden.lr", 1 / r.rho_d, [&] { return hidden_lr_reason_; });
+    if (fan == r.rho_d) {
+      g.init_std.apply("muP.hidden.init", 1 / std::sqrt(r.rho_d),
+                       [&] { return hidden_init_reason_; });
+      g.lr.apply("muP.hidden.lr", 1 / r.rho_d, [&] { return hidden_lr_reason_; });
+    } else {
+      g.init_std.apply("muP.hidden.fan_in", 1 / std::sqrt(fan),
+                       [&] { return "× (f/f⋆)^(-1/2), " + what + ", f/f⋆ = " + fmt(fan); });
+      g.lr.apply("muP.hidden.fan_in", 1 / fan,
+                 [&] { return "× f⋆/f, " + what + ", f/f⋆ = " + fmt(fan); });
+    }
     g.lr.apply("completeP.depth.lr", std::pow(r.m_L, o_.depth_alpha - 1), [&] {
       return std::string("× m_L^(α-1), m_L = " + fmt(r.m_L) + ", α = " + fmt(o_.depth_alpha));
     });
-    width_wd(g);
+    width_wd(g, fan);
     if (o_.eps_rule == EpsRule::kCompleteP)
-      g.eps.apply("completeP.eps", 1 / (r.rho_d * std::pow(r.m_L, o_.depth_alpha)),
+      g.eps.apply("completeP.eps", 1 / (fan * std::pow(r.m_L, o_.depth_alpha)),
                   [&] { return std::string("hidden eps / (ρ_d·m_L^α)"); });
     return g;
   }
 
-  void width_wd(GroupParams& g) const {
+  // wd_width_scaling independent: λ × (the factor that divided lr), so lr·wd is kept.
+  void width_wd(GroupParams& g) const { width_wd(g, p_.ratios.rho_d); }
+  void width_wd(GroupParams& g, double lr_divisor) const {
     if (o_.wd_width_scaling == WdWidthScaling::kIndependent)
-      g.wd.apply("option.wd_width_scaling", p_.ratios.rho_d,
+      g.wd.apply("option.wd_width_scaling", lr_divisor,
                  [&] { return std::string("independent: λ × ρ_d keeps lr·wd across width"); });
   }
 
   // A down projection: hidden, plus the active-width init and the multiplier A.
-  GroupParams down() const {
+  GroupParams down() const { return down(H_all_, p_.scalars.H_act.value, p_.scalars.A); }
+  // The same for an FFN kind of all-active width H_all, active width H_act and multiplier A
+  // (§11.7: the dense blocks of a layered MoE model are a kind of their own).
+  GroupParams down(double H_all, double H_act, const Traced& A) const {
     GroupParams g = hidden();
     const double d = m_.d_model;
-    const double H_act = p_.scalars.H_act.value;
-    g.init_std.apply("bridge1.down_init", std::sqrt(H_all_ / d), [&] {
-      return std::string("× √(H/d) at the all-active width: √(" + fmt(H_all_) + "/" + fmt(d) + ")");
+    g.init_std.apply("bridge1.down_init", std::sqrt(H_all / d), [&] {
+      return std::string("× √(H/d) at the all-active width: √(" + fmt(H_all) + "/" + fmt(d) + ")");
     });
-    if (H_all_ != H_act)
-      g.init_std.apply("bridge2.down_init", std::sqrt(H_act / H_all_), [&] {
-        return std::string("× √(H_act/H) at the active width: √(" + fmt(H_act) + "/" + fmt(H_all_) +
+    if (H_all != H_act)
+      g.init_std.apply("bridge2.down_init", std::sqrt(H_act / H_all), [&] {
+        return std::string("× √(H_act/H) at the active width: √(" + fmt(H_act) + "/" + fmt(H_all) +
                            ")");
       });
-    g.multiplier = p_.scalars.A;
+    g.multiplier = A;
     return g;
+  }
+
+  // §11.7: the dense blocks of a layered MoE model (first_k_dense, moe_every): width
+  // dense_d_ff, their own A = d/d_ff, in the ffn_* groups.
+  void dense_blocks() {
+    const FfnSpec& f = m_.ffn;
+    const double d = m_.d_model, H = f.dense_d_ff;
+    Traced A(1, "no multiplier");
+    A.apply("bridge1.output_mult", d / H,
+            [&] { return "A = d/d_ff of the dense blocks = " + fmt(d) + "/" + fmt(H); });
+    A.note("layout.ffn_kind", "dense blocks of the layout: their own H_act = dense_d_ff and A");
+    GroupParams up = hidden(), dn = down(H, H, A);
+    up.init_std.note("layout.ffn_kind", "dense blocks of the layout (ffn_*)");
+    dn.init_std.note("layout.ffn_kind", "dense blocks of the layout (ffn_*), H = dense_d_ff");
+    p_.groups[ParamGroup::kFfnUp] = up;
+    p_.groups[ParamGroup::kFfnDown] = dn;
   }
 
   void mark_sde_cancel(GroupParams& g) const {
@@ -350,10 +465,24 @@ private:
     if (o_.eps_rule == EpsRule::kCompleteP)
       emb.eps.apply("completeP.eps", 1 / r.rho_d,
                     [&] { return std::string("embedding eps / ρ_d"); });
+    alpha(emb.multiplier, ref_.hparams.alpha_emb, "α_emb");
+    if (m_.tie_embeddings) {
+      const char* why = "tied embeddings: one matrix is embedding and unembedding; it takes the "
+                        "input row (σ, η, λ) and the logits keep × 1/ρ_d (muP.output.mult)";
+      emb.init_std.note("muP.tied", why);
+      emb.lr.note("muP.tied", why);
+      emb.wd.note("muP.tied", why);
+    }
     G[ParamGroup::kEmbedding] = emb;
 
+    // q, k, v: fan-in d (§4; GQA's k and v too, §11.3). attn_out: fan-in d_attn (§11.2); its
+    // branch is scaled by the block scalar r, not here.
     G[ParamGroup::kAttnQkv] = hidden();
-    G[ParamGroup::kAttnOut] = hidden(); // its branch is scaled by the block scalar r, not here
+    const double rho_attn =
+        static_cast<double>(m_.d_attn()) / static_cast<double>(ref_.model.d_attn());
+    G[ParamGroup::kAttnOut] =
+        hidden(rho_attn, "attn_out fan-in d_attn " + std::to_string(ref_.model.d_attn()) + " → " +
+                             std::to_string(m_.d_attn()));
 
     GroupParams norm = start();
     norm.init_std.apply("muP.vector", 0,
@@ -375,6 +504,8 @@ private:
                      "ρ_d = 1");
       G[ParamGroup::kFinalNorm] = fin;
     }
+    if (m_.qk_norm)
+      norm.lr.note("muP.qk_norm", "the QK-norm gains of q and k are vectors in this group");
     G[ParamGroup::kNorm] = norm;
 
     GroupParams head = start();
@@ -391,7 +522,7 @@ private:
     if (o_.eps_rule == EpsRule::kCompleteP)
       head.eps.apply("completeP.eps", 1 / r.rho_d, [&] { return std::string("head eps / ρ_d"); });
     head.multiplier = p_.scalars.output_multiplier;
-    G[ParamGroup::kUnembedding] = head;
+    if (!m_.tie_embeddings) G[ParamGroup::kUnembedding] = head; // tied: the embedding's row
 
     const FfnSpec& f = m_.ffn;
     if (!f.is_moe()) {
@@ -399,6 +530,7 @@ private:
       G[ParamGroup::kFfnDown] = down();
       return;
     }
+    if (f.has_dense_layers(m_.n_layers)) dense_blocks();
     GroupParams up = hidden(), dn = down();
     mark_sde_cancel(up);
     mark_sde_cancel(dn);
@@ -497,6 +629,40 @@ private:
                          ? " (global normalization)"
                          : " (per-group normalization)"));
     }
+    if (f.is_moe()) {
+      const RouterSpec& q = f.router;
+      if (q.gate != GateKind::kSigmoidRenorm)
+        R.push_back(
+            std::string("gate ") + to_string(q.gate) +
+            (q.renormalized() ? " (renormalized over the selected)" : " (not renormalized)") +
+            ": R = 1/π₀ = " + fmt(p_.scalars.route_scale.value / q.routed_scaling_factor) +
+            (q.routed_scaling_factor != 1
+                 ? ", × the model's routed_scaling_factor " + fmt(q.routed_scaling_factor)
+                 : std::string()));
+      else if (q.routed_scaling_factor != 1)
+        R.push_back("the model's routed_scaling_factor " + fmt(q.routed_scaling_factor) +
+                    " on top of R (not transferred)");
+      if (q.group_limited())
+        R.push_back("group-limited routing: " + std::to_string(q.n_group) + " groups, the best " +
+                    std::to_string(q.topk_group) + " kept, then top-" + std::to_string(f.active) +
+                    "; table as without groups");
+      if (f.has_dense_layers(m_.n_layers))
+        R.push_back("layout: " + std::to_string(m_.n_layers - m_.moe_layers()) +
+                    " dense blocks (d_ff " + std::to_string(f.dense_d_ff) +
+                    ", A = " + fmt(p_.groups.at(ParamGroup::kFfnDown).multiplier.value) + ") and " +
+                    std::to_string(m_.moe_layers()) + " MoE blocks (A = " +
+                    fmt(p_.scalars.A.value) + "); each FFN kind has its own A");
+    }
+    if (m_.d_attn() != m_.d_model || a.d_attn() != a.d_model)
+      R.push_back("attention width d_attn " + std::to_string(a.d_attn()) + " → " +
+                  std::to_string(m_.d_attn()) + " (d_model " + std::to_string(m_.d_model) +
+                  "): attn_out by its fan-in");
+    if (m_.kv_heads() != m_.n_heads)
+      R.push_back("GQA: " + std::to_string(m_.kv_heads()) + " key/value heads for " +
+                  std::to_string(m_.n_heads) + " query heads (a shape; no factor changes)");
+    if (m_.tie_embeddings)
+      R.push_back("tied embeddings: one matrix with the embedding's row; logits × 1/ρ_d");
+    if (m_.qk_norm) R.push_back("QK-norm: its gains are vectors in group norm");
     if (r.rho_B != 1) R.push_back("batch " + times(r.rho_B) + " (tokens per step)");
     if (r.rho_D != 1) R.push_back("duration " + times(r.rho_D) + " (tokens)");
     if (R.empty()) R.push_back("identity (the reference itself)");
