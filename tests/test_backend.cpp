@@ -680,6 +680,9 @@ TEST_CASE("gate kinds: with equal scores R·π₀ = 1 for every kind, the routed
     CAPTURE(to_string(g));
     const FfnSpec f = moe_spec(6, 2, 8, g);
     const double R = inverse_pi0(f);
+    RunConfig c = config(R"({"kind": "dense", "d_ff": 64})", d);
+    c.model.ffn = f;
+    CHECK(table_for(c, "t").scalars.route_scale.value == doctest::Approx(R)); // the table's R
     MoeFfn moe(d, f, Activation::kGelu, A, R);
     randomize(*moe, 0.3);
     {
