@@ -1,7 +1,8 @@
 // Benchmark: step time of muE's LibTorch backend vs PyTorch eager (bench/step_time.py,
 // Debian's python3-torch) on the same tiny GPT, same threads, side by side: rounds
 // alternate ours / theirs so drift of the machine hits both. Also dense vs MoE
-// (8 experts, top-2, same active width) in our backend.
+// (8 experts, top-2, same active width d_ff = a·d_expert) in our backend, for each gate kind
+// of docs/method.md §11.5 (sigmoid_renorm is the default MoE measured before the gate kinds).
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "bench_util.h"
@@ -27,7 +30,7 @@ using namespace mue::torch_backend;
 
 namespace {
 
-RunConfig bench_config(bool moe) {
+RunConfig bench_config(bool moe, GateKind gate = GateKind::kSigmoidRenorm) {
   Json j = Json::parse(R"({
     "model": {"vocab": 256, "d_model": 128, "n_layers": 4, "n_heads": 4, "seq_len": 128,
               "ffn": {"kind": "dense", "d_ff": 512}},
@@ -36,12 +39,15 @@ RunConfig bench_config(bool moe) {
   if (moe)
     j["model"]["ffn"] =
         Json::parse(R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 256})");
-  return parse_config(j, Where{"bench", ""});
+  RunConfig c = parse_config(j, Where{"bench", ""});
+  c.model.ffn.router.gate = gate;
+  return c;
 }
 
 // Per-step seconds of `steps` timed steps after `warmup` untimed ones.
-std::vector<double> ours(bool moe, int steps, int warmup) {
-  RunConfig c = bench_config(moe);
+std::vector<double> ours(bool moe, int steps, int warmup,
+                         GateKind gate = GateKind::kSigmoidRenorm) {
+  RunConfig c = bench_config(moe, gate);
   Parameterization table = table_for(c, "bench");
   torch::manual_seed(0);
   Gpt model(c.model, table);
@@ -92,6 +98,10 @@ int main(int argc, char** argv) {
   torch::set_num_threads(threads);
   const int rounds = 5, steps = 20, warmup = 3;
   std::vector<double> ours_dense, theirs_dense, ours_moe, ratio;
+  // The other gate kinds, measured in the same rounds (sigmoid_renorm is ours_moe).
+  const std::vector<GateKind> other_gates = {GateKind::kSoftmaxRenorm, GateKind::kSoftmax,
+                                             GateKind::kSigmoid};
+  std::map<std::string, std::vector<double>> gate_rounds;
   for (int r = 0; r < rounds; ++r) {
     const double a = median(ours(false, steps, warmup));
     const double b = median(theirs(root + "/bench/step_time.py", threads, steps, warmup));
@@ -99,9 +109,21 @@ int main(int argc, char** argv) {
     ours_dense.push_back(a);
     theirs_dense.push_back(b);
     ours_moe.push_back(m);
+    gate_rounds[to_string(GateKind::kSigmoidRenorm)].push_back(m);
     ratio.push_back(a / b);
-    std::fprintf(stderr, "round %d: ours %.4f s, pytorch eager %.4f s, ours MoE %.4f s\n", r + 1, a,
+    std::fprintf(stderr, "round %d: ours %.4f s, pytorch eager %.4f s, ours MoE %.4f s", r + 1, a,
                  b, m);
+    for (GateKind g : other_gates) {
+      const double t = median(ours(true, steps, warmup, g));
+      gate_rounds[to_string(g)].push_back(t);
+      std::fprintf(stderr, ", %s %.4f s", to_string(g), t);
+    }
+    std::fprintf(stderr, "\n");
+  }
+  Json gate_median = Json::object(), gate_ratio = Json::object();
+  for (const auto& [name, v] : gate_rounds) {
+    gate_median[name] = median(v);
+    gate_ratio[name] = median(v) / median(ours_dense);
   }
   auto info = runtime_info();
   Json result{
@@ -126,9 +148,14 @@ int main(int argc, char** argv) {
       {"ratio_moe_over_dense", median(ours_moe) / median(ours_dense)},
       {"goal_ratio_ours_over_pytorch", 0.8},
       {"per_round",
-       {{"ours_dense", ours_dense},
-        {"pytorch_eager_dense", theirs_dense},
-        {"ours_moe", ours_moe}}}};
+       {{"ours_dense", ours_dense}, {"pytorch_eager_dense", theirs_dense}, {"ours_moe", ours_moe}}},
+      {"gate_kinds",
+       {{"what", "MoE 8e2a (d_expert 256) step time per gate kind (docs/method.md §11.5) vs the "
+                 "dense model of the same active width (d_ff 512 = a·d_expert = ours_dense), "
+                 "measured in the same rounds; sigmoid_renorm is ours_moe"},
+        {"median_step_s", gate_median},
+        {"ratio_over_dense", gate_ratio},
+        {"per_round", gate_rounds}}}};
   std::cout << result.dump() << "\n";
   write_file_atomic(root + "/bench/results/step_time.json", result.dump(2) + "\n");
   return 0;
