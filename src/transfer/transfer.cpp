@@ -23,14 +23,7 @@ public:
       : ref_(ref), m_(m), t_(t), o_(o), where_(where) {}
 
   Parameterization build() {
-    if (m_.tie_embeddings && o_.head_rule == HeadRule::kBlog &&
-        o_.parameterization == ParameterizationKind::kMue)
-      where_.at("model")
-          .at("tie_embeddings")
-          .fail("tied embeddings cannot follow head_rule blog: one matrix cannot take the "
-                "embedding's init σ and lr η (muP.input) and the blog head's σ/√ρ_d and η/ρ_d "
-                "at once (docs/method.md §11.4); set the option head_rule: mup, under which "
-                "both roles agree, or untie the embeddings");
+    check_tied_head(m_.tie_embeddings, o_, where_.at("model").at("tie_embeddings"));
     if (o_.parameterization == ParameterizationKind::kStandard) return standard();
     ratios();
     globals();
