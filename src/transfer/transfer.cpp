@@ -641,9 +641,9 @@ private:
                     "; table as without groups");
       if (f.has_dense_layers(m_.n_layers))
         R.push_back("layout: " + std::to_string(m_.n_layers - m_.moe_layers()) +
-                    " dense blocks (d_ff " + std::to_string(f.dense_d_ff) +
+                    " dense block(s) (d_ff " + std::to_string(f.dense_d_ff) +
                     ", A = " + fmt(p_.groups.at(ParamGroup::kFfnDown).multiplier.value) + ") and " +
-                    std::to_string(m_.moe_layers()) + " MoE blocks (A = " +
+                    std::to_string(m_.moe_layers()) + " MoE block(s) (A = " +
                     fmt(p_.scalars.A.value) + "); each FFN kind has its own A");
     }
     if (m_.d_attn() != m_.d_model || a.d_attn() != a.d_model)
