@@ -32,6 +32,7 @@ Command add_coord_check(CLI::App& app, const GlobalOptions& g);
 Command add_validate(CLI::App& app, const GlobalOptions& g);
 Command add_trial(CLI::App& app, const GlobalOptions& g);
 Command add_env(CLI::App& app, const GlobalOptions& g);
+Command add_import(CLI::App& app, const GlobalOptions& g);
 
 // Set in the environment when muE restarted itself to set OMP_WAIT_POLICY (main.cpp).
 inline constexpr const char* kReexecMarker = "MUE_OMP_REEXEC";

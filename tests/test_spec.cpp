@@ -489,6 +489,36 @@ TEST_CASE("sweep spec: seeds as a count start at the train seed, pointer axes se
   CHECK(c.train.seed == 9);
 }
 
+TEST_CASE("sweep spec: the α multipliers are axes by name (docs/method.md §11.10)") {
+  Json j = parse(kSweep);
+  j["axes"]["alpha_out"] = parse("[0.5, 1, 2]");
+  j["axes"]["alpha_emb"] = parse("{\"log2_grid\": [0, 2, 1]}");
+  SweepSpec s = parse_sweep_spec(j, Where{"s.json", ""});
+  CHECK(s.grid_points() == 5 * 3 * 3);
+  std::vector<double> point(3);
+  for (std::size_t i = 0; i < 3; ++i)
+    point[i] = s.axes[i].key == "alpha_out" ? 2 : s.axes[i].key == "alpha_emb" ? 4 : 0.001;
+  const RunConfig c = config_at(s, point, 7, Where{"s.json", ""});
+  CHECK(c.hparams.alpha_out == 2.0);
+  CHECK(c.hparams.alpha_emb == 4.0);
+  CHECK_FALSE(c.hparams.alpha_attn);
+  // A non-positive α is refused at its axis.
+  j["axes"]["alpha_out"] = parse("[0, 1]");
+  CHECK(failure_of([&] { parse_sw(j); }).pointer == "/axes/alpha_out/0");
+}
+
+TEST_CASE("config: tied embeddings with head_rule blog are refused at the field (§11.4)") {
+  Json j = parse(kConfig);
+  j["model"]["tie_embeddings"] = true;
+  CHECK_NOTHROW(parse_cfg(j)); // head_rule mup (the default): the two roles agree
+  j["options"]["head_rule"] = "blog";
+  const auto f = failure_of([&] { parse_cfg(j); });
+  CHECK(f.pointer == "/model/tie_embeddings");
+  CHECK(f.reason.find("head_rule: mup") != std::string::npos);
+  j["options"]["parameterization"] = "standard"; // the baseline has no head rule
+  CHECK_NOTHROW(parse_cfg(j));
+}
+
 namespace {
 void parse_tg(const Json& j) {
   parse_targets_spec(j, Where{"t.json", ""});

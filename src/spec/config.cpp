@@ -109,6 +109,7 @@ RunConfig parse_config(const Json& j, const Where& where) {
   c.hparams = parse_hparams(r.raw("hparams"), r.at("hparams"));
   if (r.has("backend")) c.backend = parse_backend(r.raw("backend"), r.at("backend"));
   if (r.has("options")) c.options = parse_options(r.raw("options"), r.at("options"));
+  check_tied_head(c.model.tie_embeddings, c.options, r.at("model").at("tie_embeddings"));
   if (r.has("reference")) {
     ObjectReader rr = r.object("reference");
     BaseShape b;

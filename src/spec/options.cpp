@@ -67,4 +67,13 @@ Json to_json(const TransferOptions& o) {
   return j;
 }
 
+void check_tied_head(bool tied, const TransferOptions& o, const Where& tie_at) {
+  if (!tied || o.head_rule != HeadRule::kBlog || o.parameterization != ParameterizationKind::kMue)
+    return;
+  tie_at.fail("tied embeddings cannot follow head_rule blog: one matrix cannot take the "
+              "embedding's init σ and lr η (muP.input) and the blog head's σ/√ρ_d and η/ρ_d at "
+              "once (docs/method.md §11.4); set the option head_rule: mup, under which both "
+              "roles agree, or untie the embeddings");
+}
+
 } // namespace mue

@@ -46,4 +46,9 @@ inline bool operator!=(const TransferOptions& a, const TransferOptions& b) {
 TransferOptions parse_options(const Json& j, const Where& where, const TransferOptions& base = {});
 Json to_json(const TransferOptions& o);
 
+// docs/method.md §11.4: tied embeddings cannot follow head_rule blog (one matrix cannot take
+// the embedding's σ, η and the blog head's σ/√ρ_d, η/ρ_d). InputError at `tie_at` (the
+// model's tie_embeddings field) when `tied` and the options ask for both; else nothing.
+void check_tied_head(bool tied, const TransferOptions& o, const Where& tie_at);
+
 } // namespace mue

@@ -35,6 +35,9 @@ TargetsSpec parse_targets_spec(const Json& j, const Where& where) {
     }
     t.options = tr.has("options") ? parse_options(tr.raw("options"), tr.at("options"), out.options)
                                   : out.options;
+    // A target that ties its embeddings itself; an inherited tie is checked by transfer.
+    if (t.model_patch.contains("tie_embeddings") && t.model_patch["tie_embeddings"] == true)
+      check_tied_head(true, t.options, tr.at("model").at("tie_embeddings"));
     tr.finish();
     out.targets.push_back(std::move(t));
   }

@@ -23,14 +23,7 @@ public:
       : ref_(ref), m_(m), t_(t), o_(o), where_(where) {}
 
   Parameterization build() {
-    if (m_.tie_embeddings && o_.head_rule == HeadRule::kBlog &&
-        o_.parameterization == ParameterizationKind::kMue)
-      where_.at("model")
-          .at("tie_embeddings")
-          .fail("tied embeddings cannot follow head_rule blog: one matrix cannot take the "
-                "embedding's init σ and lr η (muP.input) and the blog head's σ/√ρ_d and η/ρ_d "
-                "at once (docs/method.md §11.4); set the option head_rule: mup, under which "
-                "both roles agree, or untie the embeddings");
+    check_tied_head(m_.tie_embeddings, o_, where_.at("model").at("tie_embeddings"));
     if (o_.parameterization == ParameterizationKind::kStandard) return standard();
     ratios();
     globals();
@@ -648,9 +641,9 @@ private:
                     "; table as without groups");
       if (f.has_dense_layers(m_.n_layers))
         R.push_back("layout: " + std::to_string(m_.n_layers - m_.moe_layers()) +
-                    " dense blocks (d_ff " + std::to_string(f.dense_d_ff) +
+                    " dense block(s) (d_ff " + std::to_string(f.dense_d_ff) +
                     ", A = " + fmt(p_.groups.at(ParamGroup::kFfnDown).multiplier.value) + ") and " +
-                    std::to_string(m_.moe_layers()) + " MoE blocks (A = " +
+                    std::to_string(m_.moe_layers()) + " MoE block(s) (A = " +
                     fmt(p_.scalars.A.value) + "); each FFN kind has its own A");
     }
     if (m_.d_attn() != m_.d_model || a.d_attn() != a.d_model)
