@@ -1,4 +1,5 @@
 // muE import: a released model's config.json → a mue.targets/1 target (or a CPU proxy).
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -52,11 +53,13 @@ Command add_import(CLI::App& app, const GlobalOptions& g) {
             if (a->out.empty()) {
               std::cout << text;
             } else {
+              if (const auto dir = std::filesystem::path(a->out).parent_path(); !dir.empty())
+                std::filesystem::create_directories(dir);
               write_file_atomic(a->out, text);
               if (!g.quiet)
                 std::cerr << "wrote " << a->out << " (" << doc["targets"].size()
-                          << " target(s)); next: muE transfer --reference REF --targets "
-                          << a->out << "\n";
+                          << " target(s)); next: muE transfer --reference REF --targets " << a->out
+                          << "\n";
             }
             return 0;
           }};

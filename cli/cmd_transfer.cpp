@@ -23,6 +23,9 @@ int run(const TransferArgs& a, const GlobalOptions& g) {
   if (!g.quiet && g.log_level != "error")
     for (const auto& w : out.warnings)
       std::cerr << "muE: warning: " << w << "\n";
+  // The report's folder is created, as sweep and verify create their --out.
+  if (const auto dir = std::filesystem::path(a.out).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir);
   write_file_atomic(a.out, [&](std::ostream& os) { write_report(os, out); });
   if (!a.emit_configs.empty()) {
     std::filesystem::create_directories(a.emit_configs);

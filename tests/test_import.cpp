@@ -83,8 +83,9 @@ TEST_CASE("a part muE cannot represent: exit 2 naming it, or recorded with --app
   // A sliding window in use is refused; null is no window.
   Json j = read_json_file(real("mixtral-8x7b"));
   j["sliding_window"] = 4096;
-  CHECK(failure_of([&] { import_hf_config(j, Where{"c.json", ""}, false); }).pointer ==
-        "/sliding_window");
+  CHECK(failure_of([&] {
+          import_hf_config(j, Where{"c.json", ""}, false);
+        }).pointer == "/sliding_window");
 }
 
 TEST_CASE("import errors: unknown model_type lists the supported ones, fields at their pointer") {
@@ -96,19 +97,23 @@ TEST_CASE("import errors: unknown model_type lists the supported ones, fields at
     CHECK(f.reason.find(t) != std::string::npos);
   j = read_json_file(real("mixtral-8x7b"));
   j.erase("hidden_size");
-  CHECK(failure_of([&] { import_hf_config(j, Where{"c.json", ""}, true); }).pointer ==
-        "/hidden_size");
+  CHECK(failure_of([&] {
+          import_hf_config(j, Where{"c.json", ""}, true);
+        }).pointer == "/hidden_size");
   j = read_json_file(real("mixtral-8x7b"));
   j["num_experts_per_tok"] = 9;
-  CHECK(failure_of([&] { import_hf_config(j, Where{"c.json", ""}, true); }).pointer ==
-        "/num_experts_per_tok");
+  CHECK(failure_of([&] {
+          import_hf_config(j, Where{"c.json", ""}, true);
+        }).pointer == "/num_experts_per_tok");
   j = read_json_file(real("mixtral-8x7b"));
   j["num_key_value_heads"] = 5;
-  CHECK(failure_of([&] { import_hf_config(j, Where{"c.json", ""}, true); }).pointer ==
-        "/num_key_value_heads");
+  CHECK(failure_of([&] {
+          import_hf_config(j, Where{"c.json", ""}, true);
+        }).pointer == "/num_key_value_heads");
   j["num_key_value_heads"] = "8";
-  CHECK(failure_of([&] { import_hf_config(j, Where{"c.json", ""}, true); }).pointer ==
-        "/num_key_value_heads");
+  CHECK(failure_of([&] {
+          import_hf_config(j, Where{"c.json", ""}, true);
+        }).pointer == "/num_key_value_heads");
   CHECK(failure_of([] { import_hf_config(Json::array(), Where{"c.json", ""}, true); }).failed);
 }
 

@@ -68,8 +68,9 @@ public:
   // recorded (`what` is the part, `becomes` what the target has instead).
   void approximate(const char* key, const std::string& what, const std::string& becomes) const {
     if (!approximate_)
-      where_.at(key).fail(what + " cannot be represented in muE's model format; rerun with "
-                                 "--approximate to use " +
+      where_.at(key).fail(what +
+                          " cannot be represented in muE's model format; rerun with "
+                          "--approximate to use " +
                           becomes + " instead (recorded in the target's description)");
     out_.approximations.push_back(where_.at(key).pointer + ": " + what + " → " + becomes);
   }
@@ -92,14 +93,16 @@ void llama_attention(const HfReader& r, ModelSpec& m, bool tie_default) {
     m.d_head = r.positive("head_dim");
   } else {
     if (m.d_model % m.n_heads != 0)
-      r.where().at("num_attention_heads")
+      r.where()
+          .at("num_attention_heads")
           .fail("num_attention_heads (" + std::to_string(m.n_heads) +
                 ") must divide hidden_size (" + std::to_string(m.d_model) +
                 ") when head_dim is not given");
     m.d_head = m.d_model / m.n_heads;
   }
   if (m.n_heads % m.n_kv_heads != 0)
-    r.where().at("num_key_value_heads")
+    r.where()
+        .at("num_key_value_heads")
         .fail("num_key_value_heads (" + std::to_string(m.n_kv_heads) +
               ") must divide num_attention_heads (" + std::to_string(m.n_heads) + ")");
   if (m.n_kv_heads == m.n_heads) m.n_kv_heads = 0; // multi-head attention
@@ -107,8 +110,11 @@ void llama_attention(const HfReader& r, ModelSpec& m, bool tie_default) {
   m.norm = NormKind::kRmsNorm;
   const std::string act = r.string_or("hidden_act", "silu");
   if (act != "silu" && act != "swish")
-    r.where().at("hidden_act").fail("hidden_act '" + act + "': muE's gated FFN is SwiGLU "
-                                    "(silu); other gated activations are not represented");
+    r.where()
+        .at("hidden_act")
+        .fail("hidden_act '" + act +
+              "': muE's gated FFN is SwiGLU "
+              "(silu); other gated activations are not represented");
   m.activation = Activation::kSwiglu;
   if (r.has("sliding_window") && r.boolean_or("use_sliding_window", true))
     r.approximate("sliding_window", "sliding-window attention", "full causal attention");
@@ -129,8 +135,7 @@ FfnSpec moe(int n, int a, int h) {
 void check_top_k(const HfReader& r, const FfnSpec& f, const char* key) {
   if (f.active > f.n_experts)
     r.where().at(key).fail("experts per token (" + std::to_string(f.active) +
-                           ") exceed the number of experts (" + std::to_string(f.n_experts) +
-                           ")");
+                           ") exceed the number of experts (" + std::to_string(f.n_experts) + ")");
 }
 
 // Qwen2-MoE / Qwen3-MoE: MoE every decoder_sparse_step-th block unless listed in
@@ -139,9 +144,8 @@ void qwen_layout(const HfReader& r, ModelSpec& m) {
   FfnSpec& f = m.ffn;
   f.moe_every = r.positive_or("decoder_sparse_step", 1);
   if (f.moe_every > 1) f.dense_d_ff = r.positive("intermediate_size");
-  if (r.has("mlp_only_layers") && !as_array(r.raw("mlp_only_layers"), r.where().at(
-                                                                            "mlp_only_layers"))
-                                       .empty())
+  if (r.has("mlp_only_layers") &&
+      !as_array(r.raw("mlp_only_layers"), r.where().at("mlp_only_layers")).empty())
     r.approximate("mlp_only_layers", "an explicit list of dense blocks",
                   "the regular layout of decoder_sparse_step");
 }
@@ -172,8 +176,7 @@ void qwen_moe(const HfReader& r, ImportedModel& out, bool qwen3) {
     m.qk_norm = true; // Qwen3 always normalizes q and k per head (RMSNorm over head_dim)
   } else {
     // Qwen2: biases on q, k, v always; a shared expert scaled by its own sigmoid gate.
-    r.approximate("model_type", "biases on the q, k, v projections (Qwen2 attention)",
-                  "no biases");
+    r.approximate("model_type", "biases on the q, k, v projections (Qwen2 attention)", "no biases");
     if (r.non_negative_or("shared_expert_intermediate_size", 0) > 0) {
       m.ffn.shared = 1;
       m.ffn.d_shared = r.positive("shared_expert_intermediate_size");
@@ -204,14 +207,16 @@ void deepseek(const HfReader& r, ImportedModel& out, bool v3) {
   f.d_shared = f.d_expert;
   const std::string scoring = r.string_or("scoring_func", v3 ? "sigmoid" : "softmax");
   if (scoring != "softmax" && scoring != "sigmoid")
-    r.where().at("scoring_func").fail("scoring_func '" + scoring + "': expected softmax or sigmoid");
+    r.where()
+        .at("scoring_func")
+        .fail("scoring_func '" + scoring + "': expected softmax or sigmoid");
   const bool renorm = r.boolean_or("norm_topk_prob", v3);
   f.router.gate = scoring == "sigmoid" ? (renorm ? GateKind::kSigmoidRenorm : GateKind::kSigmoid)
                                        : (renorm ? GateKind::kSoftmaxRenorm : GateKind::kSoftmax);
-  const double scale = r.has("routed_scaling_factor") ? as_number(r.raw("routed_scaling_factor"),
-                                                                  r.where().at(
-                                                                      "routed_scaling_factor"))
-                                                      : 1.0;
+  const double scale =
+      r.has("routed_scaling_factor")
+          ? as_number(r.raw("routed_scaling_factor"), r.where().at("routed_scaling_factor"))
+          : 1.0;
   if (scale <= 0) r.where().at("routed_scaling_factor").fail("must be > 0");
   f.router.routed_scaling_factor = scale;
   f.router.aux_loss_coef = r.number_or("aux_loss_alpha", 0);
@@ -223,14 +228,17 @@ void deepseek(const HfReader& r, ImportedModel& out, bool v3) {
     out.notes.push_back("bias_update_rate 0.001: DeepSeek-V3's bias update speed γ from its "
                         "paper (config.json does not hold it)");
   } else if (method != "greedy" && method != "group_limited_greedy") {
-    r.where().at("topk_method").fail("topk_method '" + method +
-                                     "': expected greedy, group_limited_greedy or noaux_tc");
+    r.where()
+        .at("topk_method")
+        .fail("topk_method '" + method + "': expected greedy, group_limited_greedy or noaux_tc");
   }
   if (n_group > 1 && method != "greedy") {
     if (topk_group > n_group || f.n_experts % n_group != 0)
-      r.where().at("topk_group").fail("n_group " + std::to_string(n_group) + " / topk_group " +
-                                      std::to_string(topk_group) + " do not fit " +
-                                      std::to_string(f.n_experts) + " experts");
+      r.where()
+          .at("topk_group")
+          .fail("n_group " + std::to_string(n_group) + " / topk_group " +
+                std::to_string(topk_group) + " do not fit " + std::to_string(f.n_experts) +
+                " experts");
     f.router.n_group = n_group;
     f.router.topk_group = topk_group;
     if (method == "group_limited_greedy")
@@ -275,8 +283,8 @@ void granite(const HfReader& r, ImportedModel& out) {
   m.ffn.router.gate = GateKind::kSoftmaxRenorm; // top-k on the logits, softmax over them
   m.ffn.router.aux_loss_coef = r.number_or("router_aux_loss_coef", 0);
   std::string own;
-  for (const char* k : {"embedding_multiplier", "residual_multiplier", "logits_scaling",
-                        "attention_multiplier"})
+  for (const char* k :
+       {"embedding_multiplier", "residual_multiplier", "logits_scaling", "attention_multiplier"})
     if (r.has(k))
       own += (own.empty() ? "" : ", ") + std::string(k) + " " +
              fmt(as_number(r.raw(k), r.where().at(k)));
@@ -291,8 +299,7 @@ void dbrx(const HfReader& r, ImportedModel& out) {
   m.d_model = r.positive("d_model");
   m.n_layers = r.positive("n_layers");
   m.n_heads = r.positive("n_heads");
-  if (m.d_model % m.n_heads != 0)
-    r.where().at("n_heads").fail("n_heads must divide d_model");
+  if (m.d_model % m.n_heads != 0) r.where().at("n_heads").fail("n_heads must divide d_model");
   m.d_head = m.d_model / m.n_heads;
   m.tie_embeddings = r.boolean_or("tie_word_embeddings", false);
   m.activation = Activation::kSwiglu;
@@ -304,14 +311,14 @@ void dbrx(const HfReader& r, ImportedModel& out) {
   if (m.n_heads % m.n_kv_heads != 0)
     attn.where().at("kv_n_heads").fail("kv_n_heads must divide n_heads");
   if (m.n_kv_heads == m.n_heads) m.n_kv_heads = 0;
-  if (attn.has("clip_qkv")) r.approximate("attn_config", "clipping of q, k, v (clip_qkv)",
-                                          "no clipping");
+  if (attn.has("clip_qkv"))
+    r.approximate("attn_config", "clipping of q, k, v (clip_qkv)", "no clipping");
   const HfReader ffn = r.nested("ffn_config");
   m.ffn = moe(ffn.positive("moe_num_experts"), ffn.positive("moe_top_k"),
               ffn.positive("ffn_hidden_size"));
   check_top_k(ffn, m.ffn, "moe_top_k");
-  m.ffn.router.gate = ffn.has("moe_normalize_expert_weights") ? GateKind::kSoftmaxRenorm
-                                                              : GateKind::kSoftmax;
+  m.ffn.router.gate =
+      ffn.has("moe_normalize_expert_weights") ? GateKind::kSoftmaxRenorm : GateKind::kSoftmax;
   m.ffn.router.aux_loss_coef = ffn.number_or("moe_loss_weight", 0);
 }
 
@@ -474,12 +481,11 @@ ModelSpec make_proxy(const ModelSpec& real, const ProxyShape& p, std::vector<std
     f.d_shared = scaled(real.ffn.d_shared);
     if (f.dense_d_ff) f.dense_d_ff = scaled(real.ffn.dense_d_ff);
     if (f.first_k_dense > 0) {
-      const int k = std::max(
-          1, static_cast<int>(std::lround(static_cast<double>(f.first_k_dense) * m.n_layers /
-                                          real.n_layers)));
+      const int k = std::max(1, static_cast<int>(std::lround(static_cast<double>(f.first_k_dense) *
+                                                             m.n_layers / real.n_layers)));
       if (k != f.first_k_dense)
-        note("first_k_dense " + std::to_string(real.ffn.first_k_dense) + " → " +
-             std::to_string(k) + " for " + std::to_string(m.n_layers) + " blocks");
+        note("first_k_dense " + std::to_string(real.ffn.first_k_dense) + " → " + std::to_string(k) +
+             " for " + std::to_string(m.n_layers) + " blocks");
       f.first_k_dense = std::min(k, m.n_layers - 1);
     }
     if (m.moe_layers() == 0)
@@ -501,9 +507,8 @@ std::string target_name_for(const std::string& path) {
   }
   std::string out;
   for (char c : stem)
-    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')
-               ? c
-               : '-';
+    out +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '-';
   if (out.empty()) out = "imported";
   return out.substr(0, 64);
 }
@@ -512,8 +517,7 @@ namespace {
 
 std::string shape_summary(const ModelSpec& m) {
   std::string s = "d_model " + std::to_string(m.d_model) + ", " + std::to_string(m.n_layers) +
-                  " blocks, " + std::to_string(m.n_heads) + " heads × " +
-                  std::to_string(m.d_head);
+                  " blocks, " + std::to_string(m.n_heads) + " heads × " + std::to_string(m.d_head);
   if (m.n_kv_heads) s += " (" + std::to_string(m.n_kv_heads) + " KV)";
   const FfnSpec& f = m.ffn;
   s += ", " + f.layout_name() + " of width " + std::to_string(f.d_expert) + ", gate " +

@@ -42,7 +42,7 @@ struct ProxyShape {
   int d_model = 0;  // required
   int n_layers = 0; // 0 = min(the real depth, 4)
   int d_head = 16;
-  int vocab = 0;    // 0 = inherit the reference's
+  int vocab = 0; // 0 = inherit the reference's
 };
 // "d_model=64,n_layers=2,d_head=16,vocab=256" → ProxyShape; UsageError naming the bad item.
 ProxyShape parse_proxy(const std::string& text);
