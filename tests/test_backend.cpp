@@ -148,6 +148,37 @@ TEST_CASE("group routing selects exactly active/groups experts in each group") {
   }
 }
 
+TEST_CASE("routing_normalization per_group: gates sum to 1 inside each balanced group, R = a/g") {
+  torch::manual_seed(3);
+  RunConfig c =
+      config(R"({"kind": "moe", "n_experts": 16, "active": 8, "d_expert": 8, "groups": 4})", 32);
+  c.options.routing_normalization = RoutingNormalization::kPerGroup;
+  const Parameterization p = table_for(c, "c.json");
+  REQUIRE(p.per_group_gates);
+  CHECK(p.scalars.route_scale.value == doctest::Approx(2)); // a/g
+  for (GateKind kind : {GateKind::kSigmoidRenorm, GateKind::kSoftmaxRenorm}) {
+    FfnSpec f = c.model.ffn;
+    f.router.gate = kind;
+    MoeFfn moe(32, f, Activation::kGelu, 1, p.scalars.route_scale.value);
+    moe->per_group_gates = true;
+    {
+      torch::NoGradGuard ng;
+      moe->router.normal_(0, 1.0);
+    }
+    const Routing r = moe->route(torch::randn({20, 32}));
+    // idx lists each group's two picks in turn; their gates sum to 1, so R·Σ = a/g·g = a.
+    const auto sums = r.gates.view({20, 4, 2}).sum(-1);
+    CHECK(torch::allclose(sums, torch::ones_like(sums), 1e-5, 1e-6));
+    // Global normalization (the default) sums to 1 over all eight.
+    moe->per_group_gates = false;
+    const auto all = moe->route(torch::randn({20, 32})).gates.sum(-1);
+    CHECK(torch::allclose(all, torch::ones_like(all), 1e-5, 1e-6));
+  }
+  // The table says so only under per_group: global normalization leaves it off.
+  c.options.routing_normalization = RoutingNormalization::kGlobal;
+  CHECK_FALSE(table_for(c, "c.json").per_group_gates);
+}
+
 TEST_CASE("every parameter is in exactly one table group, init std matches the table") {
   RunConfig c =
       config(R"({"kind": "moe", "n_experts": 8, "active": 2, "d_expert": 64, "shared": 1})", 128);

@@ -163,14 +163,18 @@ Routing MoeFfnImpl::route(const torch::Tensor& flat) const {
     auto offset = torch::arange(g, per.options()).mul(N / g).view({1, g, 1});
     r.idx = (per + offset).reshape({T, a});
   }
+  // Renormalized kinds normalize over all a selected experts, or over each balanced group's
+  // a/g (per_group_gates): idx lists the groups' selections in contiguous blocks of a/g.
+  const int64_t norm_over = per_group_gates && g > 1 ? a / g : a;
   switch (q.gate) { // §11.5
   case GateKind::kSigmoidRenorm: {
-    auto sel = r.probs.gather(1, r.idx); // σ(z_i) / Σ_S σ(z_j)
-    r.gates = sel / sel.sum(-1, true);
+    auto sel = r.probs.gather(1, r.idx).view({T, a / norm_over, norm_over}); // σ(z_i)/Σ σ(z_j)
+    r.gates = (sel / sel.sum(-1, true)).reshape({T, a});
     break;
   }
   case GateKind::kSoftmaxRenorm: // softmax over the selected logits
-    r.gates = r.logits.gather(1, r.idx).softmax(-1);
+    r.gates =
+        r.logits.gather(1, r.idx).view({T, a / norm_over, norm_over}).softmax(-1).reshape({T, a});
     break;
   case GateKind::kSoftmax: // softmax over all N, taken at S as is
   case GateKind::kSigmoid: // σ(z_i) as is
@@ -250,6 +254,7 @@ BlockImpl::BlockImpl(const ModelSpec& m, const Parameterization& p, int i)
                                  table_group(p, ParamGroup::kExpertDown).multiplier.value,
                                  p.scalars.route_scale.value,
                                  table_group(p, ParamGroup::kRouter).multiplier.value, shared_A));
+    moe->per_group_gates = p.per_group_gates;
   } else {
     const int width = m.ffn.is_moe() ? m.ffn.dense_d_ff : m.ffn.d_ff;
     dense = register_module("ffn", DenseFfn(m.d_model, width, m.activation,

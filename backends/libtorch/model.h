@@ -101,6 +101,9 @@ struct MoeFfnImpl : torch::nn::Module {
   FfnSpec spec;
   Activation act;
   double A, R, router_mult;
+  // Balanced groups renormalize their gates inside each group (the table's per_group_gates,
+  // routing_normalization per_group, §9 row 9); renormalized gate kinds only.
+  bool per_group_gates = false;
   torch::Tensor last_aux_loss;   // aux_loss_coef · load-balance loss of the last forward (0-dim)
   torch::Tensor last_z_loss;     // z_loss_coef · mean (logsumexp z)², last forward (0-dim)
   torch::Tensor last_counts;     // [N] int64 on the CPU: routed slots per expert, last forward

@@ -71,6 +71,7 @@ void write_fields(JsonWriter& w, const Parameterization& p) {
   for (const auto& s : p.warnings)
     w.value(s);
   w.end_array();
+  if (p.per_group_gates) w.key("per_group_gates").value(true);
 }
 
 Json to_json(const Parameterization& p) {
@@ -131,6 +132,7 @@ Parameterization parameterization_from_json(const Json& j, const Where& where) {
     for (std::size_t i = 0; i < arr.size(); ++i)
       out.push_back(as_string(arr[i], r.at(key).at(i)));
   }
+  p.per_group_gates = r.opt_boolean("per_group_gates").value_or(false);
   r.finish();
   return p;
 }

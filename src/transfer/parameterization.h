@@ -49,6 +49,10 @@ struct Parameterization {
   std::map<ParamGroup, double> sigma0_ratio; // Bridge II diagnostic per group
   std::vector<std::string> route;            // the steps taken, in words
   std::vector<std::string> warnings;
+  // Balanced groups (g > 1) renormalize their gates inside each group rather than over all a
+  // selected experts (routing_normalization per_group, docs/method.md §9 row 9; R = a/g).
+  // Written to JSON only when true.
+  bool per_group_gates = false;
 };
 
 // Writes the table's fields (groups, optimizer, scalars, ratios, diagnostics,

@@ -236,7 +236,7 @@ private:
   // R = 1/π₀ (§2, §7, §11.5): π₀ is a selected expert's gate at init (equal scores). The
   // renormalized kinds take Bridge I's R = N (all experts under one normalization), then
   // Bridge II's a/N (and 1/g per group); softmax keeps π₀ = 1/N for any a, sigmoid σ(0) = 1/2.
-  void route_scale(Traced& R) const {
+  void route_scale(Traced& R) {
     const FfnSpec& f = m_.ffn;
     const std::string N = std::to_string(f.n_experts), a = std::to_string(f.active);
     R = Traced(1, "no scale");
@@ -249,6 +249,8 @@ private:
         R.apply("bridge2.route_scale", static_cast<double>(f.active) / f.n_experts,
                 [&] { return "R: N → a = " + a; });
       if (f.groups > 1 && o_.routing_normalization == RoutingNormalization::kPerGroup)
+        p_.per_group_gates = true;
+      if (p_.per_group_gates)
         R.apply("moe.groups.route_scale", 1.0 / f.groups, [&] {
           return "per_group normalization: R = a/g over the " +
                  std::to_string(f.active / f.groups) + " experts of one group";
