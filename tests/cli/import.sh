@@ -56,5 +56,28 @@ grep -q "warning: .*deepseek-v3.json: /kv_lora_rank: multi-head latent attention
   fail "no MLA warning: $out"
 grep -q "Approximated (--approximate)" "$tmp/ds.json" || fail "the description does not record the change"
 "$mue" validate "$tmp/ds.json" >/dev/null || fail "the imported targets file does not validate"
-[ "$fails" -eq 0 ] && echo "ok: README model-card walk-through and import errors"
+# Every fixture muE can represent: the real target transfers (and explains), its proxy
+# trains a few steps (a short reference: 8 steps).
+sed -e 's/"steps": 200/"steps": 8/' -e 's/"every": 50/"every": 4/' \
+  "$root/sweeps/tiny-reference.json" >"$tmp/ref8.json"
+n=0
+for f in "$root"/tests/fixtures/real/*.json; do
+  name=$(basename "$f" .json)
+  case $name in expected-shapes | switch-base-8 | jetmoe-8b) continue ;; esac
+  n=$((n + 1))
+  "$mue" -q import "$f" --approximate --out "$tmp/$name.json" 2>/dev/null || { fail "import $name"; continue; }
+  "$mue" -q transfer --reference "$tmp/ref8.json" --targets "$tmp/$name.json" \
+    --out "$tmp/$name-t.json" >/dev/null 2>"$tmp/$name.err" || { fail "transfer $name: $(cat "$tmp/$name.err")"; continue; }
+  "$mue" explain "$tmp/$name-t.json" >/dev/null || fail "explain $name"
+  "$mue" -q import "$f" --approximate --proxy d_model=32,n_layers=2,d_head=8 \
+    --out "$tmp/$name-p.json" 2>/dev/null || { fail "import --proxy $name"; continue; }
+  "$mue" -q transfer --reference "$tmp/ref8.json" --targets "$tmp/$name-p.json" \
+    --out "$tmp/$name-pt.json" --emit-configs "$tmp/$name-cfg" >/dev/null 2>&1 || { fail "transfer proxy $name"; continue; }
+  if ! "$mue" -q train "$tmp/$name-cfg/$name-proxy.json" --out "$tmp/$name-r.json" 2>"$tmp/$name.err" ||
+    ! grep -q '"status": *"ok"' "$tmp/$name-r.json"; then
+    fail "proxy of $name did not train: $(tail -2 "$tmp/$name.err")"
+  fi
+done
+[ "$n" -eq 11 ] || fail "expected 11 importable fixtures, saw $n"
+[ "$fails" -eq 0 ] && echo "ok: README model-card walk-through, import errors, 11 fixtures transfer and their proxies train"
 exit "$fails"
