@@ -79,12 +79,16 @@ def main():
              f'init std {g(sd["value"])} (CI {g(sd["ci_low"])}–{g(sd["ci_high"])}), '
              f'{sweep["counts"].get("ok", "?")} trials.')
     L.append("")
+    ref_d = real["reference"]["model"]["d_model"]
+    rhos = [t["ratios"]["rho_d"] for t in real["targets"]]
     L.append("## The table at each released shape")
     L.append("")
     L.append("Per-group Adam lr and init std for the routed experts and attention; A = expert "
              "output multiplier, R = route scale (1/π₀ × the model's own scale), σ0 = the "
              "routed experts' gradient-noise ratio to the reference (Bridge II, reported, not "
-             "corrected). Width ratios ρ_d are 16–112, so every hidden lr is η/ρ_d.")
+             "corrected). Width ratios ρ_d = d_model / " + str(ref_d) + " run from " +
+             g(min(rhos)) + " to " + g(max(rhos)) + ": the hidden lr of fan-in d_model is "
+             "η/ρ_d.")
     L.append("")
     L.append("| model | shape | gate | lr (global) | expert_up lr | expert_down init | "
              "attn_qkv lr | attn_out lr | A | R | σ0 | approximations |")
