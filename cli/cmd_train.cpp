@@ -46,6 +46,11 @@ Command add_train(CLI::App& app, const GlobalOptions& g) {
         spec.config = parse_config(read_spec(a->config, SpecKind::kConfig), Where{a->config, ""});
         check_data_files(spec.config.train, Where{a->config, "/train"}, "",
                          spec.config.model.seq_len);
+        // The degenerate-gate warning of validate and transfer (docs/method.md §11.5).
+        const std::string frozen = spec.config.model.ffn.degenerate_gate(
+            spec.config.options.routing_normalization == RoutingNormalization::kPerGroup);
+        if (!frozen.empty() && !g.quiet)
+          std::cerr << "muE: warning: " << a->config << ": /model/ffn: " << frozen << "\n";
         spec.device = g.device;
         spec.threads = default_threads(g);
         const bool tty = ::isatty(STDERR_FILENO) && !g.quiet;

@@ -1139,6 +1139,7 @@ TEST_CASE("§11.3 GQA: n_kv_heads is a shape, the table equals multi-head attent
   gqa.n_kv_heads = 2;
   const Parameterization pg = run(ref, gqa, ref.train);
   CHECK(values(pg) == values(run(ref, mha, ref.train)));
+  CHECK(uses_rule(grp(pg, ParamGroup::kAttnQkv).lr, "muP.gqa"));
   bool said = false;
   for (const auto& line : pg.route)
     said = said || line.find("GQA") != std::string::npos;

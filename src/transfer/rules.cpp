@@ -10,6 +10,9 @@ const std::vector<RuleInfo>& all_rules() {
       {"muP.hidden.lr", "§4", "2-D hidden weights: Adam lr × 1/ρ_d"},
       {"muP.hidden.fan_in", "§11.1 / §11.2",
        "a hidden matrix of fan-in f (attn_out: d_attn): init × (f/f⋆)^(-1/2), lr × f⋆/f"},
+      {"muP.gqa", "§11.3",
+       "GQA / MQA: k and v of n_kv_heads heads are hidden matrices of fan-in d, ruled like q; "
+       "n_kv_heads is a shape"},
       {"muP.tied", "§11.4",
        "tied embeddings: one matrix with the embedding's row (σ, η, λ); logits × 1/ρ_d"},
       {"muP.qk_norm", "§11.8", "QK-norm gains: vectors, in group norm (init 1, lr η, wd 0)"},

@@ -473,6 +473,10 @@ private:
     // q, k, v: fan-in d (§4; GQA's k and v too, §11.3). attn_out: fan-in d_attn (§11.2); its
     // branch is scaled by the block scalar r, not here.
     G[ParamGroup::kAttnQkv] = hidden();
+    if (m_.kv_heads() != m_.n_heads)
+      G[ParamGroup::kAttnQkv].lr.note(
+          "muP.gqa", "GQA: k and v of " + std::to_string(m_.kv_heads()) + " key/value heads (for " +
+                         std::to_string(m_.n_heads) + " query heads) have fan-in d, as q");
     const double rho_attn =
         static_cast<double>(m_.d_attn()) / static_cast<double>(ref_.model.d_attn());
     G[ParamGroup::kAttnOut] =

@@ -24,6 +24,7 @@ want_rule() {  # want_rule TARGET RULE
     fail "target $1: no factor or note of rule $2 in its trace"
 }
 want_rule mixtral-like bridge1.route_scale
+want_rule mixtral-like muP.gqa
 want_rule olmoe-like "gate softmax: π₀ = 1/N over all 64 experts, R = 1/π₀ = N"
 want_rule olmoe-like muP.qk_norm
 want_rule olmoe-like not_transferred
