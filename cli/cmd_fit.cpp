@@ -8,6 +8,7 @@
 #include "sweep/report.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/run_lock.h"
 
 namespace mue::cli {
 Command add_fit(CLI::App& app, const GlobalOptions& g) {
@@ -22,8 +23,12 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
       "  Trials not in the journal are listed as missing; the fit uses what is there.\n"
       "Exit: 0 ok, 1 no usable trial, 2 DIR is not a sweep directory.");
   sub->add_option("DIR", *dir, "Sweep directory")->required();
-  return {sub, [dir, &g]() -> int {
+  auto wait = std::make_shared<bool>(false);
+  sub->add_flag("--wait-lock", *wait,
+                "When another muE uses DIR, wait for it instead of exiting 2");
+  return {sub, [dir, wait, &g]() -> int {
             const Journal journal = Journal::existing(*dir);
+            const RunLock lock(*dir, "muE fit", *wait, g.quiet); // one muE per DIR
             const std::string spec_file = journal.spec_file();
             const SweepSpec s =
                 parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});

@@ -10,6 +10,7 @@
 #include "spec/validate.h"
 #include "sweep/report.h"
 #include "util/error.h"
+#include "util/run_lock.h"
 
 namespace mue::cli {
 namespace {
@@ -48,6 +49,7 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
   o.job_name = "muE-" + s.name;
   o.collect_then = "fit";
   o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
+  const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
   const RunOutcome run =
       run_trials(plan, RunDir{a.out, to_json(s).dump(1) + "\n", a.force_new, a.spec}, o);
   if (run.early_exit() >= 0) return run.early_exit();

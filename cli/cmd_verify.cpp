@@ -8,6 +8,7 @@
 #include "cli/run_options.h"
 #include "command/command.h"
 #include "util/json.h"
+#include "util/run_lock.h"
 #include "verify/verify.h"
 
 namespace mue::cli {
@@ -36,6 +37,7 @@ int run_verify(VerifyArgs a, const GlobalOptions& g) {
   o.job_name = "muE-verify";
   o.collect_then = "judge";
   o.describe = [&plan](const PlannedTrial& t) { return plan.names.at(t.spec.id()); };
+  const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
   const RunOutcome run = run_trials(plan.trials, RunDir{a.out, "", false, ""}, o);
   if (run.early_exit() >= 0) return run.early_exit();
 

@@ -12,6 +12,8 @@
 namespace mue::cli {
 
 void add_run_options(CLI::App* sub, RunOptions& o) {
+  sub->add_flag("--wait-lock", o.wait_lock,
+                "When another muE uses DIR, wait for it instead of exiting 2");
   sub->add_option(
          "--jobs", o.jobs,
          "Trials run at once (0 = one per core, or one per GPU; threads split between them)")
