@@ -162,14 +162,58 @@ std::string Recorder::best_and_eta() const {
   return line + " | ETA " + (left == 0 ? "0s" : fmt_duration(eta));
 }
 
-void Recorder::record(const TrialResult& r, double unit_wall, std::size_t unit_size) {
+namespace {
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
+} // namespace
+
+void Recorder::watch(const TrialResult& r) {
+  if (!watching_) return;
+  const bool before_training =
+      r.status == TrialStatus::kFailed && !r.retry && r.curve.empty() && !r.error.empty();
+  if (!before_training ||
+      (!early_failures_.empty() && first_line(r.error) != first_line(early_failures_[0].error))) {
+    watching_ = false; // something trained, or the failures differ: no common cause
+    early_failures_.clear();
+    return;
+  }
+  early_failures_.push_back(r);
+  if (early_failures_.size() < static_cast<std::size_t>(jobs_) + 1) return;
+  watching_ = false;
+  systematic_ = first_line(r.error);
+  systematic_input_ = true;
+  for (auto f : early_failures_) {
+    systematic_input_ = systematic_input_ && f.exit_status && *f.exit_status == 2;
+    // Journaled again with retry: the failure says nothing about this trial's values.
+    f.retry = true;
+    f.error += " [stopped as a systematic failure; runs again on the next run]";
+    journal_.append(f);
+    done_[f.id] = f;
+    --finished_;
+  }
+  early_failures_.clear();
+}
+
+void Recorder::record(const TrialResult& result, double unit_wall, std::size_t unit_size) {
+  TrialResult r = result;
+  // A unit still running when a systematic failure stopped the launches, failing the same
+  // way: journaled to run again, like the ones that revealed the failure.
+  if (!systematic_.empty() && r.status == TrialStatus::kFailed && r.curve.empty() &&
+      first_line(r.error) == systematic_) {
+    r.retry = true;
+    r.error += " [stopped as a systematic failure; runs again on the next run]";
+  }
   journal_.append(r); // durable before anything else
   done_[r.id] = r;
   if (!r.retry) ++finished_;
   ++ran_;
   if (unit_wall > 0) wall_sum_ += unit_wall / static_cast<double>(unit_size);
   if (r.status != TrialStatus::kOk) ++unusable_;
-  if (o_.quiet) return;
+  if (o_.quiet) {
+    watch(r);
+    return;
+  }
   std::string what = to_string(r.status);
   if (r.objective) {
     char buf[32];
@@ -186,6 +230,7 @@ void Recorder::record(const TrialResult& r, double unit_wall, std::size_t unit_s
   std::fprintf(stderr, "%s[%zu/%zu] %s: %s%s%s\n", o_.live ? "\r\033[K" : "", finished_,
                plan_.size(), describe(r.id).c_str(), what.c_str(), wall_text,
                o_.live ? "" : best_and_eta().c_str());
+  watch(r);
 }
 
 void Recorder::draw(std::size_t running) {
@@ -340,6 +385,8 @@ Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& 
 
 int RunOutcome::early_exit() const {
   if (stop_signal) return 128 + stop_signal;
+  if (!systematic_failure.empty())
+    return static_cast<int>(systematic_input ? ExitCode::kBadInput : ExitCode::kRuntime);
   if (detached) return 0;
   return -1;
 }
@@ -394,7 +441,20 @@ RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
   out.stop_signal = launched.stop_signal;
   out.detached = launched.detached;
   out.job_id = launched.job_id;
-  if (out.detached) {
+  out.systematic_failure = recorder.systematic_failure();
+  out.systematic_input = recorder.systematic_input();
+  if (!out.systematic_failure.empty() && !out.stop_signal) {
+    std::size_t started = 0;
+    for (const auto& t : plan)
+      started += out.done.count(t.spec.id());
+    std::cerr << "muE: error: " << o.title << ": the first " << out.layout.jobs + 1
+              << " trials failed the same way before training a step, so no more were "
+                 "started ("
+              << plan.size() - started << " of " << plan.size()
+              << " not run): " << out.systematic_failure
+              << "\nmuE: fix the cause and run the same command again: the failed trials are "
+                 "journaled to run again, finished ones are kept\n";
+  } else if (out.detached) {
     std::cout << "submitted Slurm job " << out.job_id << " for " << journal.dir().string()
               << "; run the same command again to collect the results and " << o.collect_then
               << "\n";

@@ -88,10 +88,15 @@ struct RunOutcome {
   int stop_signal = 0;   // SIGINT/SIGTERM/SIGHUP that stopped the run early, else 0
   bool detached = false; // a Slurm job was submitted with --detach; nothing to judge yet
   std::string job_id;    // the Slurm job, when there is one
+  // The first trials of this run all failed the same way before training a step (README
+  // "Guarantees"): launching stopped; the first line of their error, else empty.
+  std::string systematic_failure;
+  bool systematic_input = false; // ... and every one of them was an input error (exit 2)
   Layout layout;
   Json environment; // versions, host, CPU, layout, fuse decision: the report's /environment
   // What the command should return now instead of writing its report (0 after a detached
-  // submit, 128+N after signal N), or -1 when every trial has a result to judge.
+  // submit, 128+N after signal N, 2 or 3 after a systematic failure, which it also prints),
+  // or -1 when every trial has a result to judge.
   int early_exit() const;
 };
 

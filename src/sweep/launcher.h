@@ -39,11 +39,17 @@ public:
            std::map<std::string, TrialResult>& done, const RunOptions& o, int jobs);
   // Appends `r` to the journal (durable first), then counts and reports it. `unit_wall`:
   // the worker's wall time shared by the unit's `unit_size` trials (< 0: unknown).
-  void record(const TrialResult& r, double unit_wall, std::size_t unit_size);
+  void record(const TrialResult& result, double unit_wall, std::size_t unit_size);
   // The live progress line (no-op unless RunOptions::live); `running` workers now.
   void draw(std::size_t running);
   void end_live_line();
   bool finished(const std::string& id) const;
+  // Set once the first `jobs + 1` trials this run recorded all failed before training a step
+  // with the same first error line (a wrong data path, a missing command, a bad install):
+  // launchers then start no more units. Those trials are journaled again with retry, so a
+  // run after the fix runs them. Empty while no such failure is seen.
+  const std::string& systematic_failure() const { return systematic_; }
+  bool systematic_input() const { return systematic_input_; }
   std::size_t ran() const { return ran_; }
   std::size_t unusable() const { return unusable_; }
 
@@ -58,6 +64,12 @@ private:
   std::map<std::string, std::size_t> index_; // trial id -> plan index
   std::size_t finished_ = 0, ran_ = 0, unusable_ = 0;
   double wall_sum_ = 0;
+  // The systematic-failure watch: this run's first results while they all failed alike.
+  std::vector<TrialResult> early_failures_;
+  bool watching_ = true;
+  std::string systematic_;
+  bool systematic_input_ = false;
+  void watch(const TrialResult& r);
   std::chrono::steady_clock::time_point last_draw_{};
 };
 

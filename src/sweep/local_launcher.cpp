@@ -47,9 +47,11 @@ public:
     std::list<Running> running;
     std::size_t next = 0;
     b.recorder.draw(0);
-    while ((next < b.units.size() || !running.empty()) && !signals.received()) {
+    while (
+        ((next < b.units.size() && b.recorder.systematic_failure().empty()) || !running.empty()) &&
+        !signals.received()) {
       while (static_cast<int>(running.size()) < b.layout.jobs && next < b.units.size() &&
-             !signals.received()) {
+             !signals.received() && b.recorder.systematic_failure().empty()) {
         const std::string device = least_busy(b.layout.devices, running);
         const Unit u = b.unit(next, device);
         const Journal::UnitFiles f = b.journal.write_unit(u);
