@@ -18,7 +18,8 @@ LoadedReference load_reference(const std::string& path) {
   LoadedReference out;
   out.file = path;
   Where w{path, ""};
-  if (j.is_object() && j.value("schema", "") == kSweepReportSchema) {
+  // A schema that is not a string is detect_kind's error below, not a json::type_error here.
+  if (j.is_object() && j.contains("schema") && j["schema"] == kSweepReportSchema) {
     // A sweep report: its fitted optimum as a config, and whether it sits at an edge.
     out.kind = "sweep";
     const SweepReference sr = read_sweep_reference(j, path);
