@@ -168,9 +168,8 @@ SeedDoc make_seed(const std::string& name, const std::string& text, const fs::pa
 
 // Fabricated results of the tiny sweep: a parabola in log2(lr) with its minimum inside.
 Json generated_sweep_report(const std::string& spec_file) {
-  const mue::SweepSpec s =
-      mue::parse_sweep_spec(mue::read_spec(spec_file, mue::SpecKind::kSweepSpec),
-                            mue::Where{spec_file, ""});
+  const mue::SweepSpec s = mue::parse_sweep_spec(
+      mue::read_spec(spec_file, mue::SpecKind::kSweepSpec), mue::Where{spec_file, ""});
   const std::vector<mue::PlannedTrial> plan = mue::plan_sweep(s, spec_file);
   std::map<std::string, mue::TrialResult> done;
   for (const auto& t : plan) {
@@ -215,8 +214,8 @@ std::vector<SeedDoc> load_corpus(const fs::path& work) {
   for (const char* d : {"good", "real", "verify", "transfer", "misc", "bad"})
     glob(std::string("tests/fixtures/") + d, false);
   for (const auto& f : files)
-    out.push_back(make_seed(fs::relative(f, kSource).string(), mue::read_file(f.string()),
-                            f.parent_path()));
+    out.push_back(
+        make_seed(fs::relative(f, kSource).string(), mue::read_file(f.string()), f.parent_path()));
 
   // Reports muE writes, generated now so they match this build.
   const fs::path gen = work / "generated";
@@ -228,16 +227,16 @@ std::vector<SeedDoc> load_corpus(const fs::path& work) {
   const mue::LoadedReference ref = mue::load_reference(kGoodReference);
   for (const char* t : {"moe-targets", "real-parts-targets"}) {
     const std::string tf = kSource + "/sweeps/" + t + ".json";
-    const mue::TargetsSpec targets = mue::parse_targets_spec(
-        mue::read_spec(tf, mue::SpecKind::kTargets), mue::Where{tf, ""});
+    const mue::TargetsSpec targets =
+        mue::parse_targets_spec(mue::read_spec(tf, mue::SpecKind::kTargets), mue::Where{tf, ""});
     add_generated(std::string("transfer-") + t + ".json",
                   mue::report_text(mue::run_transfer(ref, targets, tf)));
   }
   const std::string tiny = kSource + "/sweeps/tiny-cpu.json";
   add_generated("sweep.json", generated_sweep_report(tiny).dump(1) + "\n");
   {
-    const mue::SweepSpec s = mue::parse_sweep_spec(
-        mue::read_spec(tiny, mue::SpecKind::kSweepSpec), mue::Where{tiny, ""});
+    const mue::SweepSpec s = mue::parse_sweep_spec(mue::read_spec(tiny, mue::SpecKind::kSweepSpec),
+                                                   mue::Where{tiny, ""});
     const auto plan = mue::plan_sweep(s, tiny);
     add_generated("trial.json", mue::to_json(plan.front().spec).dump(1) + "\n");
     mue::TrialResult r;
@@ -283,6 +282,8 @@ void collect_pools(const Json& j, Pools& p) {
 
 class Mutator {
 public:
+  static constexpr std::size_t kMaxText = 32u << 20;
+
   Mutator(std::uint64_t seed, const Pools& pools) : rng_(seed), pools_(pools) {}
 
   std::uint64_t u(std::uint64_t n) { return n == 0 ? 0 : rng_() % n; }
@@ -312,6 +313,10 @@ public:
       text = d.text;
     }
     if (bytes || !d.json) byte_op(text);
+    if (text.size() > kMaxText) { // a bound on what a case costs, whatever the mutations did
+      log.push_back("truncate @" + std::to_string(kMaxText));
+      text.resize(kMaxText);
+    }
     return text;
   }
 
@@ -350,13 +355,19 @@ private:
     }
   }
 
+  // A node that `want`s, its depth drawn first: a report has hundreds of leaves several levels
+  // down, and a uniform draw would seldom change the shape above them.
   std::string pick_node(const Json& j, const std::function<bool(const Json&)>& want) {
-    std::vector<std::string> all, ok;
+    std::vector<std::string> all;
     nodes(j, "", all);
+    std::map<std::size_t, std::vector<std::string>> by_depth;
     for (const auto& p : all)
-      if (want(j.at(Json::json_pointer(p)))) ok.push_back(p);
-    if (ok.empty()) return "";
-    return pick(ok);
+      if (want(j.at(Json::json_pointer(p))))
+        by_depth[static_cast<std::size_t>(std::count(p.begin(), p.end(), '/'))].push_back(p);
+    if (by_depth.empty()) return "";
+    auto level = by_depth.begin();
+    std::advance(level, static_cast<long>(u(by_depth.size())));
+    return pick(level->second);
   }
 
   static std::string key_of(const std::string& pointer) {
@@ -414,14 +425,37 @@ private:
   }
 
   std::string raw_number() {
-    static const std::vector<std::string> v = {
-        "NaN",    "Infinity",  "-Infinity", "nan",  "inf",   "1e309", "-1e309",
-        "1e400",  "-1e-400",   "4.9e-324",  "-0",   "0e0",   "1E+2",  "0x10",
-        "01",     "+1",        ".5",        "1.",   "1e",    "--1",   "1e+",
-        "123456789012345678901234567890",   "-123456789012345678901234567890",
-        "18446744073709551616", "18446744073709551615", "-9223372036854775809",
-        "9223372036854775808",  "1e308",    "-1e308", "1.7976931348623157e308",
-        "2.2250738585072014e-308"};
+    static const std::vector<std::string> v = {"NaN",
+                                               "Infinity",
+                                               "-Infinity",
+                                               "nan",
+                                               "inf",
+                                               "1e309",
+                                               "-1e309",
+                                               "1e400",
+                                               "-1e-400",
+                                               "4.9e-324",
+                                               "-0",
+                                               "0e0",
+                                               "1E+2",
+                                               "0x10",
+                                               "01",
+                                               "+1",
+                                               ".5",
+                                               "1.",
+                                               "1e",
+                                               "--1",
+                                               "1e+",
+                                               "123456789012345678901234567890",
+                                               "-123456789012345678901234567890",
+                                               "18446744073709551616",
+                                               "18446744073709551615",
+                                               "-9223372036854775809",
+                                               "9223372036854775808",
+                                               "1e308",
+                                               "-1e308",
+                                               "1.7976931348623157e308",
+                                               "2.2250738585072014e-308"};
     return pick(v);
   }
 
@@ -535,12 +569,15 @@ private:
 
   Json long_array(const Json& was) {
     static const std::size_t sizes[] = {1001, 10000, 100000};
-    // At most ~4 MB of text past the first 1001 elements: a file of 50 MB takes seconds to
-    // parse, eight times a case, and says nothing more.
-    const std::size_t elem = (was.is_array() && !was.empty() ? was[0] : was).dump().size() + 1;
-    const std::size_t n = std::min(sizes[u(3)], std::max<std::size_t>(1001, (4u << 20) / elem));
+    // At most ~8 MB of text: a file of 50 MB takes seconds to parse, eight times a case, and
+    // says nothing more. An element holding a raw sentinel (a million brackets) is not
+    // repeated: its size is only known in the text.
+    const std::string elem = (was.is_array() && !was.empty() ? was[0] : was).dump();
+    const bool raw = elem.find("@@muE-fuzz-") != std::string::npos;
+    const std::size_t n =
+        std::min(sizes[u(3)], std::max<std::size_t>(2, (8u << 20) / (elem.size() + 1)));
     Json a = Json::array();
-    switch (u(3)) {
+    switch (raw ? 1 : u(3)) {
     case 0: // the same element over and over
       for (std::size_t i = 0; i < n; ++i)
         a.push_back(was.is_array() && !was.empty() ? was[0] : was);
@@ -767,8 +804,10 @@ private:
 
   void byte_op(std::string& s) {
     static const std::vector<std::string> bad_utf8 = {
-        "\xff", "\xfe", "\xc0\xaf", "\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80",
-        "\xe2\x82", "\xf8\x88\x80\x80\x80", "\xc3\x28"};
+        "\xff",    "\xfe",         "\xc0\xaf",
+        "\xc3",    "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "\x80",    "\xe2\x82",     "\xf8\x88\x80\x80\x80",
+        "\xc3\x28"};
     const std::size_t at = u(s.size() + 1);
     switch (u(8)) {
     case 0:
@@ -841,7 +880,7 @@ Case make_case(std::uint64_t case_seed, const std::vector<SeedDoc>& corpus, cons
     return c;
   }
   const bool mild = m.chance(0.45);
-  const int structural = mild ? 1 + static_cast<int>(m.chance(0.25))
+  const int structural = mild            ? 1 + static_cast<int>(m.chance(0.25))
                          : m.chance(0.9) ? 1 + static_cast<int>(m.u(3))
                                          : 0;
   const bool bytes = structural == 0 || (!mild && m.chance(0.15));
@@ -911,8 +950,8 @@ void transfer_like_cli(const std::string& reference, const std::string& targets,
 
 // `muE sweep SPEC --dry-run` (cli/cmd_sweep.cpp).
 void sweep_dry_run_like_cli(const std::string& spec) {
-  const mue::SweepSpec s = mue::parse_sweep_spec(mue::read_spec(spec, mue::SpecKind::kSweepSpec),
-                                                 mue::Where{spec, ""});
+  const mue::SweepSpec s =
+      mue::parse_sweep_spec(mue::read_spec(spec, mue::SpecKind::kSweepSpec), mue::Where{spec, ""});
   if (s.axes.size() > 3)
     mue::Where{spec, "/axes"}.fail("the fit handles 1 to 3 axes; this sweep has " +
                                    std::to_string(s.axes.size()));
@@ -1042,8 +1081,7 @@ void write_text(const fs::path& p, const std::string& s) {
 }
 
 // The child: runs the consumers, writes one line per consumer to `dir`/outcome.
-[[noreturn]] void child(const fs::path& dir, double timeout,
-                        const std::string& only) {
+[[noreturn]] void child(const fs::path& dir, double timeout, const std::string& only) {
   alarm(static_cast<unsigned>(std::ceil(timeout)));
   const int err = ::open((dir / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (err >= 0) ::dup2(err, 2);
@@ -1082,8 +1120,8 @@ void record_failure(const Options& opt, const Case& c, const std::string& why) {
   fs::create_directories(opt.failures, ec);
   const fs::path base = opt.failures / ("case-" + hex(c.seed));
   write_text(base.string() + ".json", c.text);
-  write_text(base.string() + ".txt", describe(c) + "\n" + why + "\nreplay: test_fuzz --replay " +
-                                         hex(c.seed) + "\n");
+  write_text(base.string() + ".txt",
+             describe(c) + "\n" + why + "\nreplay: test_fuzz --replay " + hex(c.seed) + "\n");
   std::cout << "FAIL " << describe(c) << "\n  " << why << "\n  input: " << base.string()
             << ".json; replay: test_fuzz --replay " << hex(c.seed) << std::endl;
 }
@@ -1422,8 +1460,7 @@ int main(int argc, char** argv) {
     if (opt.replay) {
       fs::create_directories(opt.failures);
       write_text(opt.failures / ("case-" + hex(c.seed) + ".json"), c.text);
-      std::cout << "input: " << (opt.failures / ("case-" + hex(c.seed) + ".json")).string()
-                << "\n";
+      std::cout << "input: " << (opt.failures / ("case-" + hex(c.seed) + ".json")).string() << "\n";
     }
     int bad = 0;
     if (!opt.fork) {
@@ -1470,9 +1507,9 @@ int main(int argc, char** argv) {
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  std::cout << "fuzz" << (opt.muE.empty() ? " (in-process)" : " (muE processes)") << ": "
-            << t.tried << " cases tried from " << corpus.size() << " documents, base seed "
-            << opt.seed << (kSanitized ? ", sanitized build" : "") << "\n";
+  std::cout << "fuzz" << (opt.muE.empty() ? " (in-process)" : " (muE processes)") << ": " << t.tried
+            << " cases tried from " << corpus.size() << " documents, base seed " << opt.seed
+            << (kSanitized ? ", sanitized build" : "") << "\n";
   for (const auto& [name, n] : t.per_consumer)
     std::cout << "  " << name << ": " << n.first << " exit 0, " << n.second << " exit 2\n";
   for (const auto& [ms, what] : t.slowest)

@@ -26,7 +26,8 @@ namespace {
 struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("mue-inputs-" + name + "-" + std::to_string(::getpid()))) {
+      : path(fs::temp_directory_path() /
+             ("mue-inputs-" + name + "-" + std::to_string(::getpid()))) {
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -55,7 +56,8 @@ std::string reference_with_lr(const std::string& lr) {
 TEST_CASE("a number past the range of a double is bad input with line and column") {
   // Was: nlohmann's out_of_range.406 escaped parse_json_strict, "internal error", exit 3.
   for (const char* n : {"1e400", "-1e309", "1.8e308"}) {
-    const auto f = failure_of([&] { parse_json_strict(std::string("{\n \"a\": ") + n + "}", "f"); });
+    const auto f =
+        failure_of([&] { parse_json_strict(std::string("{\n \"a\": ") + n + "}", "f"); });
     CHECK(f.failed);
     CHECK(f.pointer == "");
     CHECK(f.reason.find("line 2") != std::string::npos);
@@ -91,9 +93,8 @@ TEST_CASE("an array of 200,000 objects parses in linear time") {
   CHECK(parse_json_strict(text, "f").size() == 200000);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
   // The duplicate-key check still names the key, through arrays and escapes.
-  const auto f = failure_of([] {
-    parse_json_strict(R"([{"x": 1}, {"a/b": {"c~": 1, "c~": 2}}])", "f.json");
-  });
+  const auto f =
+      failure_of([] { parse_json_strict(R"([{"x": 1}, {"a/b": {"c~": 1, "c~": 2}}])", "f.json"); });
   CHECK(f.pointer == "/1/a~1b/c~0");
 }
 
@@ -158,4 +159,24 @@ TEST_CASE("moe_layers and has_dense_layers are O(1) and agree with the layer rul
   m.ffn.kind = FfnKind::kDense;
   CHECK(m.moe_layers() == 0);
   CHECK_FALSE(m.ffn.has_dense_layers(m.n_layers));
+}
+
+TEST_CASE("explain of a report whose target or its name has the wrong type is bad input") {
+  // Was: explain read t.value("name", ""): json::type_error on a number target or name, exit 3.
+  TempDir d("explain");
+  const std::string targets =
+      d.write("targets.json", R"({"targets": [{"name": "narrow", "model": {"d_model": 32,
+                                                                       "n_heads": 2}}]})");
+  const TargetsSpec t = parse_targets_spec(read_json_file(targets), Where{targets, ""});
+  const LoadedReference ref = load_reference(d.write("ref.json", reference_with_lr("0.001")));
+  const Json report = parse_json_strict(report_text(run_transfer(ref, t, targets)), "r.json");
+  CHECK(explain(report, "r.json", "", "").find("target narrow") != std::string::npos);
+  Json bad = report;
+  bad["targets"][0]["name"] = 7;
+  auto f = failure_of([&] { explain(bad, "r.json", "", ""); });
+  CHECK(f.pointer == "/targets/0/name");
+  bad["targets"][0] = 5;
+  f = failure_of([&] { explain(bad, "r.json", "", ""); });
+  CHECK(f.pointer == "/targets/0/name");
+  CHECK(f.reason == "required field is missing");
 }

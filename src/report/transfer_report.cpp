@@ -236,11 +236,14 @@ std::string explain(const Json& report, const std::string& file, const std::stri
   const std::optional<ParamGroup> wanted = parse_param_group(group);
   for (std::size_t i = 0; i < list.size(); ++i) {
     const Json& t = list[i];
-    const std::string name = t.value("name", "");
+    const Where tw{file, pointer_append("/targets", i)};
+    // Checked as verify reads it (t.value("name", "") threw json::type_error on a non-object
+    // target or a non-string name: exit 3).
+    const std::string name = as_string(field(t, "name", tw), tw.at("name"));
     names += (names.empty() ? "" : ", ") + name;
     if (!target.empty() && name != target) continue;
     found_target = true;
-    Parameterization p = table_of(t, Where{file, pointer_append("/targets", i)});
+    Parameterization p = table_of(t, tw);
     os << "target " << name << "\n";
     os << "  route: ";
     for (std::size_t k = 0; k < p.route.size(); ++k)
