@@ -17,12 +17,14 @@
 //   test_fuzz --list-corpus                            the documents the cases start from
 // Environment (overrides the arguments, for ctest): MUE_FUZZ_CASES, MUE_FUZZ_SEED,
 // MUE_FUZZ_JOBS, MUE_FUZZ_CASE_TIMEOUT.
-// Long mode (>= 10,000 cases; meant for the sanitizer build, ~X min on 2 cores):
+// Long mode (>= 10,000 cases; meant for the sanitizer build, ~40 min on 2 cores):
 //   cmake --preset debug && cmake --build --preset debug --target test_fuzz
 //   MUE_FUZZ_CASES=10000 MUE_FUZZ_JOBS=2 build-debug/tests/test_fuzz
 // or through ctest: MUE_FUZZ_CASES=10000 ctest --preset debug -R 'fuzz: in-process'.
 // A failing case is printed with its case seed and written, with what failed, to
-// DIR/case-<seed>.json and .txt (DIR: --failures, default ./fuzz-failures).
+// DIR/case-<seed>.json and .txt (DIR: --failures, default ./fuzz-failures). --replay SEED
+// regenerates the case from the same source tree and build; the saved .json replays
+// anywhere with --file.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -1367,7 +1369,9 @@ void usage() {
          "  --failures DIR     where failing inputs go (default ./fuzz-failures)\n"
          "  --muE PATH         process mode: each case through the real binary (validate,\n"
          "                     transfer --out --emit-configs, sweep --dry-run in turn)\n"
-         "  --replay SEED      run one case again (its mutations printed, the input kept)\n"
+         "  --replay SEED      run one case again (its mutations printed, the input kept;\n"
+         "                     the same source tree and build: the corpus and the generator\n"
+         "                     make the case)\n"
          "  --file F           run every consumer on F as it is\n"
          "  --no-fork          with --file/--replay: in this process (for a debugger)\n"
          "  --list-corpus      print the documents the cases start from\n"

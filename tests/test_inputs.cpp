@@ -10,6 +10,7 @@
 
 #include "helpers.h"
 #include "report/transfer_report.h"
+#include "spec/config.h"
 #include "spec/model_spec.h"
 #include "spec/target_spec.h"
 #include "util/error.h"
@@ -179,4 +180,20 @@ TEST_CASE("explain of a report whose target or its name has the wrong type is ba
   f = failure_of([&] { explain(bad, "r.json", "", ""); });
   CHECK(f.pointer == "/targets/0/name");
   CHECK(f.reason == "required field is missing");
+}
+
+TEST_CASE("steps × batch_size × seq_len past 2^63 tokens is bad input at /train/steps") {
+  // Was: t.steps * per_step overflowed a signed 64-bit integer (UBSan: config.cpp, seed
+  // dc29f4620e7eab80 of the sanitized long run) and the run carried on with garbage tokens.
+  std::string text = reference_with_lr("0.001");
+  text.replace(text.find("\"steps\": 20"), 11, "\"steps\": 9223372036854775807");
+  const auto f = failure_of([&] {
+    parse_config(parse_json_strict(text, "c.json"), {"c.json", ""});
+  });
+  CHECK(f.pointer == "/train/steps");
+  CHECK(f.reason.find("past 2^63 tokens") != std::string::npos);
+  text = reference_with_lr("0.001");
+  text.replace(text.find("\"steps\": 20"), 11, "\"steps\": 36028797018963967"); // × 256 fits
+  CHECK(parse_config(parse_json_strict(text, "c.json"), {"c.json", ""}).train.tokens ==
+        36028797018963967LL * 256);
 }

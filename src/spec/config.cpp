@@ -13,7 +13,10 @@ void resolve_and_check(ModelSpec& m, TrainSpec& t, const Where& where) {
   const long long per_step = static_cast<long long>(t.batch_size) * m.seq_len;
   if (per_step <= 0) return; // partial spec: nothing to resolve yet
   if (t.steps > 0) {
-    t.tokens = t.steps * per_step;
+    if (__builtin_mul_overflow(t.steps, per_step, &t.tokens)) // was signed overflow (UB)
+      where.at("train").at("steps").fail("steps (" + std::to_string(t.steps) +
+                                         ") × batch_size × seq_len (" + std::to_string(per_step) +
+                                         ") is past 2^63 tokens");
   } else if (t.tokens > 0) {
     if (t.tokens % per_step != 0)
       where.at("train").at("tokens").fail(
