@@ -18,7 +18,8 @@ LoadedReference load_reference(const std::string& path) {
   LoadedReference out;
   out.file = path;
   Where w{path, ""};
-  if (j.is_object() && j.value("schema", "") == kSweepReportSchema) {
+  // A schema that is not a string is detect_kind's error below, not a json::type_error here.
+  if (j.is_object() && j.contains("schema") && j["schema"] == kSweepReportSchema) {
     // A sweep report: its fitted optimum as a config, and whether it sits at an edge.
     out.kind = "sweep";
     const SweepReference sr = read_sweep_reference(j, path);
@@ -235,11 +236,14 @@ std::string explain(const Json& report, const std::string& file, const std::stri
   const std::optional<ParamGroup> wanted = parse_param_group(group);
   for (std::size_t i = 0; i < list.size(); ++i) {
     const Json& t = list[i];
-    const std::string name = t.value("name", "");
+    const Where tw{file, pointer_append("/targets", i)};
+    // Checked as verify reads it (t.value("name", "") threw json::type_error on a non-object
+    // target or a non-string name: exit 3).
+    const std::string name = as_string(field(t, "name", tw), tw.at("name"));
     names += (names.empty() ? "" : ", ") + name;
     if (!target.empty() && name != target) continue;
     found_target = true;
-    Parameterization p = table_of(t, Where{file, pointer_append("/targets", i)});
+    Parameterization p = table_of(t, tw);
     os << "target " << name << "\n";
     os << "  route: ";
     for (std::size_t k = 0; k < p.route.size(); ++k)

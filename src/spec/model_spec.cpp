@@ -13,17 +13,17 @@ bool FfnSpec::moe_layer(int layer) const {
   return is_moe() && layer >= first_k_dense && (layer - first_k_dense + 1) % moe_every == 0;
 }
 
+// Both in O(1): n_layers can be as large as an int (a loop over 2^31 layers took seconds, and
+// the transfer asks many times).
 bool FfnSpec::has_dense_layers(int n_layers) const {
-  for (int i = 0; i < n_layers; ++i)
-    if (!moe_layer(i)) return is_moe();
-  return false;
+  // Layer 0 is dense unless every layer is MoE (first_k_dense 0, moe_every 1).
+  return is_moe() && n_layers > 0 && (first_k_dense > 0 || moe_every > 1);
 }
 
 int ModelSpec::moe_layers() const {
-  int n = 0;
-  for (int i = 0; i < n_layers; ++i)
-    n += ffn.moe_layer(i) ? 1 : 0;
-  return n;
+  // The layers i >= first_k_dense with (i - first_k_dense + 1) % moe_every == 0.
+  if (!ffn.is_moe() || n_layers <= ffn.first_k_dense) return 0;
+  return (n_layers - ffn.first_k_dense) / ffn.moe_every;
 }
 
 std::string FfnSpec::degenerate_gate(bool per_group) const {

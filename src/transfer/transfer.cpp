@@ -722,12 +722,54 @@ void apply_overrides(const Reference& ref, const TransferOptions& o, Parameteriz
   }
 }
 
+// A value that overflowed (an lr of 1e308 times a width ratio) or became NaN could not train
+// and would be written as null: bad input at the target, naming the value.
+void require_finite(const Parameterization& p, const Reference& ref, const Where& target_where) {
+  auto check = [&](const Traced& t, const std::string& name) {
+    bool finite = std::isfinite(t.value) && std::isfinite(t.base);
+    for (const Factor& f : t.trace)
+      finite = finite && std::isfinite(f.factor);
+    if (!finite)
+      target_where.fail(name + " comes out as " + fmt(t.value) +
+                        ", not a finite number: the reference's values (" + ref.where.file + " " +
+                        ref.where.pointer + ") and this model's shapes are out of range");
+  };
+  for (const auto& [g, gp] : p.groups) {
+    const std::string n = to_string(g);
+    check(gp.init_std, n + ".init_std");
+    check(gp.lr, n + ".lr");
+    check(gp.wd, n + ".wd");
+    check(gp.multiplier, n + ".multiplier");
+    check(gp.eps, n + ".eps");
+  }
+  check(p.optimizer.lr, "optimizer.lr");
+  check(p.optimizer.wd, "optimizer.wd");
+  check(p.optimizer.eps, "optimizer.eps");
+  check(p.optimizer.one_minus_beta1, "optimizer.1-beta1");
+  check(p.optimizer.one_minus_beta2, "optimizer.1-beta2");
+  const Scalars& s = p.scalars;
+  for (const auto& [t, n] : {std::pair<const Traced*, const char*>{&s.H_act, "H_act"},
+                             {&s.A, "A"},
+                             {&s.route_scale, "R"},
+                             {&s.shared_scale, "shared_scale"},
+                             {&s.residual_multiplier, "residual_multiplier"},
+                             {&s.attention_scale, "attention_scale"},
+                             {&s.output_multiplier, "output_multiplier"}})
+    check(*t, n);
+  const Ratios& r = p.ratios;
+  for (double x : {r.rho_d, r.m_L, r.rho_B, r.rho_D, r.rho_T, r.k_sde})
+    if (!std::isfinite(x)) check(Traced(x, ""), "a transfer ratio (ρ_d, m_L, ρ_B, ρ_D, ρ_T, k)");
+  for (const auto& [g, x] : p.sigma0_ratio)
+    if (!std::isfinite(x)) check(Traced(x, ""), std::string("the σ0 ratio of ") + to_string(g));
+}
+
 } // namespace
 
 Parameterization transfer(const Reference& ref, const ModelSpec& model, const TrainSpec& train,
                           const TransferOptions& options, const Where& target_where) {
   Parameterization p = Builder(ref, model, train, options, target_where).build();
   apply_overrides(ref, options, p);
+  require_finite(p, ref, target_where);
   return p;
 }
 

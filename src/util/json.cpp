@@ -54,79 +54,6 @@ std::string json_type_name(const Json& j) {
 
 namespace {
 
-// Tracks the parser's position through nlohmann's callback events to reject
-// duplicate keys (nlohmann would silently keep the last one). The JSON pointer is
-// only built when a duplicate is found; objects are small, so keys are a vector.
-class DuplicateKeyGuard {
-public:
-  explicit DuplicateKeyGuard(std::string file) : file_(std::move(file)) {}
-
-  bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-    case Json::parse_event_t::object_start:
-      push(false);
-      break;
-    case Json::parse_event_t::array_start:
-      push(true);
-      break;
-    case Json::parse_event_t::key: {
-      Frame& f = frames_[depth_ - 1];
-      const std::string& key = parsed.get_ref<const std::string&>();
-      for (const auto& k : f.keys)
-        if (k == key)
-          throw InputError(file_, pointer_to(depth_ - 1) + "/" + escape(key),
-                           "duplicate key '" + key + "' (each key may appear once)");
-      f.keys.push_back(key);
-      break;
-    }
-    case Json::parse_event_t::object_end:
-    case Json::parse_event_t::array_end:
-      --depth_;
-      advance();
-      break;
-    case Json::parse_event_t::value:
-      advance();
-      break;
-    }
-    return true;
-  }
-
-private:
-  struct Frame {
-    bool is_array = false;
-    std::size_t index = 0;         // arrays: the element being read
-    std::vector<std::string> keys; // objects: keys so far (the last one is current)
-  };
-  // Frames are reused across siblings so their vectors keep their capacity.
-  void push(bool is_array) {
-    if (frames_.size() == depth_) frames_.emplace_back();
-    Frame& f = frames_[depth_++];
-    f.is_array = is_array;
-    f.index = 0;
-    f.keys.clear();
-  }
-  void advance() {
-    if (depth_ > 0 && frames_[depth_ - 1].is_array) ++frames_[depth_ - 1].index;
-  }
-  static std::string escape(std::string_view key) { return pointer_append("", key).substr(1); }
-  // The pointer of the container at frame `level`.
-  std::string pointer_to(std::size_t level) const {
-    std::string p;
-    for (std::size_t i = 0; i < level; ++i) {
-      const Frame& f = frames_[i];
-      p += "/" + (f.is_array ? std::to_string(f.index) : escape(f.keys.back()));
-    }
-    return p;
-  }
-  std::string file_;
-  std::vector<Frame> frames_;
-  std::size_t depth_ = 0;
-};
-
-} // namespace
-
-namespace {
-
 std::string line_column(std::string_view text, std::size_t byte) {
   std::size_t line = 1, col = 1;
   for (std::size_t i = 0; i < byte && i < text.size(); ++i) {
@@ -140,24 +67,116 @@ std::string line_column(std::string_view text, std::size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(col);
 }
 
+// Builds the document from nlohmann's SAX events, rejecting duplicate keys (nlohmann would
+// silently keep the last one) and nesting deeper than kMaxJsonDepth, and turning a syntax
+// error or a number past the range of a double into an InputError with line and column.
+// Its own builder rather than Json::parse with a callback: nlohmann's callback parser scans
+// the parent container at the end of every object or array, quadratic in the number of
+// siblings (100,000 objects in an array took seconds, a million hours).
+class StrictBuilder {
+public:
+  StrictBuilder(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
+  Json& result() { return root_; }
+
+  bool null() { return put(nullptr); }
+  bool boolean(bool v) { return put(v); }
+  bool number_integer(Json::number_integer_t v) { return put(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return put(v); }
+  bool number_float(Json::number_float_t v, const Json::string_t& /*as written*/) { return put(v); }
+  bool string(Json::string_t& v) { return put(std::move(v)); }
+  bool binary(Json::binary_t& v) { return put(Json::binary(std::move(v))); }
+  bool start_object(std::size_t /*size*/) { return open(Json::object()); }
+  bool start_array(std::size_t /*size*/) { return open(Json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(Json::string_t& k) {
+    if (open_.back()->contains(k))
+      throw InputError(file_, pointer() + "/" + escape(k),
+                       "duplicate key '" + k + "' (each key may appear once)");
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t byte, const std::string& /*token*/, const Json::exception& e) {
+    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at ...";
+    // keep its explanation after the last ": " (after "] " for a number out of range, 406).
+    const std::string what = e.what();
+    const bool overflow = e.id == 406;
+    const std::size_t cut = overflow ? what.find("] ") : what.rfind(": ");
+    const std::string why = cut == std::string::npos ? what : what.substr(cut + 2);
+    throw InputError(file_, "",
+                     "not valid JSON at " + line_column(text_, byte == 0 ? 0 : byte - 1) + ": " +
+                         why +
+                         (overflow ? " (a number must lie within ±1.8e308)"
+                                   : " (muE reads strict JSON: no comments, no trailing commas)"));
+  }
+
+private:
+  // Where a new value goes: the root, the end of the open array, or the open object's key.
+  // Pointers to open containers stay valid: nothing is added to a container's parent while
+  // the container is open.
+  Json* place(Json&& v) {
+    if (open_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    Json& top = *open_.back();
+    if (top.is_array()) {
+      auto& a = top.get_ref<Json::array_t&>();
+      a.push_back(std::move(v));
+      return &a.back();
+    }
+    Json& slot = top[key_];
+    slot = std::move(v);
+    return &slot;
+  }
+  bool put(Json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(Json&& container) {
+    if (open_.size() == kMaxJsonDepth)
+      throw InputError(file_, pointer() + (open_.empty() ? "" : "/" + segment()),
+                       "nested deeper than " + std::to_string(kMaxJsonDepth) +
+                           " levels (muE files nest a few levels deep)");
+    std::string seg = open_.empty() ? "" : segment();
+    open_.push_back(place(std::move(container)));
+    segments_.push_back(std::move(seg));
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    segments_.pop_back();
+    return true;
+  }
+  static std::string escape(std::string_view key) { return pointer_append("", key).substr(1); }
+  // The segment of the value about to be placed in the open container.
+  std::string segment() const {
+    const Json& top = *open_.back();
+    return top.is_array() ? std::to_string(top.size()) : escape(key_);
+  }
+  // The pointer of the open container (built only for an error).
+  std::string pointer() const {
+    std::string p;
+    for (std::size_t i = 1; i < segments_.size(); ++i)
+      p += "/" + segments_[i];
+    return p;
+  }
+
+  std::string_view text_;
+  std::string file_;
+  Json root_;
+  std::vector<Json*> open_;
+  std::vector<std::string> segments_; // per open container: its segment in its parent
+  std::string key_;                   // the open object's current key
+};
+
 } // namespace
 
 Json parse_json_strict(std::string_view text, const std::string& file) {
-  try {
-    DuplicateKeyGuard guard(file);
-    // allow_exceptions=true, ignore_comments=false: comments are a parse error.
-    return Json::parse(text.begin(), text.end(), std::ref(guard), true, false);
-  } catch (const Json::parse_error& e) {
-    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at ...";
-    // keep its explanation after the last ": " and say where in human terms.
-    std::string what = e.what();
-    std::size_t cut = what.rfind(": ");
-    std::string why = cut == std::string::npos ? what : what.substr(cut + 2);
-    std::size_t at = e.byte == 0 ? 0 : e.byte - 1;
-    throw InputError(file, "",
-                     "not valid JSON at " + line_column(text, at) + ": " + why +
-                         " (muE reads strict JSON: no comments, no trailing commas)");
-  }
+  StrictBuilder b(text, file);
+  // strict=true: nothing after the document; ignore_comments=false: comments are errors.
+  Json::sax_parse(text.begin(), text.end(), &b, Json::input_format_t::json, true, false);
+  return std::move(b.result());
 }
 
 Json read_json_file(const std::string& path) {

@@ -14,6 +14,10 @@ namespace mue {
 
 using Json = nlohmann::json;
 
+// No muE file nests deeper than ~10 levels; past this, parse_json_strict stops with an
+// InputError, so no reader recurses through a document deep enough to exhaust the stack.
+inline constexpr std::size_t kMaxJsonDepth = 256;
+
 // Parses `text` as strict JSON. `file` only names the source in errors.
 Json parse_json_strict(std::string_view text, const std::string& file);
 // Reads and parses a file; a missing or unreadable file is an InputError.
