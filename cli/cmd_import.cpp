@@ -41,10 +41,10 @@ Command add_import(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--name", a->names, "Target name per file (default: the file's name)");
   sub->add_flag("--approximate", a->approximate,
                 "Replace parts muE cannot represent, recording each change");
-  sub->add_option("--proxy", a->proxy, "Proxy shape, e.g. d_model=64,n_layers=2");
-  return {sub, [a, &g] {
+  auto* proxy_opt = sub->add_option("--proxy", a->proxy, "Proxy shape, e.g. d_model=64,n_layers=2");
+  return {sub, [a, proxy_opt, &g] {
             std::optional<ProxyShape> proxy;
-            if (!a->proxy.empty()) proxy = parse_proxy(a->proxy);
+            if (proxy_opt->count() > 0) proxy = parse_proxy(a->proxy);
             std::vector<std::string> warnings;
             const Json doc = import_targets(a->files, a->names, a->approximate, proxy, &warnings);
             for (const auto& w : warnings)

@@ -49,6 +49,7 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
   o.job_name = "muE-" + s.name;
   o.collect_then = "fit";
   o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
+  check_run_options(o); // usage errors before DIR is created or locked
   const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
   const RunOutcome run =
       run_trials(plan, RunDir{a.out, to_json(s).dump(1) + "\n", a.force_new, a.spec}, o);

@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 #include "run_trial.h"
 #include "spec/validate.h"
+#include "sweep/worker.h"
+#include "util/error.h"
 #include "util/fs.h"
 
 namespace mue::cli {
@@ -54,10 +56,18 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
               text = to_json(calibrate(parse_trial_spec(j, w), file, a->all_packs)).dump() + "\n";
             else
               text = worker_output(parse_trial_spec(j, w), file, a->result);
-            if (a->result.empty())
+            if (a->result.empty()) {
               std::cout << text;
-            else
+              return 0;
+            }
+            try {
               write_file_atomic(a->result, text);
+            } catch (const RuntimeError& e) {
+              // A full or read-only disk says nothing about the trial: the launcher journals
+              // it to run again (kWorkerCannotWrite).
+              std::cerr << "muE: error: " << e.what() << "\n";
+              return kWorkerCannotWrite;
+            }
             return 0;
           }};
 }

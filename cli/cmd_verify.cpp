@@ -37,6 +37,7 @@ int run_verify(VerifyArgs a, const GlobalOptions& g) {
   o.job_name = "muE-verify";
   o.collect_then = "judge";
   o.describe = [&plan](const PlannedTrial& t) { return plan.names.at(t.spec.id()); };
+  check_run_options(o); // usage errors before DIR is created or locked
   const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
   const RunOutcome run = run_trials(plan.trials, RunDir{a.out, "", false, ""}, o);
   if (run.early_exit() >= 0) return run.early_exit();

@@ -17,7 +17,8 @@
 //   test_fuzz --list-corpus                            the documents the cases start from
 // Environment (overrides the arguments, for ctest): MUE_FUZZ_CASES, MUE_FUZZ_SEED,
 // MUE_FUZZ_JOBS, MUE_FUZZ_CASE_TIMEOUT.
-// Long mode (>= 10,000 cases; meant for the sanitizer build, ~40 min on 2 cores):
+// Long mode (>= 10,000 cases; meant for the sanitizer build, ~40 min on 2 cores with 2 jobs;
+// its time is printed at the end):
 //   cmake --preset debug && cmake --build --preset debug --target test_fuzz
 //   MUE_FUZZ_CASES=10000 MUE_FUZZ_JOBS=2 build-debug/tests/test_fuzz
 // or through ctest: MUE_FUZZ_CASES=10000 ctest --preset debug -R 'fuzz: in-process'.

@@ -168,3 +168,56 @@ TEST_CASE("import_targets writes one valid target per file, described, with warn
                   UsageError);
   CHECK(target_name_for("/x/Mixtral-8x7B/config.json") == "Mixtral-8x7B");
 }
+
+TEST_CASE("strict import names every part that needs --approximate, each at its field") {
+  const auto f = failure_of([] { import_file("deepseek-v3", false); });
+  CHECK(f.reason.rfind("2 part(s) cannot be represented", 0) == 0);
+  CHECK(f.reason.find("/num_nextn_predict_layers") != std::string::npos);
+  const ImportedModel l4 = import_file("llama-4-scout-17b-16e");
+  REQUIRE(l4.approximations.size() == 3);
+  CHECK(l4.approximations[1].rfind("/text_config/use_qk_norm", 0) == 0);
+  CHECK(l4.approximations[2].rfind("/text_config/attention_chunk_size", 0) == 0);
+  CHECK(import_file("dbrx").approximations.at(0).rfind("/attn_config/clip_qkv", 0) == 0);
+}
+
+TEST_CASE("import edge cases: layouts, activations, gate norms, names, small proxies") {
+  // Qwen: dense first blocks listed in mlp_only_layers are first_k_dense exactly.
+  Json q = read_json_file(real("qwen3-30b-a3b"));
+  q["mlp_only_layers"] = Json::parse("[0, 1]");
+  ModelSpec m = import_hf_config(q, Where{"q.json", ""}, false).model;
+  CHECK(m.ffn.first_k_dense == 2);
+  CHECK(m.ffn.dense_d_ff == 6144);
+  q["mlp_only_layers"] = Json::parse("[3, 7]");
+  CHECK(failure_of([&] {
+          import_hf_config(q, Where{"q.json", ""}, false);
+        }).pointer == "/mlp_only_layers");
+  // DBRX: another activation is refused; an L2 gate norm and jitter are approximated.
+  Json d = read_json_file(real("dbrx"));
+  d["ffn_config"]["ffn_act_fn"]["name"] = "gelu";
+  CHECK(failure_of([&] {
+          import_hf_config(d, Where{"d.json", ""}, true);
+        }).pointer == "/ffn_config/ffn_act_fn/name");
+  d = read_json_file(real("dbrx"));
+  d["ffn_config"]["moe_normalize_expert_weights"] = 2;
+  d["ffn_config"]["moe_jitter_eps"] = 0.01;
+  const ImportedModel im = import_hf_config(d, Where{"d.json", ""}, true);
+  CHECK(im.approximations.size() == 3);
+  // Llama-4: an irregular list of MoE blocks is approximated, the interleave pattern is not.
+  Json l = read_json_file(real("llama-4-scout-17b-16e"));
+  l["text_config"]["moe_layers"] = Json::parse("[0, 5, 7]");
+  CHECK(import_hf_config(l, Where{"l.json", ""}, true).approximations.size() == 4);
+  // Names: ./config.json takes its folder's name, a Hugging Face snapshot its repository's.
+  CHECK(target_name_for("/m/mixtral/./config.json") == "mixtral");
+  CHECK(target_name_for(
+            "/c/hub/models--mistralai--Mixtral-8x7B-v0.1/snapshots/41bd4c9e/config.json") ==
+        "Mixtral-8x7B-v0.1");
+  CHECK_THROWS_AS(import_targets({real("dbrx"), real("dbrx")}, {}, true, std::nullopt, nullptr),
+                  UsageError);
+  // A one-block proxy of DeepSeek: no room for a dense block, so none (and no dense width).
+  const ModelSpec one =
+      make_proxy(import_file("deepseek-v3").model, parse_proxy("d_model=64,n_layers=1"), nullptr);
+  CHECK(one.ffn.first_k_dense == 0);
+  CHECK(one.ffn.dense_d_ff == 0);
+  CHECK_THROWS_AS(parse_proxy(""), UsageError);
+  CHECK_THROWS_AS(parse_proxy("d_model=64,d_model=32"), UsageError);
+}

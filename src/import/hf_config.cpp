@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "spec/schemas.h"
@@ -66,14 +67,14 @@ public:
 
   // A part muE cannot represent: InputError naming it, or with `approximate` the change is
   // recorded (`what` is the part, `becomes` what the target has instead).
+  // Without --approximate, every such part is collected and import_hf_config fails after
+  // the family's reader with all of them (the first one's pointer).
   void approximate(const char* key, const std::string& what, const std::string& becomes) const {
-    if (!approximate_)
-      where_.at(key).fail(what +
-                          " cannot be represented in muE's model format; rerun with "
-                          "--approximate to use " +
-                          becomes + " instead (recorded in the target's description)");
+    if (!approximate_ && out_.approximations.empty()) first_unrepresentable_ = where_.at(key);
     out_.approximations.push_back(where_.at(key).pointer + ": " + what + " → " + becomes);
   }
+  // The first part that needs --approximate, when the reader is strict.
+  static inline Where first_unrepresentable_;
 
 private:
   const Json& j_;
@@ -144,10 +145,21 @@ void qwen_layout(const HfReader& r, ModelSpec& m) {
   FfnSpec& f = m.ffn;
   f.moe_every = r.positive_or("decoder_sparse_step", 1);
   if (f.moe_every > 1) f.dense_d_ff = r.positive("intermediate_size");
-  if (r.has("mlp_only_layers") &&
-      !as_array(r.raw("mlp_only_layers"), r.where().at("mlp_only_layers")).empty())
-    r.approximate("mlp_only_layers", "an explicit list of dense blocks",
-                  "the regular layout of decoder_sparse_step");
+  if (!r.has("mlp_only_layers")) return;
+  const Json& list = as_array(r.raw("mlp_only_layers"), r.where().at("mlp_only_layers"));
+  if (list.empty()) return;
+  // The first k blocks dense is first_k_dense k; any other list is approximated.
+  bool prefix = f.moe_every == 1;
+  for (std::size_t i = 0; i < list.size() && prefix; ++i)
+    prefix =
+        as_integer(list[i], r.where().at("mlp_only_layers").at(i)) == static_cast<std::int64_t>(i);
+  if (prefix && static_cast<int>(list.size()) < m.n_layers) {
+    f.first_k_dense = static_cast<int>(list.size());
+    f.dense_d_ff = r.positive("intermediate_size");
+    return;
+  }
+  r.approximate("mlp_only_layers", "an explicit list of dense blocks",
+                "the regular layout of decoder_sparse_step");
 }
 
 void mixtral(const HfReader& r, ImportedModel& out) {
@@ -311,14 +323,31 @@ void dbrx(const HfReader& r, ImportedModel& out) {
   if (m.n_heads % m.n_kv_heads != 0)
     attn.where().at("kv_n_heads").fail("kv_n_heads must divide n_heads");
   if (m.n_kv_heads == m.n_heads) m.n_kv_heads = 0;
-  if (attn.has("clip_qkv"))
-    r.approximate("attn_config", "clipping of q, k, v (clip_qkv)", "no clipping");
+  if (attn.has("clip_qkv")) attn.approximate("clip_qkv", "clipping of q, k, v", "no clipping");
   const HfReader ffn = r.nested("ffn_config");
   m.ffn = moe(ffn.positive("moe_num_experts"), ffn.positive("moe_top_k"),
               ffn.positive("ffn_hidden_size"));
   check_top_k(ffn, m.ffn, "moe_top_k");
-  m.ffn.router.gate =
-      ffn.has("moe_normalize_expert_weights") ? GateKind::kSoftmaxRenorm : GateKind::kSoftmax;
+  if (ffn.has("ffn_act_fn")) {
+    const HfReader act = ffn.nested("ffn_act_fn");
+    const std::string name = act.string_or("name", "silu");
+    if (name != "silu" && name != "swish")
+      act.where().at("name").fail("ffn_act_fn '" + name + "': muE's gated FFN is SwiGLU (silu)");
+  }
+  // moe_normalize_expert_weights p: the selected softmax weights divided by their L_p norm;
+  // p = 1 is softmax over the selected, absent is no renormalization.
+  m.ffn.router.gate = GateKind::kSoftmax;
+  if (ffn.has("moe_normalize_expert_weights")) {
+    m.ffn.router.gate = GateKind::kSoftmaxRenorm;
+    const double p = as_number(ffn.raw("moe_normalize_expert_weights"),
+                               ffn.where().at("moe_normalize_expert_weights"));
+    if (p != 1)
+      ffn.approximate("moe_normalize_expert_weights",
+                      "gates renormalized by their L" + fmt(p) + " norm",
+                      "gates renormalized to sum 1 (L1, softmax_renorm)");
+  }
+  if (ffn.number_or("moe_jitter_eps", 0) > 0)
+    ffn.approximate("moe_jitter_eps", "multiplicative router jitter", "no jitter");
   m.ffn.router.aux_loss_coef = ffn.number_or("moe_loss_weight", 0);
 }
 
@@ -336,16 +365,30 @@ void llama4(const HfReader& top, ImportedModel& out) {
   m.ffn.router.aux_loss_coef = r.number_or("router_aux_loss_coef", 0);
   m.ffn.moe_every = r.positive_or("interleave_moe_layer_step", 1);
   if (m.ffn.moe_every > 1) m.ffn.dense_d_ff = r.positive("intermediate_size_mlp");
-  const char* at = nested ? "text_config" : "model_type";
-  top.approximate(at, "the router's sigmoid gate applied to the expert input (Llama-4)",
-                  "the gate applied to the expert output");
+  r.approximate("num_experts_per_tok",
+                "the router's sigmoid gate applied to the expert input (Llama-4)",
+                "the gate applied to the expert output");
   if (r.boolean_or("use_qk_norm", false)) {
     m.qk_norm = true;
-    top.approximate(at, "QK L2-norm without gains on the rope blocks only",
-                    "QK-norm (RMSNorm with gains) in every block");
+    r.approximate("use_qk_norm", "QK L2-norm without gains on the rope blocks only",
+                  "QK-norm (RMSNorm with gains) in every block");
   }
   if (r.has("attention_chunk_size"))
-    top.approximate(at, "chunked attention (attention_chunk_size)", "full causal attention");
+    r.approximate("attention_chunk_size", "chunked attention", "full causal attention");
+  if (r.has("moe_layers")) {
+    // An explicit list: fine when it is the interleave pattern, else approximated by it.
+    const Json& list = as_array(r.raw("moe_layers"), r.where().at("moe_layers"));
+    std::vector<int> want;
+    for (int i = 0; i < m.n_layers; ++i)
+      if (m.ffn.moe_layer(i)) want.push_back(i);
+    std::vector<int> got;
+    for (std::size_t i = 0; i < list.size(); ++i)
+      got.push_back(to_int(as_integer(list[i], r.where().at("moe_layers").at(i)),
+                           r.where().at("moe_layers").at(i)));
+    if (got != want)
+      r.approximate("moe_layers", "an explicit list of MoE blocks",
+                    "MoE every " + std::to_string(m.ffn.moe_every) + " block(s)");
+  }
 }
 
 using Family = std::function<void(const HfReader&, ImportedModel&)>;
@@ -413,7 +456,18 @@ ImportedModel import_hf_config(const Json& j, const Where& where, bool approxima
               "' is not one muE imports; supported: " + joined(supported_model_types()));
   if (r.has("is_encoder_decoder") && r.boolean_or("is_encoder_decoder", false))
     where.at("is_encoder_decoder").fail("an encoder-decoder cannot be represented");
+  HfReader::first_unrepresentable_ = Where{};
   it->second(r, out);
+  if (!approximate && !out.approximations.empty()) {
+    std::string all;
+    for (const auto& a : out.approximations)
+      all += "\n  " + a;
+    HfReader::first_unrepresentable_.fail(
+        std::to_string(out.approximations.size()) +
+        " part(s) cannot be represented in muE's model format; rerun with --approximate to "
+        "use what follows each arrow instead (recorded in the target's description):" +
+        all);
+  }
   // The shapes must make a valid muE model: parse its JSON form as a model would be.
   Json mj = to_json(out.model);
   mj["seq_len"] = 1;
@@ -423,6 +477,8 @@ ImportedModel import_hf_config(const Json& j, const Where& where, bool approxima
 
 ProxyShape parse_proxy(const std::string& text) {
   ProxyShape p;
+  if (text.empty()) throw UsageError("--proxy needs d_model=N (e.g. d_model=64,n_layers=2)");
+  std::set<std::string> given;
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -446,6 +502,7 @@ ProxyShape parse_proxy(const std::string& text) {
     }
     if (used == 0 || used != v.size() || x <= 0)
       throw UsageError("--proxy: " + key + "=" + v + " is not a positive integer");
+    if (!given.insert(key).second) throw UsageError("--proxy: " + key + " is given twice");
     *field = x;
   }
   if (p.d_model == 0) throw UsageError("--proxy needs d_model=N (e.g. d_model=64,n_layers=2)");
@@ -487,6 +544,10 @@ ModelSpec make_proxy(const ModelSpec& real, const ProxyShape& p, std::vector<std
         note("first_k_dense " + std::to_string(real.ffn.first_k_dense) + " → " + std::to_string(k) +
              " for " + std::to_string(m.n_layers) + " blocks");
       f.first_k_dense = std::min(k, m.n_layers - 1);
+      if (f.first_k_dense == 0 && f.moe_every == 1) {
+        f.dense_d_ff = 0;
+        note("no dense block in " + std::to_string(m.n_layers) + " block(s): all MoE");
+      }
     }
     if (m.moe_layers() == 0)
       throw UsageError("--proxy: n_layers " + std::to_string(m.n_layers) +
@@ -499,16 +560,25 @@ ModelSpec make_proxy(const ModelSpec& real, const ProxyShape& p, std::vector<std
 }
 
 std::string target_name_for(const std::string& path) {
-  const std::filesystem::path p(path);
+  const std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
   std::string stem = p.stem().string();
   if (stem == "config" && p.has_parent_path()) {
-    const std::string dir = std::filesystem::absolute(p).parent_path().filename().string();
-    if (!dir.empty()) stem = dir;
+    std::filesystem::path dir = p.parent_path();
+    // A Hugging Face cache: models--ORG--NAME/snapshots/<commit>/config.json → NAME.
+    if (dir.parent_path().filename() == "snapshots") {
+      const std::string repo = dir.parent_path().parent_path().filename().string();
+      const auto cut = repo.rfind("--");
+      stem = cut == std::string::npos ? repo : repo.substr(cut + 2);
+    } else if (!dir.filename().empty()) {
+      stem = dir.filename().string();
+    }
   }
   std::string out;
   for (char c : stem)
     out +=
         (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '-';
+  while (!out.empty() && out.front() == '.')
+    out.erase(out.begin());
   if (out.empty()) out = "imported";
   return out.substr(0, 64);
 }
@@ -543,6 +613,10 @@ Json import_targets(const std::vector<std::string>& files, const std::vector<std
     const Where where{file, ""};
     ImportedModel im = import_hf_config(read_json_file(file), where, approximate);
     std::string name = names.empty() ? target_name_for(file) : names[i];
+    for (const auto& t : targets)
+      if (t["name"] == (proxy ? name.substr(0, 58) + "-proxy" : name))
+        throw UsageError("two config files give the target name '" + name +
+                         "'; name them with --name (one per file)");
     std::string desc = "Imported from " + std::filesystem::path(file).filename().string() +
                        " (model_type " + im.model_type + "): " + shape_summary(im.model) + ".";
     ModelSpec model = im.model;
@@ -551,7 +625,9 @@ Json import_targets(const std::vector<std::string>& files, const std::vector<std
       std::vector<std::string> proxy_notes;
       model = make_proxy(im.model, *proxy, &proxy_notes);
       name = name.substr(0, 58) + "-proxy";
-      desc = "CPU proxy of " + desc + " Proxy: " + shape_summary(model) + ".";
+      desc = "CPU proxy of a model imported from " +
+             desc.substr(std::string("Imported from ").size()) + " Proxy: " + shape_summary(model) +
+             ".";
       notes.insert(notes.end(), proxy_notes.begin(), proxy_notes.end());
     }
     if (!im.approximations.empty()) {

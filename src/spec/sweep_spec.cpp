@@ -159,17 +159,22 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
   }
   ar.finish();
   if (s.axes.empty()) r.fail("axes", "a sweep needs at least one axis");
-  std::size_t total = 1;
-  for (const auto& a : s.axes) {
-    total *= a.values.size();
-    if (total > kMaxGridPoints)
-      r.fail("axes", "grid has more than " + std::to_string(kMaxGridPoints) + " points");
-  }
+  // In double: the product of the counts cannot overflow; printed whole.
+  auto count = [](double n) {
+    return n < 9e18 ? std::to_string(static_cast<long long>(n)) : Json(n).dump();
+  };
+  double total = 1;
+  for (const auto& a : s.axes)
+    total *= static_cast<double>(a.values.size());
+  if (total > static_cast<double>(kMaxGridPoints))
+    r.fail("axes",
+           "grid has " + count(total) + " points; at most " + std::to_string(kMaxGridPoints));
 
   if (r.has("seeds")) {
     const Json& sv = r.raw("seeds");
     if (sv.is_array()) {
       if (sv.empty()) r.fail("seeds", "needs at least one seed");
+      if (sv.size() > 1000) r.fail("seeds", "at most 1000 seeds, got " + std::to_string(sv.size()));
       std::set<std::int64_t> seen;
       for (std::size_t i = 0; i < sv.size(); ++i) {
         std::int64_t x = as_integer(sv[i], r.at("seeds").at(i));
@@ -187,6 +192,11 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
   } else {
     s.seeds = {s.base["train"].value("seed", std::uint64_t{0})};
   }
+  if (total * static_cast<double>(s.seeds.size()) > static_cast<double>(kMaxTrials))
+    r.fail("seeds", "the sweep has " + count(total) + " grid points × " +
+                        std::to_string(s.seeds.size()) +
+                        " seeds = " + count(total * static_cast<double>(s.seeds.size())) +
+                        " trials; at most " + std::to_string(kMaxTrials) + " per run");
   if (r.has("objective")) s.objective = parse_objective(r.raw("objective"), r.at("objective"));
   if (auto t = r.opt_number("trial_timeout_s")) {
     require_positive(*t, r.at("trial_timeout_s"));

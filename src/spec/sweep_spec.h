@@ -40,6 +40,9 @@ struct SweepSpec {
 
 inline constexpr std::size_t kMaxAxisValues = 1000;
 inline constexpr std::size_t kMaxGridPoints = 100000;
+// Trials of one run (sweep: grid points × seeds; verify: targets × axes × points × seeds):
+// past it a run is refused before anything is planned, so planning memory stays bounded.
+inline constexpr std::size_t kMaxTrials = 100000;
 
 // Expands {"log2_grid": [lo, hi, step]}: 2^lo, 2^(lo+step), ... up to 2^hi.
 std::vector<double> expand_log2_grid(double lo, double hi, double step, const Where& where);

@@ -168,7 +168,7 @@ std::string first_line(const std::string& s) {
 }
 } // namespace
 
-void Recorder::watch(const TrialResult& r) {
+void Recorder::watch(const TrialResult& r, std::size_t unit_size) {
   if (!watching_) return;
   const bool before_training =
       r.status == TrialStatus::kFailed && !r.retry && r.curve.empty() && !r.error.empty();
@@ -176,10 +176,13 @@ void Recorder::watch(const TrialResult& r) {
       (!early_failures_.empty() && first_line(r.error) != first_line(early_failures_[0].error))) {
     watching_ = false; // something trained, or the failures differ: no common cause
     early_failures_.clear();
+    early_units_ = 0;
     return;
   }
   early_failures_.push_back(r);
-  if (early_failures_.size() < static_cast<std::size_t>(jobs_) + 1) return;
+  // Units (worker processes), not trials: a crashed pack of K is one failure of K trials.
+  early_units_ += 1.0 / static_cast<double>(std::max<std::size_t>(1, unit_size));
+  if (early_units_ < static_cast<double>(jobs_) + 1 - 1e-9) return;
   watching_ = false;
   systematic_ = first_line(r.error);
   systematic_input_ = true;
@@ -211,7 +214,7 @@ void Recorder::record(const TrialResult& result, double unit_wall, std::size_t u
   if (unit_wall > 0) wall_sum_ += unit_wall / static_cast<double>(unit_size);
   if (r.status != TrialStatus::kOk) ++unusable_;
   if (o_.quiet) {
-    watch(r);
+    watch(r, unit_size);
     return;
   }
   std::string what = to_string(r.status);
@@ -230,7 +233,7 @@ void Recorder::record(const TrialResult& result, double unit_wall, std::size_t u
   std::fprintf(stderr, "%s[%zu/%zu] %s: %s%s%s\n", o_.live ? "\r\033[K" : "", finished_,
                plan_.size(), describe(r.id).c_str(), what.c_str(), wall_text,
                o_.live ? "" : best_and_eta().c_str());
-  watch(r);
+  watch(r, unit_size);
 }
 
 void Recorder::draw(std::size_t running) {
@@ -391,13 +394,16 @@ int RunOutcome::early_exit() const {
   return -1;
 }
 
-RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
-                      const RunOptions& o) {
-  // Usage errors before anything is written.
+void check_run_options(const RunOptions& o) {
   check_fuse_flag(o.fuse);
   if (o.launcher != "local" && o.launcher != "slurm")
     throw UsageError("--launcher " + o.launcher + ": expected local or slurm");
   if (o.launcher == "slurm") require_slurm_clients();
+}
+
+RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
+                      const RunOptions& o) {
+  check_run_options(o); // usage errors before anything is written
 
   const Journal journal = dir.spec_text.empty() ? Journal(dir.path)
                                                 : Journal::for_spec(dir.path, dir.spec_text,

@@ -100,6 +100,10 @@ struct RunOutcome {
   int early_exit() const;
 };
 
+// UsageError for a bad --fuse or launcher, or a Slurm launcher without Slurm's client
+// commands (saying how to get them). Commands call it before they create or lock DIR.
+void check_run_options(const RunOptions& o);
+
 // Runs every trial of `plan` that the journal of `dir` does not hold (or holds with retry).
 // Before anything is written: UsageError for a bad --fuse or launcher, or a Slurm launcher
 // without Slurm's client commands (saying how to get them). Then it opens the directory

@@ -44,8 +44,8 @@ public:
   void draw(std::size_t running);
   void end_live_line();
   bool finished(const std::string& id) const;
-  // Set once the first `jobs + 1` trials this run recorded all failed before training a step
-  // with the same first error line (a wrong data path, a missing command, a bad install):
+  // Set once the first `jobs + 1` units (worker processes) this run recorded all failed
+  // before training a step with the same first error line (a broken install, bad data):
   // launchers then start no more units. Those trials are journaled again with retry, so a
   // run after the fix runs them. Empty while no such failure is seen.
   const std::string& systematic_failure() const { return systematic_; }
@@ -66,10 +66,11 @@ private:
   double wall_sum_ = 0;
   // The systematic-failure watch: this run's first results while they all failed alike.
   std::vector<TrialResult> early_failures_;
+  double early_units_ = 0; // worker processes those failures came from
   bool watching_ = true;
   std::string systematic_;
   bool systematic_input_ = false;
-  void watch(const TrialResult& r);
+  void watch(const TrialResult& r, std::size_t unit_size);
   std::chrono::steady_clock::time_point last_draw_{};
 };
 

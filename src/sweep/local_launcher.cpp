@@ -143,6 +143,8 @@ private:
       }
       out.push_back(failure_result(id, TrialStatus::kFailed, why, run.files.log));
       out.back().exit_status = WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
+      // It could not write its result (disk full, read-only): runs again on the next run.
+      out.back().retry = WIFEXITED(native) && WEXITSTATUS(native) == kWorkerCannotWrite;
     }
     return out;
   }

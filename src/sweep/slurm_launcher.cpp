@@ -80,7 +80,10 @@ public:
       return out;
     }
     out.stop_signal = poll(b, job);
-    if (out.stop_signal) slurm("scancel", {out.job_id}, true);
+    // A stop signal, or a systematic failure (the first trials all failed alike before
+    // training): the tasks not yet settled are cancelled.
+    if (out.stop_signal || !b.recorder.systematic_failure().empty())
+      slurm("scancel", {out.job_id}, true);
     return out;
   }
 
@@ -147,7 +150,7 @@ private:
     std::map<std::size_t, int> gone_polls; // task -> polls since it left the queue, no result
     std::set<std::size_t> settled;
     const std::size_t n = job["tasks"].size();
-    while (settled.size() < n && !signals.received()) {
+    while (settled.size() < n && !signals.received() && b.recorder.systematic_failure().empty()) {
       bool progress = false;
       std::map<std::size_t, std::string> active;
       const std::string q = slurm("squeue", {"-h", "-r", "-j", job_id, "-o", "%K %T"}, true);

@@ -21,6 +21,10 @@
 
 namespace mue {
 
+// Exit status of a `muE trial` worker that trained but could not write its result file (a
+// full or read-only disk: EX_TEMPFAIL): the launcher journals the trial with retry.
+inline constexpr int kWorkerCannotWrite = 75;
+
 // K trials trained as one fused pack (schema mue.pack/1). Every trial must have the same
 // non-empty pack_key; the results come back in the same order.
 struct TrialPack {

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "util/error.h"
@@ -17,6 +19,28 @@ namespace {
 
 std::string errno_text(const std::string& what, const std::string& path) {
   return what + " '" + path + "': " + std::strerror(errno);
+}
+
+// MUE_WRITE_FAULT (tests only, README "Guarantees"): "SUBSTRING[@N],...": from the N-th
+// write (default the first) of this process to a path containing SUBSTRING on, the write
+// fails as on a full disk (ENOSPC).
+bool write_fault(const std::string& path) {
+  static const char* env = std::getenv("MUE_WRITE_FAULT");
+  if (!env || !*env) return false;
+  static std::map<std::string, long> seen;
+  std::stringstream items(env);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    const auto at = item.rfind('@');
+    const std::string sub = item.substr(0, at);
+    const long from = at == std::string::npos ? 1 : std::atol(item.c_str() + at + 1);
+    if (sub.empty() || path.find(sub) == std::string::npos) continue;
+    if (++seen[item] >= from) {
+      errno = ENOSPC;
+      return true;
+    }
+  }
+  return false;
 }
 
 void fsync_path(const std::string& path, int flags) {
@@ -42,10 +66,10 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
   try {
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw RuntimeError(errno_text("cannot write", tmp));
+      if (!out) throw RuntimeError(errno_text("cannot write", path));
       writer(out);
       out.flush();
-      if (!out) throw RuntimeError(errno_text("write failed for", tmp));
+      if (!out || write_fault(path)) throw RuntimeError(errno_text("cannot write", path));
     }
     ::chmod(tmp.c_str(), 0644);
     fsync_path(tmp, O_RDONLY);
@@ -71,7 +95,7 @@ void append_line_durable(const std::string& path, const std::string& line) {
   const char* p = record.data();
   size_t left = record.size();
   while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
+    ssize_t n = write_fault(path) ? -1 : ::write(fd, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
       int saved = errno;

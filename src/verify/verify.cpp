@@ -389,6 +389,14 @@ VerifyPlan plan_verify(const VerifyRequest& r) {
   for (const VerifyTarget* t : chosen)
     check_data_files(t->config.train, t->where.at("train"), "", t->config.model.seq_len);
   const std::vector<std::string> axes = r.axes.empty() ? std::vector<std::string>{"lr"} : r.axes;
+  const double trials =
+      static_cast<double>(chosen.size()) * static_cast<double>(axes.size()) * r.points * r.seeds;
+  if (trials > static_cast<double>(kMaxTrials))
+    throw UsageError(std::to_string(chosen.size()) + " targets × " + std::to_string(axes.size()) +
+                     " axes × " + std::to_string(r.points) + " points × " +
+                     std::to_string(r.seeds) +
+                     " seeds = " + std::to_string(static_cast<long long>(trials)) +
+                     " trials; at most " + std::to_string(kMaxTrials) + " per run");
   VerifyPlan p;
   p.n_targets = chosen.size();
   for (const VerifyTarget* t : chosen)

@@ -16,6 +16,21 @@ expect() {  # expect RC PATTERN -- command...
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 expect 2 "subcommand is required" -- "$mue"
+# Size limits: refused with the count before anything is planned (memory stays bounded:
+# planning 10^8 trials would need tens of GB; the limit keeps it under ~1 GB of address space).
+/usr/bin/python3 - "$fixtures/good/sweep.json" "$tmp" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["axes"] = {"lr": {"log2_grid": [-20, -10.01, 0.01]}, "init_std": {"log2_grid": [-20, -10.01, 0.01]}}
+json.dump(s, open(sys.argv[2] + "/huge-grid.json", "w"))
+s["axes"] = {"lr": {"log2_grid": [-20, -10.01, 0.01]}}
+s["seeds"] = 1000
+json.dump(s, open(sys.argv[2] + "/huge-seeds.json", "w"))
+PY
+expect 2 "/axes: grid has 1000000 points; at most 100000" -- \
+  bash -c "ulimit -v 1000000; exec '$mue' sweep '$tmp/huge-grid.json' --dry-run"
+expect 2 "/seeds: the sweep has 1000 grid points × 1000 seeds = 1000000 trials; at most 100000 per run" -- \
+  bash -c "ulimit -v 1000000; exec '$mue' sweep '$tmp/huge-seeds.json' --dry-run"
 expect 2 "nosuch" -- "$mue" nosuch
 expect 2 "required" -- "$mue" sweep
 expect 2 "does not exist" -- "$mue" validate "$tmp/missing.json"
@@ -48,6 +63,8 @@ expect 0 "warning: .*frozen.json: /targets/1/model/ffn: 8e1a: a = 1 under the re
   "$mue" validate "$tmp/frozen.json"
 expect 0 "warning: top1: 8e1a: a = 1 under the renormalized" -- \
   "$mue" transfer --reference "$fixtures/good/config.json" --targets "$tmp/frozen.json" --out "$tmp/frozen-t.json"
+expect 2 "targets × 1 axes × 100001 points × 100 seeds = [0-9]+ trials; at most 100000 per run" -- \
+  "$mue" verify "$tmp/frozen-t.json" --out "$tmp/vhuge" --points 100001 --seeds 100
 out=$("$mue" validate "$fixtures/../../sweeps/moe-targets.json" 2>&1)
 grep -q "warning" <<<"$out" && { echo "FAIL: sweeps/moe-targets.json: $out" >&2; fails=$((fails + 1)); }
 expect 0 '"status":"ok"' -- "$mue" trial --spec "$fixtures/good/trial.json"
