@@ -454,7 +454,7 @@ RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
     for (const auto& t : plan)
       started += out.done.count(t.spec.id());
     std::cerr << "muE: error: " << o.title << ": the first " << out.layout.jobs + 1
-              << " trials failed the same way before training a step, so no more were "
+              << " trial processes failed the same way before training a step, so no more were "
                  "started ("
               << plan.size() - started << " of " << plan.size()
               << " not run): " << out.systematic_failure

@@ -22,16 +22,16 @@ print(len(last), sum(r["status"] == "ok" for r in last.values()))' "$1"
 # 1. Every trial process crashes at start (MUE_FAULT crash on every trial-id prefix): exit 3
 #    after jobs + 1 = 3 failures, the rest never started.
 all=$(for c in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do printf 'crash:%s,' "$c"; done)
-out=$(MUE_FAULT=${all%,} "$mue" sweep "$tmp/s.json" --out "$tmp/D" --jobs 2 2>&1); rc=$?
+out=$(MUE_FAULT=${all%,} "$mue" sweep "$tmp/s.json" --out "$tmp/D" --jobs 2 --fuse off 2>&1); rc=$?
 [ "$rc" -eq 3 ] || fail "crashing trials: exit $rc (want 3)"
-grep -q "the first 3 trials failed the same way before training a step, so no more were started" \
+grep -q "the first 3 trial processes failed the same way before training a step, so no more were started" \
   <<<"$out" || fail "no systematic-failure message: $out"
 grep -q "died from signal 6" <<<"$out" || fail "the message does not give the cause: $out"
 read -r ids ok <<<"$(last_status "$tmp/D/trials.jsonl")"
 [ "$ids" -le 4 ] && [ "$ok" -eq 0 ] || fail "after the stop: $ids trials journaled (want <= 4), $ok ok"
 [ ! -e "$tmp/D/sweep.json" ] || fail "a sweep.json was written after the systematic failure"
 # After the fix, the same command runs all 18, each once.
-"$mue" -q sweep "$tmp/s.json" --out "$tmp/D" --jobs 2 >/dev/null 2>&1 || fail "the resumed sweep failed"
+"$mue" -q sweep "$tmp/s.json" --out "$tmp/D" --jobs 2 --fuse off >/dev/null 2>&1 || fail "the resumed sweep failed"
 read -r ids ok <<<"$(last_status "$tmp/D/trials.jsonl")"
 [ "$ids" -eq 18 ] && [ "$ok" -eq 18 ] || fail "after the fix: $ids trials, $ok ok (want 18, 18)"
 
@@ -45,7 +45,7 @@ s = json.load(open(sys.argv[1]))
 s["train"]["data"] = {"kind": "bin", "path": sys.argv[3], "val_fraction": 0.1}
 json.dump(s, open(sys.argv[2], "w"))
 PY
-out=$("$mue" sweep "$tmp/bad.json" --out "$tmp/B" --jobs 2 2>&1); rc=$?
+out=$("$mue" sweep "$tmp/bad.json" --out "$tmp/B" --jobs 2 --fuse off 2>&1); rc=$?
 [ "$rc" -eq 2 ] || fail "out-of-vocabulary tokens: exit $rc (want 2): $out"
 grep -q "failed the same way before training a step" <<<"$out" || fail "no early stop: $out"
 grep -qi "vocab" <<<"$out" || fail "the cause is not named: $out"

@@ -46,16 +46,17 @@ ls -a "$tmp/D" | grep -q "sweep.json.tmp" && fail "a temporary report was left b
 "$mue" -q fit "$tmp/D" >/dev/null 2>&1 && [ -s "$tmp/D/sweep.json" ] || fail "fit after the fault"
 
 # 3. One trial's result file cannot be written: that trial is journaled to run again and the
-#    next run runs it; nothing else is re-run.
+#    next run runs it; nothing else is re-run. (--fuse off: a fused pack's result file is named
+#    by the pack, and --fuse auto decides by timing.)
 id=$("$mue" sweep "$tmp/s.json" --dry-run | awk 'NR > 3 && NF { print $1; exit }')
-MUE_WRITE_FAULT="$id.result.json" "$mue" -q sweep "$tmp/s.json" --out "$tmp/R" --jobs 2 >/dev/null 2>&1
+MUE_WRITE_FAULT="$id.result.json" "$mue" -q sweep "$tmp/s.json" --out "$tmp/R" --jobs 2 --fuse off >/dev/null 2>&1
 /usr/bin/python3 - "$tmp/R/trials.jsonl" "$id" <<'PY' || fail "trial $id is not journaled to run again"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 mine = [r for r in rows if r["id"] == sys.argv[2]]
 assert len(mine) == 1 and mine[0]["retry"] and "No space left on device" in mine[0]["error"], mine
 PY
-out=$("$mue" sweep "$tmp/s.json" --out "$tmp/R" --jobs 2 2>&1) || fail "resume after the result fault: $out"
+out=$("$mue" sweep "$tmp/s.json" --out "$tmp/R" --jobs 2 --fuse off 2>&1) || fail "resume after the result fault: $out"
 grep -q "18 trials, 17 already in the journal" <<<"$out" || fail "the resume did not run exactly the one trial: $out"
 check_journal "$tmp/R/trials.jsonl" 18 || fail "journal after the result fault"
 
