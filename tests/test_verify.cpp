@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -233,6 +234,13 @@ TEST_CASE("Slurm states map to trial statuses, node failures and cancellations a
   CHECK(slurm_state_verdict("FAILED", "NonZeroExitCode").error.find("NonZeroExitCode") !=
         std::string::npos);
   CHECK(slurm_state_verdict("COMPLETED", "").error.find("no result") != std::string::npos);
+  // scontrol's ExitCode STATUS:SIGNAL names what ended a failed task's process.
+  CHECK(slurm_state_verdict("FAILED", "JobLaunchFailure", "0:6").error ==
+        "Slurm: FAILED (JobLaunchFailure): the trial process died from signal 6 (" +
+            std::string(::strsignal(6)) + ")");
+  CHECK(slurm_state_verdict("FAILED", "NonZeroExitCode", "3:0").error ==
+        "Slurm: FAILED (NonZeroExitCode): the trial process exited with status 3");
+  CHECK(slurm_state_verdict("FAILED", "", "bogus").error == "Slurm: FAILED");
   CHECK(slurm_state_verdict("", "").error.find("no longer knows") != std::string::npos);
   CHECK(slurm_state_verdict("", "").resubmit);
 }

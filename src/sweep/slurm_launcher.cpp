@@ -8,6 +8,7 @@
 #include <boost/process.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -172,7 +173,8 @@ private:
         if (++gone_polls[t] < 2) continue;
         const std::string info =
             slurm("scontrol", {"show", "job", job_id + "_" + std::to_string(t)}, true);
-        const SlurmVerdict v = slurm_state_verdict(field(info, "JobState"), field(info, "Reason"));
+        const SlurmVerdict v = slurm_state_verdict(field(info, "JobState"), field(info, "Reason"),
+                                                   field(info, "ExitCode"));
         settled.insert(t);
         progress = true;
         for (const auto& id : task["ids"]) {
@@ -213,8 +215,20 @@ private:
 
 } // namespace
 
-SlurmVerdict slurm_state_verdict(const std::string& state, const std::string& reason) {
-  const std::string why = reason.empty() || reason == "None" ? "" : " (" + reason + ")";
+SlurmVerdict slurm_state_verdict(const std::string& state, const std::string& reason,
+                                 const std::string& exit_code) {
+  std::string why = reason.empty() || reason == "None" ? "" : " (" + reason + ")";
+  // "STATUS:SIGNAL": name what ended the task's process, as the local launcher does.
+  int status = 0, sig = 0;
+  char colon = 0;
+  std::istringstream ec(exit_code);
+  if (state == "FAILED" && (ec >> status >> colon >> sig) && colon == ':') {
+    if (sig > 0)
+      why += ": the trial process died from signal " + std::to_string(sig) + " (" +
+             ::strsignal(sig) + ")";
+    else if (status > 0)
+      why += ": the trial process exited with status " + std::to_string(status);
+  }
   if (state == "TIMEOUT" || state == "DEADLINE")
     return {TrialStatus::kTimeout, "Slurm: " + state + why, false};
   if (state == "OUT_OF_MEMORY") return {TrialStatus::kFailed, "Slurm: OUT_OF_MEMORY" + why, false};

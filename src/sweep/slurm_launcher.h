@@ -10,12 +10,15 @@ namespace mue {
 
 // `resubmit` is true for states that say nothing about the trial (node failure, a
 // cancellation): such trials are journaled with `retry`, so the next run submits them again.
+// `exit_code` is scontrol's ExitCode "STATUS:SIGNAL" (e.g. "0:6" for an abort); a FAILED task's
+// error then names the signal or the exit status, as the local launcher does.
 struct SlurmVerdict {
   TrialStatus status = TrialStatus::kFailed;
   std::string error;
   bool resubmit = false;
 };
-SlurmVerdict slurm_state_verdict(const std::string& state, const std::string& reason);
+SlurmVerdict slurm_state_verdict(const std::string& state, const std::string& reason,
+                                 const std::string& exit_code = "");
 
 // The #SBATCH header: from `o`, or `o.template_file` with {job_name} {array} {log} {cpus}
 // {time} replaced.

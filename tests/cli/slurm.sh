@@ -2,7 +2,8 @@
 # The Slurm launcher against a real local Slurm (scripts/local-slurm): a sweep as one array
 # job; a crashing task recorded as failed; --detach then a resume that collects without
 # resubmitting; SIGTERM cancels the job and the resume submits only what is missing;
-# fused packs as array tasks. Exit 77 (ctest: skipped) when Slurm cannot run here.
+# SIGKILL of the collector leaves the tasks running and the next run collects them; every
+# task crashing stops early and cancels the job; fused packs as array tasks. Exit 77 (ctest: skipped) when Slurm cannot run here.
 set -u
 mue=$1 fx=$2 root=$3
 fails=0
@@ -99,6 +100,43 @@ last=$(ls -t "$d/slurm/"tasks-*.txt | head -1)
 "$mue" -q sweep "$spec" --out "$tmp/p" --launcher slurm --fuse 5 || fail "packed slurm sweep failed"
 complete "$tmp/p"
 [ "$(ls "$tmp/p/trials" | grep -c '^pack-.*\.spec\.json$')" -eq 2 ] || fail "want 2 packs of 5 as 2 array tasks"
+# 4b. SIGKILL of the collector while array tasks run (README "Guarantees"): the tasks go on
+#     under Slurm; the same command again takes the lock (released by the kernel), collects
+#     what they wrote without a second submission, and ends with every trial exactly once.
+d="$tmp/k"
+"$mue" sweep "$spec" --out "$d" --launcher slurm --jobs 1 --fuse off >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ "$(lines "$d/trials.jsonl")" -ge 2 ] && break; sleep 0.1; done
+kill -KILL $pid; wait $pid 2>/dev/null
+job=$(sed -n 's/.*"job_id": "\([0-9]*\)".*/\1/p' "$d/slurm/job.json")
+[ -n "$(squeue -h -j "$job" 2>/dev/null)" ] || fail "after SIGKILL of the collector, job $job should still run"
+"$mue" sweep "$spec" --out "$d" --launcher slurm --jobs 1 --fuse off >/dev/null 2>"$tmp/err" \
+  || { cat "$tmp/err"; fail "collect after SIGKILL of the collector failed"; }
+complete "$d"
+[ "$(ls "$d/slurm" | grep -c '\.sbatch$')" -eq 1 ] || fail "collecting after SIGKILL submitted again"
+grep -q '"schema": "mue.sweep/1"' "$d/sweep.json" || fail "no sweep.json after the collect"
+
+# 4c. Early stop under Slurm: every task crashes -> the collector stops after jobs + 1 failures,
+#     cancels the array job, exits 3 naming the signal; after the fix every trial runs once.
+d="$tmp/e"
+all=$(for c in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do printf 'crash:%s,' "$c"; done)
+MUE_FAULT=${all%,} "$mue" sweep "$spec" --out "$d" --launcher slurm --jobs 2 --fuse off >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 3 ] && grep -q "failed the same way before training a step" "$tmp/out" \
+  && grep -q "died from signal 6" "$tmp/out" || { cat "$tmp/out"; fail "slurm early stop: rc=$rc, want 3 naming signal 6"; }
+job=$(sed -n 's/.*"job_id": "\([0-9]*\)".*/\1/p' "$d/slurm/job.json")
+[ -z "$(squeue -h -j "$job" 2>/dev/null)" ] || fail "the early stop left Slurm job $job in the queue"
+[ ! -e "$d/sweep.json" ] || fail "a sweep.json was written after the systematic failure"
+"$mue" -q sweep "$spec" --out "$d" --launcher slurm --jobs 2 --fuse off >/dev/null 2>"$tmp/err" \
+  || { cat "$tmp/err"; fail "the sweep after the early stop failed"; }
+/usr/bin/python3 -c '
+import json, sys
+last = {}
+for l in open(sys.argv[1]):
+    if l.strip():
+        r = json.loads(l); last[r["id"]] = r
+sys.exit(0 if len(last) == int(sys.argv[2]) and all(r["status"] == "ok" for r in last.values()) else 1)' \
+  "$d/trials.jsonl" $n || fail "after the early stop and the fix: want $n trials, each ok"
+
 # 5. muE verify through Slurm.
 "$mue" -q transfer --reference "$fx/verify/reference.json" --targets "$fx/verify/targets.json" --out "$tmp/vt.json"
 "$mue" verify "$tmp/vt.json" --out "$tmp/v" --points 3 --step 1 --launcher slurm >"$tmp/out" 2>"$tmp/err"; rc=$?
