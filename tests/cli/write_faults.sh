@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Faults while writing (README "Guarantees"): a full disk (injected with MUE_WRITE_FAULT,
-# which fails the chosen writes with ENOSPC) during the journal append, a trial's result,
+# which fails the chosen writes with ENOSPC, and a real small tmpfs where one can be mounted) during the journal append, a trial's result,
 # sweep.json, transfer.json, verify.json or the JUnit file: exit 3 naming the path and the OS
 # error, the journal keeps every line written before, and once space returns the same command
 # resumes and ends with every planned trial exactly once.
@@ -8,7 +8,7 @@ set -u
 mue=$1 root=$2
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); trap 'umount "$tmp/mnt" 2>/dev/null; rm -rf "$tmp"' EXIT
 sed -e 's/"steps": 200/"steps": 30/' -e 's/"every": 50/"every": 10/' \
   "$root/sweeps/tiny-cpu.json" >"$tmp/s.json"
 check_journal() {  # check_journal JOURNAL WANT: WANT trials, each once, all ok (last line per id)
@@ -28,6 +28,7 @@ expect3() {  # expect3 PATTERN -- command...: exit 3 and PATTERN in the output
   [ "$rc" -eq 3 ] && grep -qE -- "$pattern" <<<"$out" || fail "'$*' under MUE_WRITE_FAULT=$MUE_WRITE_FAULT: exit $rc (want 3): $out"
 }
 
+# 1-6 inject the fault with the hook; 7 fills a real tmpfs where the test may mount one.
 # 1. The journal: its 5th append fails. The 4 lines before stay; the resumed run salvages the
 #    5th trial's result file and runs the rest: 18 trials, each once.
 export MUE_WRITE_FAULT=trials.jsonl@5
@@ -82,5 +83,27 @@ rc=$?
   fail "verify after the faults: exit $rc: $out"
 grep -q "3 trials, 3 already in the journal" <<<"$out" || fail "verify re-ran trials: $out"
 check_journal "$tmp/V/trials.jsonl" 3 || fail "verify's journal"
+# 7. A real full disk, where this test may mount a tmpfs (root): tmpfs of 64, 176 and 192 KiB
+#    fill up at different writes of a sweep (here: the journal, a trial spec, sweep.json);
+#    each run is exit 3 naming a path and "No space left on device"; after the tmpfs grows
+#    the same command ends with 18 trials, each once.
+mnt="$tmp/mnt"
+mkdir -p "$mnt"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=64k tmpfs "$mnt" 2>/dev/null; then
+  for kb in 64 176 192; do
+    rm -rf "$mnt/D"; mount -o remount,size=${kb}k "$mnt" || { fail "cannot resize the tmpfs"; continue; }
+    out=$("$mue" -q sweep "$tmp/s.json" --out "$mnt/D" --jobs 2 --fuse off 2>&1); rc=$?
+    [ "$rc" -eq 3 ] && grep -q "'$mnt/D/[^']*': No space left on device" <<<"$out" \
+      || fail "tmpfs of ${kb} KiB: exit $rc (want 3 naming a path under $mnt/D): $out"
+    mount -o remount,size=4m "$mnt"
+    "$mue" -q sweep "$tmp/s.json" --out "$mnt/D" --jobs 2 --fuse off >/dev/null 2>&1 \
+      || fail "tmpfs of ${kb} KiB: the resume once space returned failed"
+    check_journal "$mnt/D/trials.jsonl" 18 || fail "tmpfs of ${kb} KiB: journal after the resume"
+  done
+  umount "$mnt"
+else
+  echo "note: cannot mount a tmpfs here (not root); the real full-disk part was skipped"
+fi
+
 [ "$fails" -eq 0 ] && echo "ok: write faults exit 3 naming the path; resumes end with every trial once"
 exit "$fails"
