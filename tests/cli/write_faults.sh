@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Faults while writing (README "Guarantees"): a full disk (injected with MUE_WRITE_FAULT,
-# which fails the chosen writes with ENOSPC, and a real small tmpfs where one can be mounted) during the journal append, a trial's result,
-# sweep.json, transfer.json, verify.json or the JUnit file: exit 3 naming the path and the OS
-# error, the journal keeps every line written before, and once space returns the same command
-# resumes and ends with every planned trial exactly once.
+# Faults while writing (README "Guarantees"): a full disk during the journal append, a trial's
+# result, sweep.json, transfer.json, verify.json or the JUnit file (injected with
+# MUE_WRITE_FAULT, which fails the chosen writes with ENOSPC; and a real small tmpfs where the
+# test may mount one): exit 3 naming the path and the OS error, the journal keeps every line
+# written before, and once space returns the same command resumes and ends with every planned
+# trial exactly once.
 set -u
 mue=$1 root=$2
 fails=0
