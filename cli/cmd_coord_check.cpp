@@ -61,8 +61,7 @@ bool plot(const Json& report, const std::string& path) {
 
 Command add_coord_check(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<CoordArgs>();
-  auto* sub = app.add_subcommand(
-      "coord-check", "Check that activation and update scales stay width-stable (μP sanity)");
+  auto* sub = app.add_subcommand("coord-check", kCoordCheckAbout);
   sub->footer(
       "Input: a config (model, train, hparams); its shape is the base shape. Each width in\n"
       "  --widths gets d_model = width (d_head kept, FFN widths scaled with it) and trains\n"

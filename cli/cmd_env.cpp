@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "cli/backend_runtime.h"
 #include "cli/commands.h"
 #include "runtime_info.h"
 #include "util/json.h"
@@ -34,11 +35,10 @@ std::vector<std::string> mapped_libraries(const std::vector<std::string>& needle
 } // namespace
 
 Command add_env(CLI::App& app, const GlobalOptions& g) {
-  auto* sub = app.add_subcommand(
-      "env", "Print the runtime a training run gets here (BLAS, threads, OpenMP, CUDA)");
+  auto* sub = app.add_subcommand("env", kEnvAbout);
   sub->footer(
       "Shows: muE and torch versions, the BLAS and OpenMP libraries loaded, OMP_WAIT_POLICY\n"
-      "  (muE restarts itself with PASSIVE before training when it is unset: spin-waiting\n"
+      "  (muE sets PASSIVE before it loads torch when it is unset: spin-waiting\n"
       "  OpenMP threads cost ~3x on small VMs), torch's default thread count, cores, CUDA.\n"
       "With the global --json: one JSON object on stdout.");
   return {sub, [&g]() -> int {
@@ -51,7 +51,7 @@ Command add_env(CLI::App& app, const GlobalOptions& g) {
               if (n > 0) blas_real = std::string(buf, static_cast<std::size_t>(n));
             }
             const char* omp = std::getenv("OMP_WAIT_POLICY");
-            const bool reexec = std::getenv(kReexecMarker) != nullptr;
+            const bool reexec = std::getenv(kOmpSetMarker) != nullptr;
             Json j{{"muE", std::string(version()) + " (git " + git_hash() + ")"},
                    {"torch", info.torch_version},
                    {"blas_alternative", blas_real.empty() ? Json(nullptr) : Json(blas_real)},

@@ -28,7 +28,7 @@ int default_threads(const GlobalOptions& g) {
 
 Command add_train(CLI::App& app, const GlobalOptions& g) {
   auto a = std::make_shared<TrainArgs>();
-  auto* sub = app.add_subcommand("train", "Train one model from a full config");
+  auto* sub = app.add_subcommand("train", kTrainAbout);
   sub->footer(
       "Input: a config {model, train, hparams, options?, reference?} (mue.config/1), e.g. one\n"
       "  written by `muE transfer --emit-configs` for a target. It trains with the table\n"

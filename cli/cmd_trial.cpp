@@ -20,8 +20,7 @@ struct TrialArgs {
 
 Command add_trial(CLI::App& app, const GlobalOptions&) {
   auto a = std::make_shared<TrialArgs>();
-  auto* sub = app.add_subcommand(
-      "trial", "Internal: run one trial (TrialSpec JSON in, TrialResult JSON out)");
+  auto* sub = app.add_subcommand("trial", kTrialAbout);
   sub->footer(
       "Used by `muE sweep` for isolation: each trial is its own process.\n"
       "Input: a TrialSpec (mue.trial/1) on stdin or in --spec; its device and threads are used.\n"

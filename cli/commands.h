@@ -34,7 +34,14 @@ Command add_trial(CLI::App& app, const GlobalOptions& g);
 Command add_env(CLI::App& app, const GlobalOptions& g);
 Command add_import(CLI::App& app, const GlobalOptions& g);
 
-// Set in the environment when muE restarted itself to set OMP_WAIT_POLICY (main.cpp).
-inline constexpr const char* kReexecMarker = "MUE_OMP_REEXEC";
+// The one-line descriptions of the subcommands that train: the front end lists them in
+// --help without loading the trainer library that implements them.
+inline constexpr const char* kTrainAbout = "Train one model from a full config";
+inline constexpr const char* kTrialAbout =
+    "Internal: run one trial (TrialSpec JSON in, TrialResult JSON out)";
+inline constexpr const char* kCoordCheckAbout =
+    "Check that activation and update scales stay width-stable (μP sanity)";
+inline constexpr const char* kEnvAbout =
+    "Print the runtime a training run gets here (BLAS, threads, OpenMP, CUDA)";
 
 } // namespace mue::cli

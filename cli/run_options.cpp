@@ -6,7 +6,7 @@
 #include <iostream>
 #include <regex>
 
-#include "runtime_info.h"
+#include "cli/backend_runtime.h"
 #include "util/error.h"
 
 namespace mue::cli {
@@ -64,8 +64,8 @@ void complete_run_options(RunOptions& o, const GlobalOptions& g) {
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) throw RuntimeError("cannot find the muE executable (/proc/self/exe)");
   o.exe = std::string(buf, static_cast<std::size_t>(n));
-  const auto info = torch_backend::runtime_info();
-  o.device = torch_backend::resolve_device(g.device); // "auto" -> cuda or cpu
+  const BackendRuntime info = backend_runtime(); // torch-free on a CPU-only build
+  o.device = resolve_device(g.device, info);     // "auto" -> cuda or cpu
   o.cuda_devices = info.cuda_devices;
   o.backend_environment =
       Json{{"torch", info.torch_version}, {"cuda_available", info.cuda_available}};
