@@ -9,9 +9,8 @@ std::string resolve_device(const std::string& requested, const BackendRuntime& r
   if (requested == "cpu") return requested;
   if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
     if (!rt.cuda_available)
-      throw UsageError("--device " + requested +
-                       ": CUDA is not available on this machine (torch " + rt.torch_version +
-                       " sees no GPU); use --device cpu or auto");
+      throw UsageError("--device " + requested + ": CUDA is not available on this machine (torch " +
+                       rt.torch_version + " sees no GPU); use --device cpu or auto");
     if (requested.size() > 5) {
       const std::string index = requested.substr(5);
       if (index.empty() || index.size() > 6 ||

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/run_options.h"
 #include "spec/validate.h"
+#include "sweep/adaptive.h"
 #include "sweep/report.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -32,16 +33,25 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
             const std::string spec_file = journal.spec_file();
             const SweepSpec s =
                 parse_sweep_spec(read_spec(spec_file, SpecKind::kSweepSpec), Where{spec_file, ""});
-            const std::vector<PlannedTrial> plan = plan_sweep(s, spec_file);
             bool torn = false;
             const auto done = journal.read(&torn);
+            // An adaptive sweep's points are the rounds its journal decides (replayed).
+            Json search;
+            std::vector<PlannedTrial> plan;
+            if (s.search.adaptive) {
+              const AdaptiveState st = adaptive_state(s, spec_file, done);
+              plan = st.plan;
+              search = adaptive_summary(s, st);
+            } else {
+              plan = plan_sweep(s, spec_file);
+            }
             if (torn && !g.quiet)
               std::cerr << "muE: warning: the journal's last line was torn; ignored\n";
             // The environment of the run that produced the trials, kept from the old report.
             Json environment = read_sweep_environment(journal.report_file("sweep.json"));
             environment["refit_by"] = "muE fit";
-            print_sweep_outputs(write_sweep_outputs(s, spec_file, plan, done, environment, journal),
-                                g);
+            print_sweep_outputs(
+                write_sweep_outputs(s, spec_file, plan, done, environment, journal, search), g);
             return 0;
           }};
 }

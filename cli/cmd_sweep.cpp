@@ -8,6 +8,7 @@
 #include "command/command.h"
 #include "spec/paths.h"
 #include "spec/validate.h"
+#include "sweep/adaptive.h"
 #include "sweep/report.h"
 #include "util/error.h"
 #include "util/run_lock.h"
@@ -22,12 +23,67 @@ struct SweepArgs {
   RunOptions run;
 };
 
+void prepare_run(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
+  if (a.out.empty()) throw UsageError("--out is required (only --dry-run runs without it)");
+  RunOptions& o = a.run;
+  complete_run_options(o, g);
+  o.title = "muE sweep " + s.name;
+  o.timeout_s = s.trial_timeout_s;
+  o.job_name = "muE-" + s.name;
+  o.collect_then = "fit";
+  check_run_options(o); // usage errors before DIR is created or locked
+}
+
+// {"search": {"kind": "adaptive"}}: rounds of run_trials, each decided by adaptive_state
+// from the journaled results of the ones before (a resumed sweep replays them).
+int run_adaptive(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
+  AdaptiveState st = adaptive_state(s, a.spec, {});
+  check_data_files(st.plan.front().spec.config.train, Where{a.spec, "/train"}, "",
+                   st.plan.front().spec.config.model.seq_len);
+  if (a.dry_run) {
+    std::cout << s.name << ": adaptive search over a lattice of " << s.grid_points() << " points × "
+              << s.seeds.size() << " seed(s) = " << st.grid_trials << " trials; round 0 trains "
+              << st.plan.size() << ", later rounds refine around "
+              << "the fitted optimum until its 95% CI half-width <= " << s.search.target_ci_log2
+              << " log2 (at most " << (s.search.max_trials ? s.search.max_trials : st.grid_trials)
+              << " trials, " << s.search.max_rounds << " rounds)\n";
+    for (const auto& ax : s.axes)
+      std::cout << "  " << ax.key << ": " << Json(ax.values).dump() << "\n";
+    for (const auto& t : st.plan)
+      std::cout << "  " << t.spec.id() << "  " << describe_trial(s, t) << "\n";
+    return 0;
+  }
+  prepare_run(s, a, g);
+  RunOptions& o = a.run;
+  o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
+  const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
+  const RunDir dir{a.out, to_json(s).dump(1) + "\n", a.force_new, a.spec};
+  RunOutcome run;
+  // A detached Slurm round returns through early_exit: the same command collects it and goes on.
+  while (!st.finished) {
+    if (!o.quiet)
+      std::fprintf(
+          stderr,
+          "muE sweep %s: adaptive round %d: %zu trial(s) to run, %zu of the grid's %zu planned\n",
+          s.name.c_str(), st.rounds.back()["round"].get<int>(), st.pending.size(), st.plan.size(),
+          st.grid_trials);
+    run = run_trials(st.plan, dir, o);
+    if (run.early_exit() >= 0) return run.early_exit();
+    st = adaptive_state(s, a.spec, run.done);
+  }
+  print_sweep_outputs(write_sweep_outputs(s, a.spec, st.plan, run.done, run.environment,
+                                          Journal::existing(a.out), adaptive_summary(s, st)),
+                      g);
+  return 0;
+}
+
 int run_sweep(SweepArgs a, const GlobalOptions& g) {
   const SweepSpec s = parse_sweep_spec(read_spec(a.spec, SpecKind::kSweepSpec), Where{a.spec, ""});
   if (s.axes.size() > 3)
     Where{a.spec, "/axes"}.fail("the fit handles 1 to 3 axes; this sweep has " +
                                 std::to_string(s.axes.size()));
   check_command(s.backend, fs::absolute(a.spec).parent_path().string(), Where{a.spec, ""});
+  if (s.search.adaptive) return run_adaptive(s, a, g);
   const std::vector<PlannedTrial> plan = plan_sweep(s, a.spec);
   // Axes change numbers only: every trial reads the data files of the first.
   check_data_files(plan.front().spec.config.train, Where{a.spec, "/train"}, "",
@@ -41,15 +97,9 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
       std::cout << "  " << t.spec.id() << "  " << describe_trial(s, t) << "\n";
     return 0;
   }
-  if (a.out.empty()) throw UsageError("--out is required (only --dry-run runs without it)");
+  prepare_run(s, a, g);
   RunOptions& o = a.run;
-  complete_run_options(o, g);
-  o.title = "muE sweep " + s.name;
-  o.timeout_s = s.trial_timeout_s;
-  o.job_name = "muE-" + s.name;
-  o.collect_then = "fit";
   o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
-  check_run_options(o); // usage errors before DIR is created or locked
   const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
   const RunOutcome run =
       run_trials(plan, RunDir{a.out, to_json(s).dump(1) + "\n", a.force_new, a.spec}, o);

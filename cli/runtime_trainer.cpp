@@ -23,9 +23,8 @@ extern "C" __attribute__((visibility("default"))) int mue_trainer_main(int argc,
 
 // torch's version (into `version`, NUL-terminated, at most `size` bytes), whether CUDA is
 // available and how many GPUs it sees: for a CUDA build's front end, which cannot count GPUs.
-extern "C" __attribute__((visibility("default"))) void mue_trainer_runtime(char* version,
-                                                                           int size, int* cuda,
-                                                                           int* devices) {
+extern "C" __attribute__((visibility("default"))) void
+mue_trainer_runtime(char* version, int size, int* cuda, int* devices) {
   const auto info = mue::torch_backend::runtime_info();
   std::strncpy(version, info.torch_version.c_str(), static_cast<std::size_t>(size) - 1);
   *cuda = info.cuda_available ? 1 : 0;

@@ -2,11 +2,15 @@
 // the spec guard), the worker protocol's files, units and the process layout.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 #include "helpers.h"
+#include "sweep/adaptive.h"
 #include "sweep/engine.h"
 #include "sweep/journal.h"
 #include "sweep/launcher.h"
@@ -284,4 +288,138 @@ TEST_CASE("sweep report: when every trial failed on the same error, the message 
   // No recorded error (e.g. every trial diverged): the general advice stays.
   CHECK(failed("", TrialStatus::kDiverged).find("lower the learning-rate grid") !=
         std::string::npos);
+}
+
+// ---- Adaptive search (src/sweep/adaptive.h) on synthetic objectives with a known optimum.
+
+namespace {
+
+SweepSpec adaptive_spec(const std::string& axes, int seeds, const std::string& search) {
+  return parse_sweep_spec(mue::test::parse(R"({
+    "schema": "mue.sweep_spec/1", "name": "bowl",
+    "model": {"vocab": 64, "d_model": 32, "n_layers": 1, "n_heads": 2, "seq_len": 16,
+              "ffn": {"kind": "dense", "d_ff": 32}},
+    "train": {"batch_size": 4, "steps": 10, "data": {"kind": "synthetic"}},
+    "hparams": {"wd": 0.1, "init_std": 0.02},
+    "axes": )" + axes + R"(, "seeds": )" + std::to_string(seeds) +
+                                           R"(, "search": )" + search + "}"),
+                          Where{"bowl.json", ""});
+}
+
+// Runs the search to the end, answering each pending trial with `objective(point, seed)`.
+template <class F>
+AdaptiveState run_search(const SweepSpec& s, F objective,
+                         std::map<std::string, TrialResult>& done) {
+  for (int calls = 0; calls < 100; ++calls) {
+    const AdaptiveState st = adaptive_state(s, "bowl.json", done);
+    if (st.finished) return st;
+    REQUIRE_FALSE(st.pending.empty());
+    for (const auto& t : st.plan) {
+      if (done.count(t.spec.id())) continue;
+      TrialResult r;
+      r.id = t.spec.id();
+      r.status = TrialStatus::kOk;
+      r.objective = objective(t.point, t.seed);
+      done[r.id] = r;
+    }
+  }
+  FAIL("the search did not finish in 100 rounds");
+  return {};
+}
+
+// A deterministic pseudo-noise in [-1, 1] from a point and a seed.
+double noise(const std::vector<double>& p, std::uint64_t seed) {
+  std::uint64_t h = 1469598103934665603ull ^ seed;
+  for (double v : p) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    h = (h ^ bits) * 1099511628211ull;
+  }
+  return double(h % 20001) / 10000.0 - 1.0;
+}
+
+} // namespace
+
+TEST_CASE("adaptive search: 1-D bowl, the CI covers the true optimum with a third of the grid") {
+  // lr lattice 2^-14 .. 2^-1 every 0.25 log2: 53 points; the bowl's bottom at log2 lr = -6.3.
+  const SweepSpec s = adaptive_spec(R"({"lr": {"log2_grid": [-14, -1, 0.25]}})", 2,
+                                    R"({"kind": "adaptive", "target_ci_log2": 0.25})");
+  const double truth = -6.3;
+  std::map<std::string, TrialResult> done;
+  const AdaptiveState st = run_search(
+      s,
+      [&](const std::vector<double>& p, std::uint64_t seed) {
+        const double x = std::log2(p[0]) - truth;
+        return 3.0 + 0.1 * x * x + 0.005 * noise(p, seed);
+      },
+      done);
+  CHECK((st.stop_reason == "ci" || st.stop_reason == "lattice"));
+  CHECK(st.grid_trials == 106);
+  CHECK(st.plan.size() * 3 <= st.grid_trials);
+  const FitResult fit = build_sweep_report(s, "bowl.json", st.plan, done, Json::object()).fit;
+  CHECK(std::log2(fit.axes[0].ci_low) <= truth);
+  CHECK(std::log2(fit.axes[0].ci_high) >= truth);
+  CHECK(std::abs(std::log2(fit.axes[0].value) - truth) <= 0.25);
+  // Every round's points are lattice points, none twice.
+  std::set<std::string> ids;
+  for (const auto& t : st.plan)
+    CHECK(ids.insert(t.spec.id()).second);
+  // Pure: the same results replay the same search (what resume and `muE fit` rely on).
+  const AdaptiveState again = adaptive_state(s, "bowl.json", done);
+  CHECK(again.finished);
+  CHECK(again.plan.size() == st.plan.size());
+  CHECK(again.rounds == st.rounds);
+}
+
+TEST_CASE("adaptive search: 2-D lr x init_std bowl converges inside the lattice") {
+  const SweepSpec s = adaptive_spec(
+      R"({"lr": {"log2_grid": [-12, -2, 0.25]}, "init_std": {"log2_grid": [-9, -3, 0.25]}})", 1,
+      R"({"kind": "adaptive"})");
+  std::map<std::string, TrialResult> done;
+  const AdaptiveState st = run_search(
+      s,
+      [&](const std::vector<double>& p, std::uint64_t seed) {
+        const double x = std::log2(p[0]) + 7.1, y = std::log2(p[1]) + 5.6;
+        return 3.0 + 0.1 * x * x + 0.05 * y * y + 0.02 * x * y + 0.003 * noise(p, seed);
+      },
+      done);
+  CHECK(st.finished);
+  CHECK(st.plan.size() * 3 <= st.grid_trials); // 41 × 25 = 1025 grid trials
+  const FitResult fit = build_sweep_report(s, "bowl.json", st.plan, done, Json::object()).fit;
+  CHECK(std::abs(std::log2(fit.axes[0].value) + 7.1) <= 0.25);
+  CHECK(std::abs(std::log2(fit.axes[1].value) + 5.6) <= 0.5);
+}
+
+TEST_CASE("adaptive search: the budget, a failed round and bad settings") {
+  const SweepSpec s = adaptive_spec(R"({"lr": {"log2_grid": [-14, -1, 0.25]}})", 1,
+                                    R"({"kind": "adaptive", "max_trials": 9})");
+  std::map<std::string, TrialResult> done;
+  const AdaptiveState st = run_search(
+      s,
+      [](const std::vector<double>& p, std::uint64_t) { return std::pow(std::log2(p[0]) + 5, 2); },
+      done);
+  CHECK(st.plan.size() <= 9);
+  CHECK((st.stop_reason == "budget" || st.stop_reason == "ci"));
+  // Every trial of the first round diverged: nothing to fit, the search stops.
+  const SweepSpec s2 =
+      adaptive_spec(R"({"lr": {"log2_grid": [-14, -1, 0.25]}})", 1, R"({"kind": "adaptive"})");
+  std::map<std::string, TrialResult> bad;
+  AdaptiveState first = adaptive_state(s2, "bowl.json", bad);
+  for (const auto& t : first.plan) {
+    TrialResult r;
+    r.id = t.spec.id();
+    r.status = TrialStatus::kDiverged;
+    bad[r.id] = r;
+  }
+  const AdaptiveState stopped = adaptive_state(s2, "bowl.json", bad);
+  CHECK(stopped.finished);
+  CHECK(stopped.stop_reason == "no_usable");
+  // A trial journaled with retry counts as pending.
+  bad.begin()->second.retry = true;
+  CHECK_FALSE(adaptive_state(s2, "bowl.json", bad).finished);
+  for (const char* search :
+       {R"({"kind": "random"})", R"({"kind": "adaptive", "coarse_step": 0})",
+        R"({"kind": "adaptive", "max_trials": 0})", R"({"kind": "grid", "max_trials": 5})",
+        R"({"kind": "adaptive", "target": 1})"})
+    CHECK_THROWS_AS(adaptive_spec(R"({"lr": [0.001, 0.01]})", 1, search), InputError);
 }

@@ -120,6 +120,48 @@ RunConfig config_at(const SweepSpec& s, const std::vector<double>& point, std::u
   return parse_config(doc, Where{where.file, ""});
 }
 
+SearchSpec parse_search(const Json& j, const Where& where) {
+  ObjectReader r(j, where);
+  SearchSpec s;
+  const std::string kind = r.string("kind");
+  if (kind != "grid" && kind != "adaptive")
+    r.fail("kind", "expected \"grid\" or \"adaptive\", got \"" + kind + "\"");
+  s.adaptive = kind == "adaptive";
+  if (auto v = r.opt_number("coarse_step")) {
+    if (!(*v > 0) || *v > 64) r.fail("coarse_step", "must be in (0, 64] (log2 units)");
+    s.coarse_step = *v;
+  }
+  if (auto v = r.opt_number("target_ci_log2")) {
+    if (!(*v > 0) || *v > 64) r.fail("target_ci_log2", "must be in (0, 64] (log2 units)");
+    s.target_ci_log2 = *v;
+  }
+  if (r.has("max_trials")) {
+    const std::int64_t n = as_integer(r.raw("max_trials"), r.at("max_trials"));
+    if (n < 1 || n > static_cast<std::int64_t>(kMaxTrials))
+      r.fail("max_trials", "must be in [1, " + std::to_string(kMaxTrials) + "]");
+    s.max_trials = static_cast<std::size_t>(n);
+  }
+  if (r.has("max_rounds")) {
+    const std::int64_t n = as_integer(r.raw("max_rounds"), r.at("max_rounds"));
+    if (n < 0 || n > 64) r.fail("max_rounds", "must be in [0, 64]");
+    s.max_rounds = static_cast<int>(n);
+  }
+  if (!s.adaptive && j.size() > 1)
+    r.fail("kind", "the settings of this object apply to \"adaptive\" only");
+  r.finish();
+  return s;
+}
+
+Json to_json(const SearchSpec& s) {
+  if (!s.adaptive) return Json{{"kind", "grid"}};
+  Json j{{"kind", "adaptive"},
+         {"coarse_step", s.coarse_step},
+         {"target_ci_log2", s.target_ci_log2},
+         {"max_rounds", s.max_rounds}};
+  if (s.max_trials > 0) j["max_trials"] = s.max_trials;
+  return j;
+}
+
 SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
   ObjectReader r(j, where);
   check_schema_field(r, kSweepSpecSchema);
@@ -198,6 +240,7 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
                         " seeds = " + count(total * static_cast<double>(s.seeds.size())) +
                         " trials; at most " + std::to_string(kMaxTrials) + " per run");
   if (r.has("objective")) s.objective = parse_objective(r.raw("objective"), r.at("objective"));
+  if (r.has("search")) s.search = parse_search(r.raw("search"), r.at("search"));
   if (auto t = r.opt_number("trial_timeout_s")) {
     require_positive(*t, r.at("trial_timeout_s"));
     s.trial_timeout_s = *t;
@@ -260,6 +303,7 @@ Json to_json(const SweepSpec& s) {
   if (!s.description.empty()) j["description"] = s.description;
   if (s.divergence_loss > 0) j["divergence_loss"] = s.divergence_loss;
   if (s.base.contains("options")) j["options"] = s.base["options"];
+  if (s.search.adaptive) j["search"] = to_json(s.search); // a grid's spec.json is unchanged
   return j;
 }
 

@@ -24,6 +24,18 @@ struct Axis {
   bool log2_grid = false; // values came from {"log2_grid": ...}
 };
 
+// How a sweep chooses its points (docs/design.md "Adaptive search"). grid: every point of the
+// axes. adaptive: a coarse subset of the same lattice first, then rounds that add lattice
+// points around the fitted optimum at half the spacing each, until the optimum's 95% CI is
+// narrow enough, the lattice around it is exhausted, or the trial budget is spent.
+struct SearchSpec {
+  bool adaptive = false;
+  double coarse_step = 2;       // log2 units between the first round's points on a log axis
+  double target_ci_log2 = 0.25; // stop when every log axis' CI half-width (log2) is at most this
+  std::size_t max_trials = 0;   // budget in trials (points × seeds); 0 = the grid's size
+  int max_rounds = 12;          // rounds after the first
+};
+
 struct SweepSpec {
   std::string name;
   std::string description;
@@ -34,6 +46,7 @@ struct SweepSpec {
   double trial_timeout_s = 3600;
   double divergence_loss = 0; // 0 = default: 1.5 × ln(vocab) (a uniform guess is ln(vocab))
   BackendSpec backend;
+  SearchSpec search;
 
   std::size_t grid_points() const; // product of axis sizes
 };
@@ -56,5 +69,9 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where);
 Json to_json(const SweepSpec& s);
 Json to_json(const Objective& o);
 Objective parse_objective(const Json& j, const Where& where);
+// {"kind": "grid" | "adaptive", "coarse_step", "target_ci_log2", "max_trials", "max_rounds"};
+// InputError at the field otherwise.
+SearchSpec parse_search(const Json& j, const Where& where);
+Json to_json(const SearchSpec& s);
 
 } // namespace mue

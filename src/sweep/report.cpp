@@ -274,9 +274,11 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
 SweepOutputs write_sweep_outputs(const SweepSpec& s, const std::string& spec_file,
                                  const std::vector<PlannedTrial>& plan,
                                  const std::map<std::string, TrialResult>& done,
-                                 const Json& environment, const Journal& journal) {
+                                 const Json& environment, const Journal& journal,
+                                 const Json& search) {
   SweepOutputs out;
   out.report = build_sweep_report(s, spec_file, plan, done, environment);
+  if (!search.is_null()) out.report.json["search"] = search;
   const FitResult& f = out.report.fit;
   out.report_file = journal.report_file("sweep.json");
   write_file_atomic(out.report_file, out.report.json.dump(1) + "\n");
@@ -299,6 +301,13 @@ SweepOutputs write_sweep_outputs(const SweepSpec& s, const std::string& spec_fil
     std::snprintf(buf, sizeof buf, " %s = %.4g [95%% CI %.4g, %.4g]%s", s.axes[ax].key.c_str(),
                   f.axes[ax].value, f.axes[ax].ci_low, f.axes[ax].ci_high,
                   f.axes[ax].at_edge ? " (at edge)" : "");
+    out.summary += buf;
+  }
+  if (!search.is_null()) {
+    std::snprintf(
+        buf, sizeof buf, "\nadaptive search: %zu round(s), %zu of the grid's %zu trials (%s)",
+        search["rounds"].size(), search["trials"].get<std::size_t>(),
+        search["grid_trials"].get<std::size_t>(), search["stopped"].get<std::string>().c_str());
     out.summary += buf;
   }
   return out;

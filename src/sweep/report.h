@@ -42,10 +42,12 @@ struct SweepOutputs {
   std::vector<std::string> warnings;
   std::string summary; // "optimum (quadratic, R² 0.982, 18 of 18 trials usable): lr = ..."
 };
+// `search` (an adaptive sweep's adaptive_summary) goes into the report as /search.
 SweepOutputs write_sweep_outputs(const SweepSpec& s, const std::string& spec_file,
                                  const std::vector<PlannedTrial>& plan,
                                  const std::map<std::string, TrialResult>& done,
-                                 const Json& environment, const Journal& journal);
+                                 const Json& environment, const Journal& journal,
+                                 const Json& search = Json());
 
 // The readers of sweep.json, beside its writer. What `muE transfer` takes from a sweep
 // report: the config at the fitted optimum (/reference) and whether that optimum sits at
