@@ -1,7 +1,13 @@
 #include "run_trial.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -84,7 +90,7 @@ Calibration calibrate(const TrialSpec& spec, const std::string& file, bool all_p
 }
 
 std::string worker_output(const TrialSpec& spec, const std::string& file,
-                          const std::string& result_file) {
+                          const std::string& result_file, const std::string& progress_file) {
   if (fault_for(spec.id()) == Fault::kGarbage) {
     arm_fault(spec.id());
     return std::string("{\"schema\": \"") + kResultSchema + "\", \"status\": \n";
@@ -92,7 +98,25 @@ std::string worker_output(const TrialSpec& spec, const std::string& file,
   RunTrialOptions o;
   o.result_file = result_file;
   o.faults = true;
-  return to_json(run_trial(spec, file, o)).dump() + "\n";
+  int fd = -1;
+  if (!progress_file.empty()) {
+    fd = ::open(progress_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+      throw RuntimeError("cannot open the progress file '" + progress_file +
+                         "': " + std::strerror(errno));
+    o.on_step = [fd](const torch_backend::Progress& p) {
+      if (!p.val_loss) return;
+      char line[96];
+      const int n = std::snprintf(line, sizeof line, "%lld %.17g %.17g\n",
+                                  static_cast<long long>(p.step), p.train_loss, *p.val_loss);
+      // One write per line: the reader never sees half of one (it skips a torn last line).
+      // Advisory: a lost line only delays a pruning decision.
+      if (n > 0 && ::write(fd, line, static_cast<std::size_t>(n)) < 0) return;
+    };
+  }
+  std::string out = to_json(run_trial(spec, file, o)).dump() + "\n";
+  if (fd >= 0) ::close(fd);
+  return out;
 }
 
 std::string worker_output(const TrialPack& pack, const std::string& file) {

@@ -31,6 +31,10 @@ void prepare_run(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
   o.timeout_s = s.trial_timeout_s;
   o.job_name = "muE-" + s.name;
   o.collect_then = "fit";
+  o.pruner = s.pruner;
+  if (s.pruner.kind != PrunerSpec::Kind::kNone && o.launcher != "local" && !o.quiet)
+    std::cerr << "muE: warning: the pruner applies to --launcher local only; Slurm tasks run to "
+                 "the end\n";
   check_run_options(o); // usage errors before DIR is created or locked
 }
 

@@ -13,7 +13,7 @@
 namespace mue::cli {
 namespace {
 struct TrialArgs {
-  std::string spec, result;
+  std::string spec, result, progress;
   bool pack = false, calibrate = false, all_packs = false;
 };
 } // namespace
@@ -39,6 +39,10 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
                 "With --calibrate: time every pack size (no early stop)");
   sub->add_option("--spec", a->spec, "Read the TrialSpec from this file instead of stdin");
   sub->add_option("--result", a->result, "Write the TrialResult to this file instead of stdout");
+  sub->add_option(
+      "--progress", a->progress,
+      "Append \"STEP TRAIN_LOSS VAL_LOSS\" per evaluation to this file while training (the "
+      "sweep's pruner reads it)");
   return {sub, [a]() -> int {
             const std::string file = a->spec.empty() ? "<stdin>" : a->spec;
             const Json j =
@@ -54,7 +58,7 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
             else if (a->calibrate)
               text = to_json(calibrate(parse_trial_spec(j, w), file, a->all_packs)).dump() + "\n";
             else
-              text = worker_output(parse_trial_spec(j, w), file, a->result);
+              text = worker_output(parse_trial_spec(j, w), file, a->result, a->progress);
             if (a->result.empty()) {
               std::cout << text;
               return 0;

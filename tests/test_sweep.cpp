@@ -15,6 +15,7 @@
 #include "sweep/journal.h"
 #include "sweep/launcher.h"
 #include "sweep/plan.h"
+#include "sweep/pruner.h"
 #include "sweep/report.h"
 #include "sweep/worker.h"
 #include "util/error.h"
@@ -422,4 +423,84 @@ TEST_CASE("adaptive search: the budget, a failed round and bad settings") {
         R"({"kind": "adaptive", "max_trials": 0})", R"({"kind": "grid", "max_trials": 5})",
         R"({"kind": "adaptive", "target": 1})"})
     CHECK_THROWS_AS(adaptive_spec(R"({"lr": [0.001, 0.01]})", 1, search), InputError);
+}
+
+// ---- Pruning decisions (src/sweep/pruner.h).
+
+TEST_CASE("median pruner: warm-up, enough finished trials, best so far against the median") {
+  PrunerSpec p;
+  p.kind = PrunerSpec::Kind::kMedian;
+  p.warmup_evals = 1;
+  p.min_trials = 3;
+  const std::vector<EvalCurve> finished{
+      {{10, 2.0}, {20, 1.5}}, {{10, 2.2}, {20, 1.7}}, {{10, 2.4}, {20, 1.9}}};
+  // Within the warm-up: never.
+  CHECK(prune_reason(p, {{10, 9.0}}, finished, {}).empty());
+  // Above the median (1.7) at step 20: pruned, and the reason names the figures.
+  const std::string why = prune_reason(p, {{10, 2.5}, {20, 1.8}}, finished, {});
+  CHECK(why.find("median pruner: best validation loss 1.8 at step 20 is above the median 1.7 of "
+                 "3 finished trials") != std::string::npos);
+  // Its best so far (1.6 at step 10) is under the median: goes on.
+  CHECK(prune_reason(p, {{10, 1.6}, {20, 1.8}}, finished, {}).empty());
+  // Too few finished trials at that step: goes on.
+  CHECK(prune_reason(p, {{10, 2.5}, {30, 9.0}}, finished, {}).empty());
+  p.kind = PrunerSpec::Kind::kNone;
+  CHECK(prune_reason(p, {{10, 2.5}, {20, 9.0}}, finished, {}).empty());
+}
+
+TEST_CASE("successive halving: only at rungs, keeps the best 1/eta of those that reached it") {
+  PrunerSpec p;
+  p.kind = PrunerSpec::Kind::kSuccessiveHalving;
+  p.min_evals = 1;
+  p.eta = 3;
+  p.min_trials = 3;
+  // Rungs at 1, 3, 9 evaluations. Six others reached step 10 (rung 0): keep the best 2 of 7.
+  std::vector<EvalCurve> others;
+  for (double v : {2.0, 2.1, 2.2, 2.3, 2.4, 2.5})
+    others.push_back({{10, v}, {20, v - 0.1}, {30, v - 0.2}});
+  CHECK(prune_reason(p, {{10, 1.9}}, {}, others).empty());
+  CHECK(prune_reason(p, {{10, 2.05}}, {}, others).empty()); // second best of 7
+  CHECK(prune_reason(p, {{10, 2.15}}, {}, others).find("not in the best 2 of 7") !=
+        std::string::npos);
+  // Two evaluations is not a rung.
+  CHECK(prune_reason(p, {{10, 1.9}, {20, 9.0}}, {}, others).empty());
+  // At the rung of 3 evaluations: compared at step 30.
+  CHECK_FALSE(prune_reason(p, {{10, 1.9}, {20, 1.8}, {30, 2.9}}, {}, others).empty());
+  // Fewer than min_trials reached the rung: promoted.
+  CHECK(prune_reason(p, {{10, 9.0}}, {}, {{{10, 2.0}}}).empty());
+}
+
+TEST_CASE("progress files: evaluations read back, a torn last line skipped") {
+  TempDir dir("mue-progress");
+  fs::create_directories(dir.path);
+  const std::string f = progress_file_for((dir.path / "x.result.json").string());
+  CHECK(f == (dir.path / "x.result.json.progress").string());
+  write_file_atomic(f, "10 3.5 3.25\n20 2.5 2.75\n30 1.5");
+  const auto c = read_progress(f);
+  REQUIRE(c.size() == 2);
+  CHECK(c[1].step == 20);
+  CHECK(c[1].train_loss == 2.5);
+  CHECK(*c[1].val_loss == 2.75);
+  CHECK(eval_curve(c) == EvalCurve{{10, 3.25}, {20, 2.75}});
+  CHECK(read_progress((dir.path / "missing").string()).empty());
+}
+
+TEST_CASE("pruner and search settings: parsed, checked, and kept in spec.json only when set") {
+  const SweepSpec s = adaptive_spec(R"({"lr": [0.001, 0.01]})", 1, R"({"kind": "grid"})");
+  const Json j = to_json(s);
+  CHECK_FALSE(j.contains("search"));
+  CHECK_FALSE(j.contains("pruner"));
+  Json with = j;
+  with["pruner"] = Json{{"kind", "successive_halving"}, {"eta", 2}, {"min_evals", 2}};
+  const SweepSpec p = parse_sweep_spec(with, Where{"x.json", ""});
+  CHECK(p.pruner.kind == PrunerSpec::Kind::kSuccessiveHalving);
+  CHECK(p.pruner.eta == 2);
+  CHECK(to_json(p)["pruner"]["min_evals"] == 2);
+  for (const char* bad :
+       {R"({"kind": "asha"})", R"({"kind": "median", "eta": 1})",
+        R"({"kind": "median", "min_trials": 0})", R"({"kind": "median", "x": 1})"}) {
+    Json b = j;
+    b["pruner"] = mue::test::parse(bad);
+    CHECK_THROWS_AS(parse_sweep_spec(b, Where{"x.json", ""}), InputError);
+  }
 }

@@ -1,6 +1,7 @@
 #pragma once
 // One training run: TrialSpec in, TrialResult out (docs/design.md "The LibTorch backend").
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "spec/trial.h"
@@ -10,6 +11,7 @@ namespace mue::torch_backend {
 struct Progress {
   std::int64_t step = 0, steps = 0;
   double train_loss = 0, tokens_per_s = 0, eta_s = 0;
+  std::optional<double> val_loss; // set at an evaluation step
 };
 
 // LR multiplier of the schedule at `step` (0-based) of `steps`.

@@ -162,6 +162,48 @@ Json to_json(const SearchSpec& s) {
   return j;
 }
 
+PrunerSpec parse_pruner(const Json& j, const Where& where) {
+  ObjectReader r(j, where);
+  PrunerSpec p;
+  const std::string kind = r.string("kind");
+  if (kind == "median")
+    p.kind = PrunerSpec::Kind::kMedian;
+  else if (kind == "successive_halving")
+    p.kind = PrunerSpec::Kind::kSuccessiveHalving;
+  else if (kind != "none")
+    r.fail("kind", "expected \"none\", \"median\" or \"successive_halving\", got \"" + kind + "\"");
+  auto count = [&](const char* key, int lo, int& out) {
+    if (!r.has(key)) return;
+    const std::int64_t n = as_integer(r.raw(key), r.at(key));
+    if (n < lo || n > 1000000) r.fail(key, "must be in [" + std::to_string(lo) + ", 1000000]");
+    out = static_cast<int>(n);
+  };
+  count("warmup_evals", 0, p.warmup_evals);
+  count("min_trials", 1, p.min_trials);
+  count("min_evals", 1, p.min_evals);
+  if (auto e = r.opt_number("eta")) {
+    if (!(*e >= 1.5) || *e > 100) r.fail("eta", "must be in [1.5, 100]");
+    p.eta = *e;
+  }
+  r.finish();
+  return p;
+}
+
+Json to_json(const PrunerSpec& p) {
+  switch (p.kind) {
+  case PrunerSpec::Kind::kMedian:
+    return Json{{"kind", "median"}, {"warmup_evals", p.warmup_evals}, {"min_trials", p.min_trials}};
+  case PrunerSpec::Kind::kSuccessiveHalving:
+    return Json{{"kind", "successive_halving"},
+                {"min_evals", p.min_evals},
+                {"eta", p.eta},
+                {"min_trials", p.min_trials}};
+  case PrunerSpec::Kind::kNone:
+    break;
+  }
+  return Json{{"kind", "none"}};
+}
+
 SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
   ObjectReader r(j, where);
   check_schema_field(r, kSweepSpecSchema);
@@ -241,6 +283,7 @@ SweepSpec parse_sweep_spec(const Json& j, const Where& where) {
                         " trials; at most " + std::to_string(kMaxTrials) + " per run");
   if (r.has("objective")) s.objective = parse_objective(r.raw("objective"), r.at("objective"));
   if (r.has("search")) s.search = parse_search(r.raw("search"), r.at("search"));
+  if (r.has("pruner")) s.pruner = parse_pruner(r.raw("pruner"), r.at("pruner"));
   if (auto t = r.opt_number("trial_timeout_s")) {
     require_positive(*t, r.at("trial_timeout_s"));
     s.trial_timeout_s = *t;
@@ -304,6 +347,7 @@ Json to_json(const SweepSpec& s) {
   if (s.divergence_loss > 0) j["divergence_loss"] = s.divergence_loss;
   if (s.base.contains("options")) j["options"] = s.base["options"];
   if (s.search.adaptive) j["search"] = to_json(s.search); // a grid's spec.json is unchanged
+  if (s.pruner.kind != PrunerSpec::Kind::kNone) j["pruner"] = to_json(s.pruner);
   return j;
 }
 

@@ -36,6 +36,23 @@ struct SearchSpec {
   int max_rounds = 12;          // rounds after the first
 };
 
+// Early stopping of clearly worse trials (docs/design.md "Pruning"). Trials report each
+// evaluation's validation loss while they run; at an evaluation step:
+//   median: after `warmup_evals` evaluations, a trial whose best validation loss so far is
+//     above the median of the finished trials' losses at the same step (once `min_trials`
+//     of them have reached it) is stopped;
+//   successive_halving: at the rungs min_evals × eta^k evaluations, a trial not in the best
+//     1/eta of the trials that reached that rung (at least `min_trials` of them) is stopped.
+// A stopped trial is journaled as "pruned": kept in the report, excluded from the fit, never
+// run again. Local launcher, single (unfused) trials with the LibTorch backend only.
+struct PrunerSpec {
+  enum class Kind { kNone, kMedian, kSuccessiveHalving } kind = Kind::kNone;
+  int warmup_evals = 1; // median: evaluations before a trial can be pruned
+  int min_trials = 4;   // trials that must have reached the step before anyone is compared
+  int min_evals = 1;    // successive_halving: the first rung, in evaluations
+  double eta = 3;       // successive_halving: keep the best 1/eta at each rung
+};
+
 struct SweepSpec {
   std::string name;
   std::string description;
@@ -47,6 +64,7 @@ struct SweepSpec {
   double divergence_loss = 0; // 0 = default: 1.5 × ln(vocab) (a uniform guess is ln(vocab))
   BackendSpec backend;
   SearchSpec search;
+  PrunerSpec pruner;
 
   std::size_t grid_points() const; // product of axis sizes
 };
@@ -73,5 +91,9 @@ Objective parse_objective(const Json& j, const Where& where);
 // InputError at the field otherwise.
 SearchSpec parse_search(const Json& j, const Where& where);
 Json to_json(const SearchSpec& s);
+// {"kind": "none" | "median" | "successive_halving", "warmup_evals", "min_trials",
+// "min_evals", "eta"}; InputError at the field otherwise.
+PrunerSpec parse_pruner(const Json& j, const Where& where);
+Json to_json(const PrunerSpec& p);
 
 } // namespace mue

@@ -18,6 +18,8 @@ const char* to_string(TrialStatus s) {
     return "failed";
   case TrialStatus::kTimeout:
     return "timeout";
+  case TrialStatus::kPruned:
+    return "pruned";
   }
   return "?";
 }
@@ -100,10 +102,11 @@ TrialResult parse_trial_result(const Json& j, const Where& where) {
   check_schema_field(r, kResultSchema);
   TrialResult out;
   out.id = r.string("id");
-  std::string st = r.choice("status", {"ok", "diverged", "failed", "timeout"});
+  std::string st = r.choice("status", {"ok", "diverged", "failed", "timeout", "pruned"});
   out.status = st == "ok"         ? TrialStatus::kOk
                : st == "diverged" ? TrialStatus::kDiverged
                : st == "failed"   ? TrialStatus::kFailed
+               : st == "pruned"   ? TrialStatus::kPruned
                                   : TrialStatus::kTimeout;
   out.objective = read_opt_num(r, "objective");
   out.final_val_loss = read_opt_num(r, "final_val_loss");

@@ -31,7 +31,8 @@ struct TrialSpec {
   double divergence_threshold() const;
 };
 
-enum class TrialStatus { kOk, kDiverged, kFailed, kTimeout };
+// kPruned: stopped early by the sweep's pruner (its curve so far kept; never re-run).
+enum class TrialStatus { kOk, kDiverged, kFailed, kTimeout, kPruned };
 
 struct CurvePoint {
   std::int64_t step = 0;

@@ -177,7 +177,8 @@ AdaptiveState adaptive_state(const SweepSpec& s, const std::string& file,
   };
 
   std::vector<Position> first = round0(ls);
-  if (first.size() * s.seeds.size() > budget) first.resize(std::max<std::size_t>(1, budget / s.seeds.size()));
+  if (first.size() * s.seeds.size() > budget)
+    first.resize(std::max<std::size_t>(1, budget / s.seeds.size()));
   if (!add_round(0, first)) return st;
   int round = 0;
   for (;;) {
@@ -200,9 +201,9 @@ AdaptiveState adaptive_state(const SweepSpec& s, const std::string& file,
         const double h = (std::log2(f.ci_high) - std::log2(f.ci_low)) / 2;
         half[s.axes[a].key] = h;
         ci_ok = ci_ok && h <= s.search.target_ci_log2;
-        spacing_ok = spacing_ok &&
-                     (stride_at(ls[a], round) == 1 ||
-                      stride_at(ls[a], round) * ls[a].spacing <= 2 * s.search.target_ci_log2);
+        spacing_ok =
+            spacing_ok && (stride_at(ls[a], round) == 1 ||
+                           stride_at(ls[a], round) * ls[a].spacing <= 2 * s.search.target_ci_log2);
       } else {
         spacing_ok = spacing_ok && stride_at(ls[a], round) == 1;
       }

@@ -295,6 +295,11 @@ FuseDecision decide_fuse(const std::vector<PlannedTrial>& plan,
     d.record = Json{{"mode", "off"}, {"k", 1}};
     return d;
   }
+  if (o.pruner.kind != PrunerSpec::Kind::kNone && o.launcher == "local") {
+    // A pack trains its trials in lockstep: the pruner stops trials one by one.
+    d.record = Json{{"mode", "off"}, {"k", 1}, {"why", "the pruner stops trials one by one"}};
+    return d;
+  }
   if (o.fuse != "auto") {
     d.k = std::stoi(o.fuse);
     d.record = Json{{"mode", "fixed"}, {"k", d.k}};
@@ -379,6 +384,10 @@ Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& 
   for (const auto& [k, v] : o.backend_environment.items())
     e[k] = v;
   e["fuse"] = fuse.record;
+  if (o.pruner.kind != PrunerSpec::Kind::kNone) {
+    e["pruner"] = to_json(o.pruner);
+    if (o.launcher != "local") e["pruner"]["applied"] = false; // Slurm tasks run to the end
+  }
   return e;
 }
 

@@ -43,6 +43,7 @@ struct RunOptions {
   bool wait_lock = false;         // --wait-lock: wait for another muE using DIR (util/run_lock.h)
   bool live = false;              // one redrawn progress line (stderr is a terminal)
   Json backend_environment = Json::object(); // torch version, CUDA: into the environment
+  PrunerSpec pruner; // a sweep's early stopping (local launcher, unfused trials)
   SlurmOptions slurm;
   std::string job_name = "muE"; // the Slurm job's name
   std::string collect_then;     // after a detached submit: "fit", "judge" (what a re-run does)

@@ -44,6 +44,8 @@ public:
   void draw(std::size_t running);
   void end_live_line();
   bool finished(const std::string& id) const;
+  // Every result known: the journal's before this run and this run's.
+  const std::map<std::string, TrialResult>& done() const { return done_; }
   // Set once the first `jobs + 1` units (worker processes) this run recorded all failed
   // before training a step with the same first error line (a broken install, bad data):
   // launchers then start no more units. Those trials are journaled again with retry, so a

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "sweep/launcher.h"
+#include "sweep/pruner.h"
 
 namespace mue {
 namespace {
@@ -28,6 +29,8 @@ struct Running {
   Clock::time_point start;
   Journal::UnitFiles files;
   std::string device;
+  std::string progress;          // the pruner's input file ("" without a pruner)
+  std::vector<CurvePoint> curve; // the evaluations it reported so far
 };
 
 class LocalLauncher : public Launcher {
@@ -46,6 +49,7 @@ public:
     };
     std::list<Running> running;
     std::size_t next = 0;
+    const bool prunes = o.pruner.kind != PrunerSpec::Kind::kNone;
     b.recorder.draw(0);
     while (
         ((next < b.units.size() && b.recorder.systematic_failure().empty()) || !running.empty()) &&
@@ -55,14 +59,25 @@ public:
         const std::string device = least_busy(b.layout.devices, running);
         const Unit u = b.unit(next, device);
         const Journal::UnitFiles f = b.journal.write_unit(u);
+        std::string progress;
+        if (prunes && !u.pack()) {
+          progress = progress_file_for(f.result);
+          std::error_code ec;
+          std::filesystem::remove(progress, ec); // a killed run's stale progress
+        }
         running.push_back(
             Running{b.units[next++],
-                    bp::child(o.exe, worker_args(f.spec, f.result, u.pack()),
+                    bp::child(o.exe, worker_args(f.spec, f.result, u.pack(), progress),
                               (bp::std_out & bp::std_err) > f.log, bp::std_in < bp::null, env,
                               bp::extend::on_exec_setup = setup),
-                    Clock::now(), f, device});
+                    Clock::now(),
+                    f,
+                    device,
+                    progress,
+                    {}});
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (prunes) prune(b, running);
       for (auto it = running.begin(); it != running.end() && !signals.received();) {
         const double limit = o.timeout_s * static_cast<double>(it->indices.size());
         if (it->child.running() && seconds_since(it->start) <= limit) {
@@ -98,6 +113,57 @@ public:
   }
 
 private:
+  // Reads each running trial's new evaluations and stops (journals as pruned) the ones the
+  // pruner gives up on, comparing with every result known and the other running trials.
+  static void prune(Batch& b, std::list<Running>& running) {
+    bool news = false;
+    for (auto& run : running) {
+      if (run.progress.empty()) continue;
+      std::vector<CurvePoint> c = read_progress(run.progress);
+      if (c.size() > run.curve.size()) {
+        run.curve = std::move(c);
+        news = true;
+      }
+    }
+    if (!news) return;
+    std::vector<EvalCurve> finished, known;
+    for (const auto& [id, r] : b.recorder.done()) {
+      if (r.status == TrialStatus::kOk) finished.push_back(eval_curve(r));
+      if (r.status == TrialStatus::kOk || r.status == TrialStatus::kPruned)
+        known.push_back(eval_curve(r));
+    }
+    for (auto it = running.begin(); it != running.end();) {
+      if (it->curve.empty() || !it->child.running()) {
+        ++it;
+        continue;
+      }
+      std::vector<EvalCurve> others = known;
+      for (const auto& other : running)
+        if (&other != &*it && !other.curve.empty()) others.push_back(eval_curve(other.curve));
+      const EvalCurve mine = eval_curve(it->curve);
+      // The last evaluation ends the training: nothing is saved by stopping it there.
+      const bool last = mine.back().first >= b.plan[it->indices.front()].spec.config.train.steps;
+      const std::string why = last ? "" : prune_reason(b.options.pruner, mine, finished, others);
+      if (why.empty()) {
+        ++it;
+        continue;
+      }
+      it->child.terminate(); // SIGKILL: its result would be of a trial no longer wanted
+      it->child.wait();
+      TrialResult r;
+      r.id = b.plan[it->indices.front()].spec.id();
+      r.status = TrialStatus::kPruned;
+      r.error = why;
+      r.curve = it->curve;
+      r.device = it->device;
+      std::vector<TrialResult> results{r};
+      record_all(b, *it, results);
+      known.push_back(mine);
+      it = running.erase(it);
+      b.recorder.draw(running.size());
+    }
+  }
+
   static std::string least_busy(const std::vector<std::string>& devices,
                                 const std::list<Running>& running) {
     std::string device = devices.front();

@@ -84,7 +84,7 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
   }
   std::vector<FitPoint> fit_points;
   Json points = Json::array();
-  std::size_t n_ok = 0, n_excluded = 0, n_missing = 0;
+  std::size_t n_ok = 0, n_excluded = 0, n_missing = 0, n_pruned = 0;
   std::vector<const TrialResult*> unusable;
   for (const auto& coords : order) {
     FitPoint fp;
@@ -108,7 +108,10 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
         } else {
           ++fp.excluded;
           ++n_excluded;
-          unusable.push_back(r);
+          if (r->status == TrialStatus::kPruned)
+            ++n_pruned; // stopped by the pruner: not a failure, not in the fit
+          else
+            unusable.push_back(r);
         }
       }
       trials.push_back(std::move(tj));
@@ -149,25 +152,28 @@ SweepReport build_sweep_report(const SweepSpec& s, const std::string& spec_file,
                                   {"message", af.edge_message}};
     at_edge = at_edge || af.at_edge;
   }
-  out.json = Json{
-      {"schema", kSweepReportSchema},
-      {"spec", to_json(s)},
-      {"environment", environment},
-      {"counts",
-       {{"planned", plan.size()}, {"ok", n_ok}, {"excluded", n_excluded}, {"missing", n_missing}}},
-      {"points", points},
-      {"fit",
-       {{"method", f.method},
-        {"r2", f.r2},
-        {"best_objective", f.best_objective},
-        {"predicted_objective", f.predicted_objective},
-        {"used_points", f.used_points},
-        {"excluded_trials", f.excluded_trials},
-        {"confidence", 0.95},
-        {"ci_dof", f.ci_dof},
-        {"ci_widening", f.ci_widening}}},
-      {"optimum", {{"at_edge", at_edge}, {"axes", optimum}}},
-      {"reference", reference_at(s, f, spec_file)}};
+  out.json = Json{{"schema", kSweepReportSchema},
+                  {"spec", to_json(s)},
+                  {"environment", environment},
+                  {"counts",
+                   {{"planned", plan.size()},
+                    {"ok", n_ok},
+                    {"excluded", n_excluded},
+                    {"pruned", n_pruned},
+                    {"missing", n_missing}}},
+                  {"points", points},
+                  {"fit",
+                   {{"method", f.method},
+                    {"r2", f.r2},
+                    {"best_objective", f.best_objective},
+                    {"predicted_objective", f.predicted_objective},
+                    {"used_points", f.used_points},
+                    {"excluded_trials", f.excluded_trials},
+                    {"confidence", 0.95},
+                    {"ci_dof", f.ci_dof},
+                    {"ci_widening", f.ci_widening}}},
+                  {"optimum", {{"at_edge", at_edge}, {"axes", optimum}}},
+                  {"reference", reference_at(s, f, spec_file)}};
   return out;
 }
 
@@ -186,7 +192,7 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
   // Per slice (the other axes' values): x -> mean objective; failures kept apart.
   struct Slice {
     std::map<double, std::vector<double>> ok;
-    std::set<double> bad;
+    std::set<double> bad, pruned;
   };
   std::map<std::vector<double>, Slice> slices;
   double y_lo = std::numeric_limits<double>::infinity(), y_hi = -y_lo;
@@ -201,6 +207,8 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
       sl.ok[t.point[x_axis]].push_back(*r->objective);
       y_lo = std::min(y_lo, *r->objective);
       y_hi = std::max(y_hi, *r->objective);
+    } else if (r->status == TrialStatus::kPruned) {
+      sl.pruned.insert(t.point[x_axis]);
     } else {
       sl.bad.insert(t.point[x_axis]);
     }
@@ -259,6 +267,16 @@ bool plot_sweep(const SweepSpec& s, const std::vector<PlannedTrial>& plan,
     series.push_back("'-' using 1:2 with points pointtype 2 pointsize 1.6 linecolor rgb '#c0392b' "
                      "title 'diverged / failed'");
     data.push_back(bad.str());
+  }
+  std::ostringstream pruned; // drawn just under the failures
+  pruned.precision(10);
+  for (const auto& [key, sl] : slices)
+    for (double x : sl.pruned)
+      pruned << x << " " << y_bad - pad << "\n";
+  if (!pruned.str().empty()) {
+    series.push_back("'-' using 1:2 with points pointtype 8 pointsize 1.4 linecolor rgb '#7f8c8d' "
+                     "title 'pruned'");
+    data.push_back(pruned.str());
   }
   series.push_back(
       "NaN with boxes fillcolor rgb '#dde8f5' fillstyle solid title '95% CI of the optimum'");

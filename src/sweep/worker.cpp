@@ -87,9 +87,13 @@ std::string pack_key(const TrialSpec& spec) {
 }
 
 std::vector<std::string> worker_args(const std::string& spec_file, const std::string& result_file,
-                                     bool pack) {
+                                     bool pack, const std::string& progress_file) {
   std::vector<std::string> a{"-q", "trial", "--spec", spec_file, "--result", result_file};
   if (pack) a.push_back("--pack");
+  if (!progress_file.empty()) {
+    a.push_back("--progress");
+    a.push_back(progress_file);
+  }
   return a;
 }
 

@@ -57,9 +57,10 @@ Json to_json(const Calibration& c);
 // embeddings, the command backend).
 std::string pack_key(const TrialSpec& spec);
 
-// The worker's arguments after the executable (the global -q included).
+// The worker's arguments after the executable (the global -q included); with a progress file
+// the worker appends each evaluation to it (the pruner's input).
 std::vector<std::string> worker_args(const std::string& spec_file, const std::string& result_file,
-                                     bool pack);
+                                     bool pack, const std::string& progress_file = "");
 std::vector<std::string> calibrate_args(const std::string& spec_file);
 
 // What a unit's spec file holds: one TrialSpec (a single trial) or a TrialPack (several).
