@@ -665,7 +665,15 @@ private:
         const double x = was.get<double>();
         static const double f[] = {2, 0.5, -1, 10, 0.1, 1e6, 1e-6};
         log.back() += " scaled";
-        if (was.is_number_integer()) return static_cast<std::int64_t>(x) + (chance(0.5) ? 1 : -1);
+        if (was.is_number_integer()) { // ±1, saturating (no signed overflow at the ends)
+          const bool up = chance(0.5);
+          if (was.is_number_unsigned()) {
+            const auto v = was.get<std::uint64_t>();
+            return up ? (v == UINT64_MAX ? v : v + 1) : (v == 0 ? v : v - 1);
+          }
+          const auto v = was.get<std::int64_t>();
+          return up ? (v == INT64_MAX ? v : v + 1) : (v == INT64_MIN ? v : v - 1);
+        }
         return x * f[u(7)];
       }
       [[fallthrough]];
