@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/trial_server.h"
 #include "run_trial.h"
 #include "spec/validate.h"
 #include "sweep/worker.h"
@@ -14,7 +15,7 @@ namespace mue::cli {
 namespace {
 struct TrialArgs {
   std::string spec, result, progress;
-  bool pack = false, calibrate = false, all_packs = false;
+  bool pack = false, calibrate = false, all_packs = false, serve = false;
 };
 } // namespace
 
@@ -37,6 +38,9 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
       "Time a few steps of the TrialSpec alone and fused in packs of 2, 4 and 8; print JSON");
   sub->add_flag("--all-packs", a->all_packs,
                 "With --calibrate: time every pack size (no early stop)");
+  sub->add_flag("--serve", a->serve,
+                "Warm worker: read trial requests on stdin and fork a child per trial "
+                "(the protocol: cli/trial_server.h); used by `muE sweep`");
   sub->add_option("--spec", a->spec, "Read the TrialSpec from this file instead of stdin");
   sub->add_option("--result", a->result, "Write the TrialResult to this file instead of stdout");
   sub->add_option(
@@ -44,6 +48,7 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
       "Append \"STEP TRAIN_LOSS VAL_LOSS\" per evaluation to this file while training (the "
       "sweep's pruner reads it)");
   return {sub, [a]() -> int {
+            if (a->serve) return serve_trials();
             const std::string file = a->spec.empty() ? "<stdin>" : a->spec;
             const Json j =
                 a->spec.empty()

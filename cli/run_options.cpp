@@ -18,6 +18,11 @@ void add_run_options(CLI::App* sub, RunOptions& o) {
          "--jobs", o.jobs,
          "Trials run at once (0 = one per core, or one per GPU; threads split between them)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--workers", o.workers,
+                  "Local trial processes: warm (a server that loaded the trainer once forks a "
+                  "fresh process per trial) or cold (exec a new muE trial each time)")
+      ->check(CLI::IsMember({"warm", "cold"}))
+      ->capture_default_str();
   sub->add_option("--launcher", o.launcher,
                   "Where trials run: local processes, or one Slurm array job")
       ->check(CLI::IsMember({"local", "slurm"}))

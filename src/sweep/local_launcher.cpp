@@ -1,4 +1,5 @@
 // The local launcher: every unit is a `muE trial` worker process, `jobs` at a time.
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -6,13 +7,17 @@
 #include <algorithm>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <list>
 #include <thread>
 
 #include "sweep/launcher.h"
 #include "sweep/pruner.h"
+#include "util/error.h"
+#include "util/json.h"
 
 namespace mue {
 namespace {
@@ -23,9 +28,148 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// One trial process, however it was started.
+class Worker {
+public:
+  virtual ~Worker() = default;
+  virtual bool running() = 0;
+  virtual void terminate() = 0; // SIGKILL
+  virtual void wait() = 0;
+  virtual int native_exit_code() = 0; // the wait status
+  virtual pid_t id() const = 0;
+};
+
+// A fresh `muE trial` process (exec, loads the trainer library itself).
+class ColdWorker : public Worker {
+public:
+  explicit ColdWorker(bp::child c) : child_(std::move(c)) {}
+  bool running() override { return child_.running(); }
+  void terminate() override { child_.terminate(); }
+  void wait() override { child_.wait(); }
+  int native_exit_code() override { return child_.native_exit_code(); }
+  pid_t id() const override { return child_.id(); }
+
+private:
+  bp::child child_;
+};
+
+// The warm trial server (`muE trial --serve`, cli/trial_server.h): loaded once, it forks a
+// child per trial. Its replies come on a pipe read without blocking.
+class TrialServer {
+public:
+  template <class Setup>
+  TrialServer(const std::string& exe, const bp::environment& env, const std::string& log,
+              Setup setup) {
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
+      throw RuntimeError(std::string("cannot create the trial server's pipes: ") +
+                         std::strerror(errno));
+    const int child_in = in[0], child_out = out[1];
+    to_ = in[1];
+    from_ = out[0];
+    child_ = bp::child(
+        exe, std::vector<std::string>{"-q", "trial", "--serve"}, bp::std_err > log, env,
+        bp::extend::on_exec_setup = [setup, child_in, child_out](auto& e) {
+          ::dup2(child_in, STDIN_FILENO); // dup2 clears O_CLOEXEC on the copies
+          ::dup2(child_out, STDOUT_FILENO);
+          setup(e);
+        });
+    ::close(child_in);
+    ::close(child_out);
+    ::fcntl(from_, F_SETFL, ::fcntl(from_, F_GETFL) | O_NONBLOCK);
+  }
+  ~TrialServer() {
+    ::close(to_); // EOF: the server kills what is left and exits
+    ::close(from_);
+    if (child_.running()) {
+      for (int i = 0; i < 100 && child_.running(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (child_.running()) child_.terminate();
+    }
+    std::error_code ec;
+    child_.wait(ec);
+  }
+  TrialServer(const TrialServer&) = delete;
+  TrialServer& operator=(const TrialServer&) = delete;
+
+  // Starts `muE ARGS` with its output in `log`; the pid. RuntimeError when the server is gone.
+  pid_t start(const std::vector<std::string>& args, const std::string& log) {
+    const std::string line = Json{{"log", log}, {"args", args}}.dump() + "\n";
+    if (::write(to_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      throw RuntimeError("the trial server stopped taking requests");
+    for (int waited = 0; waited < 30000; waited += 2) {
+      poll();
+      if (!started_.empty()) {
+        const Json r = started_.front();
+        started_.erase(started_.begin());
+        if (r.contains("error"))
+          throw RuntimeError("the trial server: " + r["error"].get<std::string>());
+        return r["started"].get<pid_t>();
+      }
+      if (!child_.running()) throw RuntimeError("the trial server exited");
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    throw RuntimeError("the trial server did not answer in 60 s");
+  }
+  // Reads what the server said; true once `pid` has ended (its wait status in `status`).
+  bool ended(pid_t pid, int* status) {
+    poll();
+    const auto it = exits_.find(pid);
+    if (it == exits_.end()) {
+      // A server that died took its children with it (PDEATHSIG): report them killed.
+      if (!child_.running() && buf_.empty()) {
+        if (status) *status = SIGKILL; // WIFSIGNALED, WTERMSIG == SIGKILL
+        return true;
+      }
+      return false;
+    }
+    if (status) *status = it->second;
+    return true;
+  }
+
+private:
+  void poll() {
+    char chunk[4096];
+    for (ssize_t n; (n = ::read(from_, chunk, sizeof chunk)) > 0;)
+      buf_.append(chunk, static_cast<std::size_t>(n));
+    for (std::size_t nl; (nl = buf_.find('\n')) != std::string::npos;) {
+      Json j = Json::parse(buf_.substr(0, nl), nullptr, false);
+      buf_.erase(0, nl + 1);
+      if (j.is_discarded()) continue;
+      if (j.contains("pid"))
+        exits_[j["pid"].get<pid_t>()] = j["status"].get<int>();
+      else
+        started_.push_back(std::move(j));
+    }
+  }
+  bp::child child_;
+  int to_ = -1, from_ = -1;
+  std::string buf_;
+  std::vector<Json> started_;
+  std::map<pid_t, int> exits_;
+};
+
+class WarmWorker : public Worker {
+public:
+  WarmWorker(TrialServer& server, pid_t pid) : server_(server), pid_(pid) {}
+  bool running() override { return !server_.ended(pid_, &status_); }
+  void terminate() override { ::kill(pid_, SIGKILL); }
+  void wait() override {
+    while (!server_.ended(pid_, &status_))
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  int native_exit_code() override { return status_; }
+  pid_t id() const override { return pid_; }
+
+private:
+  TrialServer& server_;
+  pid_t pid_;
+  int status_ = 0;
+};
+
 struct Running {
   std::vector<std::size_t> indices; // plan indices of the unit's trials
-  bp::child child;
+  std::unique_ptr<Worker> child;
   Clock::time_point start;
   Journal::UnitFiles files;
   std::string device;
@@ -47,6 +191,10 @@ public:
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
     };
+    // Warm workers: one server per run, started at the first launch; a server that cannot
+    // start or dies falls back to cold processes (with a warning), so trials still run.
+    std::unique_ptr<TrialServer> server;
+    bool warm = o.workers == "warm";
     std::list<Running> running;
     std::size_t next = 0;
     const bool prunes = o.pruner.kind != PrunerSpec::Kind::kNone;
@@ -65,29 +213,39 @@ public:
           std::error_code ec;
           std::filesystem::remove(progress, ec); // a killed run's stale progress
         }
+        const auto args = worker_args(f.spec, f.result, u.pack(), progress);
+        std::unique_ptr<Worker> w;
+        if (warm) {
+          try {
+            if (!server)
+              server = std::make_unique<TrialServer>(
+                  o.exe, env, (b.journal.logs_dir() / "trial-server.log").string(), setup);
+            w = std::make_unique<WarmWorker>(*server, server->start(args, f.log));
+          } catch (const RuntimeError& e) {
+            if (!o.quiet)
+              std::fprintf(stderr, "muE: warning: warm workers off for this run (%s)\n", e.what());
+            warm = false;
+          }
+        }
+        if (!w)
+          w = std::make_unique<ColdWorker>(
+              bp::child(o.exe, args, (bp::std_out & bp::std_err) > f.log, bp::std_in < bp::null,
+                        env, bp::extend::on_exec_setup = setup));
         running.push_back(
-            Running{b.units[next++],
-                    bp::child(o.exe, worker_args(f.spec, f.result, u.pack(), progress),
-                              (bp::std_out & bp::std_err) > f.log, bp::std_in < bp::null, env,
-                              bp::extend::on_exec_setup = setup),
-                    Clock::now(),
-                    f,
-                    device,
-                    progress,
-                    {}});
+            Running{b.units[next++], std::move(w), Clock::now(), f, device, progress, {}});
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (prunes) prune(b, running);
       for (auto it = running.begin(); it != running.end() && !signals.received();) {
         const double limit = o.timeout_s * static_cast<double>(it->indices.size());
-        if (it->child.running() && seconds_since(it->start) <= limit) {
+        if (it->child->running() && seconds_since(it->start) <= limit) {
           ++it;
           continue;
         }
         std::vector<TrialResult> results;
-        if (it->child.running()) {
-          it->child.terminate();
-          it->child.wait();
+        if (it->child->running()) {
+          it->child->terminate();
+          it->child->wait();
           for (std::size_t i : it->indices)
             results.push_back(failure_result(
                 b.plan[i].spec.id(), TrialStatus::kTimeout,
@@ -133,7 +291,7 @@ private:
         known.push_back(eval_curve(r));
     }
     for (auto it = running.begin(); it != running.end();) {
-      if (it->curve.empty() || !it->child.running()) {
+      if (it->curve.empty() || !it->child->running()) {
         ++it;
         continue;
       }
@@ -148,8 +306,8 @@ private:
         ++it;
         continue;
       }
-      it->child.terminate(); // SIGKILL: its result would be of a trial no longer wanted
-      it->child.wait();
+      it->child->terminate(); // SIGKILL: its result would be of a trial no longer wanted
+      it->child->wait();
       TrialResult r;
       r.id = b.plan[it->indices.front()].spec.id();
       r.status = TrialStatus::kPruned;
@@ -187,8 +345,8 @@ private:
 
   // A finished worker's outcome per trial: its result when valid, else a failure record.
   static std::vector<TrialResult> outcome(const Batch& b, Running& run) {
-    run.child.wait();
-    const int native = run.child.native_exit_code();
+    run.child->wait();
+    const int native = run.child->native_exit_code();
     std::map<std::string, TrialResult> got;
     if (WIFEXITED(native) && WEXITSTATUS(native) == 0)
       for (auto& r : read_unit_results(unit_of(b, run), run.files.result))
@@ -226,15 +384,15 @@ private:
   // result is journaled; the others run again on resume.
   static void stop(Batch& b, std::list<Running>& running) {
     for (auto& run : running)
-      ::kill(run.child.id(), SIGTERM);
+      ::kill(run.child->id(), SIGTERM);
     const auto t0 = Clock::now();
     for (auto& run : running)
-      while (run.child.running() && seconds_since(t0) < 3)
+      while (run.child->running() && seconds_since(t0) < 3)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     for (auto& run : running) {
-      if (run.child.running()) run.child.terminate();
-      run.child.wait();
-      const int native = run.child.native_exit_code();
+      if (run.child->running()) run.child->terminate();
+      run.child->wait();
+      const int native = run.child->native_exit_code();
       if (!(WIFEXITED(native) && WEXITSTATUS(native) == 0)) continue;
       std::vector<TrialResult> results = read_unit_results(unit_of(b, run), run.files.result);
       record_all(b, run, results);

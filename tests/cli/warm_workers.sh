@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Warm workers (README "Speed"; cli/trial_server.h): with the default --workers warm a crash
+# or a NaN still ends only its own trial; the trials' results equal --workers cold's, value
+# for value; a SIGKILL of the sweep leaves no trial server or trial process behind.
+set -u
+mue=$1 root=$2
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+py=/usr/bin/python3
+sed -e 's/"steps": 200/"steps": 30/' -e 's/"every": 50/"every": 10/' -e 's/"name": "tiny-cpu"/"name": "warm"/' \
+  "$root/sweeps/tiny-cpu.json" >"$tmp/s.json"
+mapfile -t ids < <("$mue" sweep "$tmp/s.json" --dry-run | awk 'NF >= 4 && length($1) == 16 { print $1 }')
+[ "${#ids[@]}" -eq 18 ] || fail "dry run listed ${#ids[@]} trials, want 18"
+faults="crash:${ids[2]},nan:${ids[5]}"
+for w in warm cold; do
+  MUE_FAULT=$faults "$mue" -q sweep "$tmp/s.json" --out "$tmp/$w" --jobs 2 --fuse off --workers $w \
+    2>"$tmp/err-$w" || { cat "$tmp/err-$w"; fail "--workers $w sweep failed"; }
+done
+$py - "$tmp/warm" "$tmp/cold" "${ids[2]}" "${ids[5]}" <<'PY' || fail "warm and cold results differ"
+import json, sys
+warm_dir, cold_dir, crash, nan = sys.argv[1:]
+def load(d):
+    return {r["id"]: r for r in (json.loads(l) for l in open(d + "/trials.jsonl") if l.strip())}
+w, c = load(warm_dir), load(cold_dir)
+assert set(w) == set(c) and len(w) == 18
+assert w[crash]["status"] == c[crash]["status"] == "failed" and "signal 6" in w[crash]["error"], w[crash]
+assert w[nan]["status"] == c[nan]["status"] == "diverged", w[nan]["status"]
+for i in w:
+    if i in (crash, nan):
+        continue
+    assert w[i]["status"] == c[i]["status"] == "ok", (i, w[i]["status"], c[i]["status"])
+    assert w[i]["objective"] == c[i]["objective"], (i, w[i]["objective"], c[i]["objective"])
+env = json.load(open(warm_dir + "/sweep.json"))["environment"]
+assert env["workers"] == "warm", env["workers"]
+PY
+# SIGKILL of the sweep while warm trials run: the server and its trial processes follow it.
+sed -e 's/"steps": 30/"steps": 2000/' "$tmp/s.json" >"$tmp/long.json"
+"$mue" -q sweep "$tmp/long.json" --out "$tmp/k" --jobs 2 --fuse off >/dev/null 2>&1 &
+pid=$!
+server="" kids=""
+for _ in $(seq 300); do
+  server=$(pgrep -P $pid -f -- "-q trial --serve" | head -1)
+  [ -n "$server" ] && kids=$(pgrep -P "$server" | tr '\n' ' ')
+  [ "$(wc -w <<<"$kids")" -ge 2 ] && break
+  sleep 0.1
+done
+[ "$(wc -w <<<"$kids")" -ge 2 ] || fail "no warm server with two trial children appeared"
+kill -KILL $pid; wait $pid 2>/dev/null
+alive() { for p in $server $kids; do kill -0 "$p" 2>/dev/null && echo "$p"; done; }
+for _ in $(seq 50); do [ -z "$(alive)" ] && break; sleep 0.1; done
+[ -z "$(alive)" ] || fail "processes left after SIGKILL of the sweep: $(alive)"
+[ "$fails" -eq 0 ] && echo "ok: warm workers isolate trials, match cold ones, die with the sweep"
+exit "$fails"
