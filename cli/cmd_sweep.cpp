@@ -23,6 +23,15 @@ struct SweepArgs {
   RunOptions run;
 };
 
+// --dry-run: the axes' values, then every planned trial's id and point.
+void print_plan(const SweepSpec& s, const std::vector<PlannedTrial>& plan) {
+  for (const auto& ax : s.axes)
+    std::cout << "  " << ax.key << ": " << Json(ax.values).dump() << "\n";
+  for (const auto& t : plan)
+    std::cout << "  " << t.spec.id() << "  " << describe_trial(s, t) << "\n";
+}
+
+// Completes a.run for the sweep of `s` (the spec outlives the run: describe keeps a reference).
 void prepare_run(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
   if (a.out.empty()) throw UsageError("--out is required (only --dry-run runs without it)");
   RunOptions& o = a.run;
@@ -32,6 +41,7 @@ void prepare_run(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
   o.job_name = "muE-" + s.name;
   o.collect_then = "fit";
   o.pruner = s.pruner;
+  o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
   if (s.pruner.kind != PrunerSpec::Kind::kNone && o.launcher != "local" && !o.quiet)
     std::cerr << "muE: warning: the pruner applies to --launcher local only; Slurm tasks run to "
                  "the end\n";
@@ -51,15 +61,11 @@ int run_adaptive(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
               << "the fitted optimum until its 95% CI half-width <= " << s.search.target_ci_log2
               << " log2 (at most " << (s.search.max_trials ? s.search.max_trials : st.grid_trials)
               << " trials, " << s.search.max_rounds << " rounds)\n";
-    for (const auto& ax : s.axes)
-      std::cout << "  " << ax.key << ": " << Json(ax.values).dump() << "\n";
-    for (const auto& t : st.plan)
-      std::cout << "  " << t.spec.id() << "  " << describe_trial(s, t) << "\n";
+    print_plan(s, st.plan);
     return 0;
   }
   prepare_run(s, a, g);
   RunOptions& o = a.run;
-  o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
   const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
   const RunDir dir{a.out, to_json(s).dump(1) + "\n", a.force_new, a.spec};
   RunOutcome run;
@@ -95,15 +101,11 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
   if (a.dry_run) {
     std::cout << s.name << ": " << s.grid_points() << " grid points × " << s.seeds.size()
               << " seed(s) = " << plan.size() << " trials\n";
-    for (const auto& ax : s.axes)
-      std::cout << "  " << ax.key << ": " << Json(ax.values).dump() << "\n";
-    for (const auto& t : plan)
-      std::cout << "  " << t.spec.id() << "  " << describe_trial(s, t) << "\n";
+    print_plan(s, plan);
     return 0;
   }
   prepare_run(s, a, g);
   RunOptions& o = a.run;
-  o.describe = [&s](const PlannedTrial& t) { return describe_trial(s, t); };
   const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
   const RunOutcome run =
       run_trials(plan, RunDir{a.out, to_json(s).dump(1) + "\n", a.force_new, a.spec}, o);
