@@ -16,7 +16,7 @@ namespace {
 
 struct VerifyArgs {
   VerifyRequest request;
-  std::string out, junit, objective = "mean_last_k:2";
+  std::string out, junit, objective = "mean_last_k:2", search = "grid";
   bool allow_inconclusive = false;
   RunOptions run;
 };
@@ -25,11 +25,12 @@ int run_verify(VerifyArgs a, const GlobalOptions& g) {
   const auto t0 = std::chrono::steady_clock::now();
   VerifyRequest& r = a.request;
   r.objective = parse_objective_flag(a.objective);
+  r.search.adaptive = a.search == "adaptive";
   if (!r.backend_file.empty()) // the command must exist before any trial runs
     check_command(parse_backend(read_json_file(r.backend_file), Where{r.backend_file, ""}),
                   std::filesystem::absolute(r.backend_file).parent_path().string(),
                   Where{r.backend_file, ""});
-  const VerifyPlan plan = plan_verify(r);
+  VerifyPlan plan = plan_verify(r);
   RunOptions& o = a.run;
   complete_run_options(o, g);
   o.title = plan.title;
@@ -39,8 +40,21 @@ int run_verify(VerifyArgs a, const GlobalOptions& g) {
   o.describe = [&plan](const PlannedTrial& t) { return plan.names.at(t.spec.id()); };
   check_run_options(o); // usage errors before DIR is created or locked
   const RunLock lock(a.out, o.title, o.wait_lock, o.quiet); // one muE per DIR, until we return
-  const RunOutcome run = run_trials(plan.trials, RunDir{a.out, "", false, ""}, o);
+  RunOutcome run = run_trials(plan.trials, RunDir{a.out, "", false, ""}, o);
   if (run.early_exit() >= 0) return run.early_exit();
+  // --search adaptive: each round's new points of every case, until every case has finished
+  // (a resumed verify replays the rounds from the journal).
+  std::size_t ran = run.ran, unusable = run.unusable;
+  while (!advance_verify_search(plan, r.transfer_file, run.done)) {
+    run = run_trials(plan.trials, RunDir{a.out, "", false, ""}, o);
+    if (run.early_exit() >= 0) return run.early_exit();
+    ran += run.ran;
+    unusable += run.unusable;
+  }
+  // The report counts this command's trials over all rounds: reused = what it found done.
+  run.ran = ran;
+  run.unusable = unusable;
+  run.reused = plan.trials.size() >= ran ? plan.trials.size() - ran : 0;
 
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -85,6 +99,16 @@ Command add_verify(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::IsMember({"lr", "wd", "init_std"}));
   sub->add_option("--points", a->request.points,
                   "Values per axis: odd, >= 3 (the bridged value is the middle one)")
+      ->capture_default_str();
+  sub->add_option("--search", a->search,
+                  "grid: every point; adaptive: both ends and the bridged value first, then "
+                  "points around the fitted optimum until its CI half-width <= "
+                  "--search-target (README \"Adaptive search\")")
+      ->check(CLI::IsMember({"grid", "adaptive"}))
+      ->capture_default_str();
+  sub->add_option("--search-target", a->request.search.target_ci_log2,
+                  "With --search adaptive: the CI half-width to reach, log2 units")
+      ->check(CLI::Range(0.01, 64.0))
       ->capture_default_str();
   sub->add_option("--step", a->request.step, "Spacing in log2 units")
       ->check(CLI::PositiveNumber)

@@ -12,6 +12,7 @@
 #include "report/plot.h"
 #include "report/transfer_report.h" // kTransferSchema
 #include "spec/paths.h"
+#include "sweep/adaptive.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -66,7 +67,7 @@ const char* to_string(Verdict v) {
 
 VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points, double step,
                      int seeds, const Objective& objective, double timeout_s,
-                     const std::string& file) {
+                     const std::string& file, const SearchSpec& search) {
   if (points < 3 || points % 2 == 0)
     throw UsageError("--points " + std::to_string(points) +
                      ": need an odd count >= 3, so the bridged value is the middle point");
@@ -99,7 +100,13 @@ VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points,
   s.trial_timeout_s = timeout_s;
   s.backend = t.config.backend; // config_at writes the sweep's backend into every trial
   c.half_width = step * half;
-  c.trials = plan_sweep(s, file);
+  if (search.adaptive) {
+    s.search = search;
+    s.search.coarse_step = c.half_width; // round 0: both ends and the bridged value
+    c.trials = adaptive_state(s, file, {}).plan;
+  } else {
+    c.trials = plan_sweep(s, file);
+  }
   return c;
 }
 
@@ -402,27 +409,48 @@ VerifyPlan plan_verify(const VerifyRequest& r) {
   for (const VerifyTarget* t : chosen)
     for (const auto& axis : axes)
       p.cases.push_back(plan_case(*t, axis, r.points, r.step, r.seeds, r.objective, r.timeout_s,
-                                  r.transfer_file));
+                                  r.transfer_file, r.search));
+  // Names for every trial a case may run (an adaptive case's later rounds included).
+  for (const auto& c : p.cases)
+    for (const auto& t : plan_sweep(c.sweep, r.transfer_file)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s=%.4g (%+.2f log2)", c.axis.c_str(),
+                    t.point[0] * c.bridged / c.reference, std::log2(t.point[0] / c.reference));
+      p.names.emplace(t.spec.id(), c.target + " " + buf + " seed " + std::to_string(t.seed));
+    }
   std::set<std::string> seen;
   for (const auto& c : p.cases)
     for (const auto& t : c.trials)
-      if (seen.insert(t.spec.id()).second) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%s=%.4g (%+.2f log2)", c.axis.c_str(),
-                      t.point[0] * c.bridged / c.reference, std::log2(t.point[0] / c.reference));
-        p.names[t.spec.id()] = c.target + " " + buf + " seed " + std::to_string(t.seed);
-        p.trials.push_back(t);
-      }
+      if (seen.insert(t.spec.id()).second) p.trials.push_back(t);
   std::ostringstream title;
   title << "muE verify: " << chosen.size() << " target(s) × " << axes.size() << " axis(es), "
-        << r.points << " points " << r.step << " log2 apart × " << r.seeds << " seed(s)";
+        << r.points << " points " << r.step << " log2 apart × " << r.seeds << " seed(s)"
+        << (r.search.adaptive ? ", adaptive search" : "");
   p.title = title.str();
   return p;
+}
+
+bool advance_verify_search(VerifyPlan& plan, const std::string& file,
+                           const std::map<std::string, TrialResult>& done) {
+  bool finished = true;
+  for (auto& c : plan.cases) {
+    if (!c.sweep.search.adaptive) continue;
+    const AdaptiveState st = adaptive_state(c.sweep, file, done);
+    c.trials = st.plan;
+    finished = finished && st.finished;
+  }
+  plan.trials.clear();
+  std::set<std::string> seen;
+  for (const auto& c : plan.cases)
+    for (const auto& t : c.trials)
+      if (seen.insert(t.spec.id()).second) plan.trials.push_back(t);
+  return finished;
 }
 
 VerifyReport judge_verify(const VerifyPlan& plan, const VerifyRequest& r, const RunOutcome& run,
                           double wall_s) {
   VerifyReport v;
+  v.search = r.search.adaptive ? "adaptive" : "grid";
   v.transfer_file = r.transfer_file;
   v.tolerance = r.tolerance;
   v.step = r.step;
@@ -484,6 +512,7 @@ Json to_json(const VerifyReport& v) {
       {"step", v.step},
       {"seeds", v.seeds},
       {"objective", to_json(v.objective)},
+      {"search", v.search},
       {"trials",
        {{"planned", v.planned}, {"reused", v.reused}, {"run", v.ran}, {"unusable", v.unusable}}},
       {"environment", v.environment},
@@ -517,6 +546,7 @@ VerifyReport parse_verify_report(const Json& j, const Where& where) {
   v.step = r.number("step");
   v.seeds = static_cast<int>(r.integer("seeds"));
   v.objective = parse_objective(r.raw("objective"), r.at("objective"));
+  if (r.has("search")) v.search = r.choice("search", {"grid", "adaptive"});
   ObjectReader trials = r.object("trials");
   v.planned = static_cast<std::size_t>(trials.integer("planned"));
   v.reused = static_cast<std::size_t>(trials.integer("reused"));

@@ -31,9 +31,11 @@ struct VerifyCase {
   std::vector<PlannedTrial> trials;
 };
 // UsageError for an even or too small `points`, or an axis whose value is not positive.
+// With an adaptive `search` the points are a lattice (sweep/adaptive.h) whose first round is
+// both ends and the bridged value (coarse_step = the half-width); `trials` holds that round.
 VerifyCase plan_case(const VerifyTarget& t, const std::string& axis, int points, double step,
                      int seeds, const Objective& objective, double timeout_s,
-                     const std::string& file);
+                     const std::string& file, const SearchSpec& search = {});
 
 enum class Verdict { kPass, kFail, kInconclusive };
 const char* to_string(Verdict v);
@@ -95,6 +97,7 @@ struct VerifyRequest {
   double step = 0.5, tolerance = 1.0, timeout_s = 3600;
   Objective objective;      // default mean_last_k:2 (see parse_objective_flag)
   std::string backend_file; // non-empty: every case trains through this backend
+  SearchSpec search;        // --search adaptive: each case's points chosen round by round
 };
 
 // "final_val_loss" or "mean_last_k:K" (K > 0); UsageError otherwise.
@@ -114,6 +117,12 @@ struct VerifyPlan {
 // case (plan_case's errors).
 VerifyPlan plan_verify(const VerifyRequest& r);
 
+// --search adaptive: replays every case's search over `done` (sweep/adaptive.h), sets each
+// case's trials to its rounds so far and the plan's trials to their union; true once every
+// case's search has finished (always true for a grid).
+bool advance_verify_search(VerifyPlan& plan, const std::string& file,
+                           const std::map<std::string, TrialResult>& done);
+
 // One judged case as verify.json holds it.
 struct CaseReport {
   std::string target, axis;
@@ -130,6 +139,7 @@ struct VerifyReport {
   double tolerance = 1, step = 0.5;
   int points = 5, seeds = 1;
   Objective objective;
+  std::string search = "grid"; // grid | adaptive
   std::size_t planned = 0, reused = 0, ran = 0, unusable = 0;
   Json environment = Json::object();
   double wall_s = 0;

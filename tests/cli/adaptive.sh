@@ -3,7 +3,8 @@
 # bottom (tests/fixtures/adaptive/bowl.py through the command backend, log2 lr = -6.3):
 # the fitted optimum within 0.25 log2 of it and its CI covering it with at most a third of
 # the grid's trials; a re-run trains nothing; `muE fit DIR` replays the same rounds; a
-# SIGKILL mid-search resumes to exactly the trials an uninterrupted search trains.
+# SIGKILL mid-search resumes to exactly the trials an uninterrupted search trains; `muE verify
+# --search adaptive` trains part of each case's lattice.
 set -u
 mue=$1 root=$2
 fails=0
@@ -57,5 +58,23 @@ kill -KILL $pid; wait $pid 2>/dev/null
 "$mue" -q sweep "$spec" --out "$tmp/K" --jobs 2 >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "resume failed"; }
 [ "$(ids "$tmp/K/trials.jsonl")" = "$(ids "$tmp/A/trials.jsonl")" ] \
   || fail "resumed search trained other trials than the uninterrupted one (or some twice)"
-[ "$fails" -eq 0 ] && echo "ok: adaptive search finds the bowl's bottom with $n of 106 trials, resumes exactly"
+# 5. muE verify --search adaptive: each case trains a subset of its 17-point lattice, the
+#    report says so and counts every round's trials; the same command again trains nothing.
+fx="$root/tests/fixtures"
+"$mue" -q transfer --reference "$fx/verify/reference.json" --targets "$fx/verify/targets.json" --out "$tmp/t.json"
+"$mue" -q verify "$tmp/t.json" --out "$tmp/V" --points 17 --step 0.25 --search adaptive; rc=$?
+[ $rc -le 1 ] || fail "verify --search adaptive: exit $rc"
+"$mue" -q verify "$tmp/t.json" --out "$tmp/V" --points 17 --step 0.25 --search adaptive >/dev/null; rc2=$?
+[ $rc2 -eq $rc ] || fail "verify re-run: exit $rc2, first run $rc"
+$py - "$tmp/V/verify.json" <<'PY' || fail "verify --search adaptive report"
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["search"] == "adaptive"
+assert v["trials"]["run"] == 0 and v["trials"]["reused"] == v["trials"]["planned"], v["trials"]
+assert v["trials"]["planned"] < 2 * 17, v["trials"]
+for c in v["cases"]:
+    tried = sum(g["objective"] is not None for g in c["grid"])
+    assert 3 <= tried < 17, (c["target"], tried)
+PY
+[ "$fails" -eq 0 ] && echo "ok: adaptive search finds the bowl's bottom with $n of 106 trials, resumes exactly; verify --search adaptive"
 exit "$fails"
