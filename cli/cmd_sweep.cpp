@@ -60,7 +60,7 @@ int run_adaptive(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
               << st.plan.size() << ", later rounds refine around "
               << "the fitted optimum until its 95% CI half-width <= " << s.search.target_ci_log2
               << " log2 (at most " << (s.search.max_trials ? s.search.max_trials : st.grid_trials)
-              << " trials, " << s.search.max_rounds << " rounds)\n";
+              << " trials, " << s.search.max_rounds << " rounds after the first)\n";
     print_plan(s, st.plan);
     return 0;
   }
@@ -130,7 +130,12 @@ Command add_sweep(CLI::App& app, const GlobalOptions& g) {
       "  spec.json, sweep.json (mue.sweep/1: every point with its trials, the fitted optimum\n"
       "  with confidence intervals, the environment, and /reference, the config at the optimum\n"
       "  that `muE transfer` reads), plots/loss_vs_lr.svg, logs/<trial id>.log, trials/.\n"
-      "Each trial runs as its own `muE trial` process; re-running the same command resumes\n"
+      "Search: {\"search\": {\"kind\": \"adaptive\"}} in the spec trains part of the grid, "
+      "refining\n"
+      "  around the fitted optimum; {\"pruner\": {\"kind\": \"median\"}} (or successive_halving)\n"
+      "  stops clearly worse trials early (journaled as pruned). README \"Sweep spec\".\n"
+      "Each trial runs as its own process (forked by a warm server, or `--workers cold`: a fresh\n"
+      "  `muE trial`); re-running the same command resumes\n"
       "  (finished trials are skipped). Ctrl-C / SIGTERM stop the running trials and leave a\n"
       "  resumable journal. On a terminal one progress line is redrawn; otherwise one line\n"
       "  per finished trial.\n"

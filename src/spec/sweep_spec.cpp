@@ -178,6 +178,16 @@ PrunerSpec parse_pruner(const Json& j, const Where& where) {
     if (n < lo || n > 1000000) r.fail(key, "must be in [" + std::to_string(lo) + ", 1000000]");
     out = static_cast<int>(n);
   };
+  // Each setting belongs to one rule: another rule's setting is refused, not ignored.
+  const bool median = p.kind == PrunerSpec::Kind::kMedian;
+  const bool halving = p.kind == PrunerSpec::Kind::kSuccessiveHalving;
+  for (const char* key : {"warmup_evals", "min_trials", "min_evals", "eta"}) {
+    const std::string k = key;
+    const bool applies = (k == "min_trials" && (median || halving)) ||
+                         (k == "warmup_evals" && median) ||
+                         ((k == "min_evals" || k == "eta") && halving);
+    if (r.has(key) && !applies) r.fail(key, "does not apply to the \"" + kind + "\" pruner");
+  }
   count("warmup_evals", 0, p.warmup_evals);
   count("min_trials", 1, p.min_trials);
   count("min_evals", 1, p.min_evals);

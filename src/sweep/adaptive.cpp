@@ -38,9 +38,11 @@ std::vector<Lattice> lattices(const SweepSpec& s) {
     const std::size_t n = l.values.size();
     if (n > 1) {
       l.spacing = (l.coord(l.values.back()) - l.coord(l.values.front())) / double(n - 1);
-      l.stride0 = l.log && l.spacing > 0
-                      ? std::max(1, static_cast<int>(std::lround(s.search.coarse_step / l.spacing)))
-                      : std::max(1, static_cast<int>(std::lround(double(n - 1) / 4.0)));
+      // At least coarse_step apart (a coarse_step between lattice steps rounds up).
+      l.stride0 =
+          l.log && l.spacing > 0
+              ? std::max(1, static_cast<int>(std::ceil(s.search.coarse_step / l.spacing - 1e-9)))
+              : std::max(1, static_cast<int>(std::lround(double(n - 1) / 4.0)));
       l.stride0 = std::min<int>(l.stride0, static_cast<int>(n - 1));
     }
     out.push_back(l);

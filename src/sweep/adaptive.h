@@ -33,7 +33,7 @@ struct AdaptiveState {
 };
 
 // Replays the adaptive search of `s` (s.search.adaptive) over the results in `done`.
-// Round 0: on each axis the lattice points `coarse_step` log2 apart (both ends included;
+// Round 0: on each axis the lattice points at least `coarse_step` log2 apart (both ends included;
 // on a non-log axis about 5 points); the product over axes. Round r >= 1: around the lattice
 // point nearest the fitted optimum, on each axis the points stride_r = max(1, stride_0 / 2^r)
 // lattice steps apart (offsets -2..2 with one free axis, -1..1 with more), those not tried

@@ -37,6 +37,8 @@ public:
   virtual void wait() = 0;
   virtual int native_exit_code() = 0; // the wait status
   virtual pid_t id() const = 0;
+  // The process was lost with its warm server (which died): nothing is known of the trial.
+  virtual bool lost() const { return false; }
 };
 
 // A fresh `muE trial` process (exec, loads the trainer library itself).
@@ -112,13 +114,14 @@ public:
     throw RuntimeError("the trial server did not answer in 60 s");
   }
   // Reads what the server said; true once `pid` has ended (its wait status in `status`).
-  bool ended(pid_t pid, int* status) {
+  // `lost` is set when the server died first and took it along (PDEATHSIG).
+  bool ended(pid_t pid, int* status, bool* lost) {
     poll();
     const auto it = exits_.find(pid);
     if (it == exits_.end()) {
-      // A server that died took its children with it (PDEATHSIG): report them killed.
       if (!child_.running() && buf_.empty()) {
         if (status) *status = SIGKILL; // WIFSIGNALED, WTERMSIG == SIGKILL
+        if (lost) *lost = true;
         return true;
       }
       return false;
@@ -126,6 +129,7 @@ public:
     if (status) *status = it->second;
     return true;
   }
+  bool alive() { return child_.running(); }
 
 private:
   void poll() {
@@ -152,19 +156,21 @@ private:
 class WarmWorker : public Worker {
 public:
   WarmWorker(TrialServer& server, pid_t pid) : server_(server), pid_(pid) {}
-  bool running() override { return !server_.ended(pid_, &status_); }
+  bool running() override { return !server_.ended(pid_, &status_, &lost_); }
   void terminate() override { ::kill(pid_, SIGKILL); }
   void wait() override {
-    while (!server_.ended(pid_, &status_))
+    while (!server_.ended(pid_, &status_, &lost_))
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   int native_exit_code() override { return status_; }
   pid_t id() const override { return pid_; }
+  bool lost() const override { return lost_; }
 
 private:
   TrialServer& server_;
   pid_t pid_;
   int status_ = 0;
+  bool lost_ = false;
 };
 
 struct Running {
@@ -181,6 +187,16 @@ class LocalLauncher : public Launcher {
 public:
   LaunchResult run(Batch& b) override {
     const StopSignals signals;
+    // A write to a warm server that died must fail with EPIPE, not kill the sweep.
+    struct IgnorePipe {
+      struct sigaction old {};
+      IgnorePipe() {
+        struct sigaction ign {};
+        ign.sa_handler = SIG_IGN;
+        ::sigaction(SIGPIPE, &ign, &old);
+      }
+      ~IgnorePipe() { ::sigaction(SIGPIPE, &old, nullptr); }
+    } ignore_pipe;
     const RunOptions& o = b.options;
     auto env = worker_environment();
     const pid_t parent = ::getpid();
@@ -217,6 +233,9 @@ public:
         std::unique_ptr<Worker> w;
         if (warm) {
           try {
+            if (server && !server->alive())
+              throw RuntimeError("the trial server exited (see " +
+                                 (b.journal.logs_dir() / "trial-server.log").string() + ")");
             if (!server)
               server = std::make_unique<TrialServer>(
                   o.exe, env, (b.journal.logs_dir() / "trial-server.log").string(), setup);
@@ -363,6 +382,14 @@ private:
       const std::string id = b.plan[i].spec.id();
       if (got.count(id)) {
         out.push_back(got[id]);
+        continue;
+      }
+      if (run.child->lost()) { // says nothing about the trial: it runs again on the next run
+        out.push_back(failure_result(
+            id, TrialStatus::kFailed,
+            "the warm trial server died and took this trial along; it runs again on resume",
+            run.files.log));
+        out.back().retry = true;
         continue;
       }
       out.push_back(failure_result(id, TrialStatus::kFailed, why, run.files.log));
