@@ -107,8 +107,8 @@ std::string worker_output(const TrialSpec& spec, const std::string& file,
     o.on_step = [fd](const torch_backend::Progress& p) {
       if (!p.val_loss) return;
       char line[96];
-      const int n = std::snprintf(line, sizeof line, "%lld %.17g %.17g\n",
-                                  static_cast<long long>(p.step), p.train_loss, *p.val_loss);
+      const int n = std::snprintf(line, sizeof line, "%lld %.17g %.17g %.17g\n",
+                                  static_cast<long long>(p.step), p.train_loss, *p.val_loss, p.lr);
       // One write per line: the reader never sees half of one (it skips a torn last line).
       // Advisory: a lost line only delays a pruning decision.
       if (n > 0 && ::write(fd, line, static_cast<std::size_t>(n)) < 0) return;

@@ -44,8 +44,8 @@ Calibration calibrate(const TrialSpec& spec, const std::string& file, bool all_p
 // What `muE trial` writes for a single trial or a pack: the result JSON and a newline —
 // or, under MUE_FAULT=garbage for one of its trials, a torn, unparsable prefix of one. The
 // other faults act inside: crash aborts, hang never returns, nan diverges at step 2.
-// With `progress_file`, each evaluation's "STEP TRAIN_LOSS VAL_LOSS" line is appended to it while
-// the trial trains (the sweep's pruner reads it; src/sweep/pruner.h).
+// With `progress_file`, each evaluation's "STEP TRAIN_LOSS VAL_LOSS LR" line is appended to it
+// while the trial trains (the sweep's pruner reads it; src/sweep/pruner.h).
 std::string worker_output(const TrialSpec& spec, const std::string& file,
                           const std::string& result_file, const std::string& progress_file = "");
 std::string worker_output(const TrialPack& pack, const std::string& file);

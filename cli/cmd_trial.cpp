@@ -45,7 +45,7 @@ Command add_trial(CLI::App& app, const GlobalOptions&) {
   sub->add_option("--result", a->result, "Write the TrialResult to this file instead of stdout");
   sub->add_option(
       "--progress", a->progress,
-      "Append \"STEP TRAIN_LOSS VAL_LOSS\" per evaluation to this file while training (the "
+      "Append \"STEP TRAIN_LOSS VAL_LOSS LR\" per evaluation to this file while training (the "
       "sweep's pruner reads it)");
   return {sub, [a]() -> int {
             if (a->serve) return serve_trials();

@@ -475,12 +475,14 @@ TEST_CASE("progress files: evaluations read back, a torn last line skipped") {
   fs::create_directories(dir.path);
   const std::string f = progress_file_for((dir.path / "x.result.json").string());
   CHECK(f == (dir.path / "x.result.json.progress").string());
-  write_file_atomic(f, "10 3.5 3.25\n20 2.5 2.75\n30 1.5");
+  write_file_atomic(f, "10 3.5 3.25\n20 2.5 2.75 0.001\n30 1.5");
   const auto c = read_progress(f);
   REQUIRE(c.size() == 2);
   CHECK(c[1].step == 20);
   CHECK(c[1].train_loss == 2.5);
   CHECK(*c[1].val_loss == 2.75);
+  CHECK(c[1].lr == 0.001);
+  CHECK(c[0].lr == 0); // the lr is optional
   CHECK(eval_curve(c) == EvalCurve{{10, 3.25}, {20, 2.75}});
   CHECK(read_progress((dir.path / "missing").string()).empty());
 }

@@ -279,10 +279,10 @@ std::vector<TrialResult> train_loop(TrialModels& models, const std::vector<Trial
     }
     if (on_step && live.front()) {
       const double el = now_s() - t0;
-      on_step(Progress{step + 1, steps, lv.front(),
-                       static_cast<double>(step + 1) * c.train.batch_size * T / el,
-                       el / static_cast<double>(step + 1) * static_cast<double>(steps - step - 1),
-                       eval_now ? std::optional<double>(val.front()) : std::nullopt});
+      on_step(Progress{
+          step + 1, steps, lv.front(), static_cast<double>(step + 1) * c.train.batch_size * T / el,
+          el / static_cast<double>(step + 1) * static_cast<double>(steps - step - 1),
+          eval_now ? std::optional<double>(val.front()) : std::nullopt, base_lr.front() * f});
     }
   }
   const double wall = now_s() - t0;

@@ -12,6 +12,7 @@ struct Progress {
   std::int64_t step = 0, steps = 0;
   double train_loss = 0, tokens_per_s = 0, eta_s = 0;
   std::optional<double> val_loss; // set at an evaluation step
+  double lr = 0;                  // the base lr × the schedule at this step
 };
 
 // LR multiplier of the schedule at `step` (0-based) of `steps`.

@@ -93,6 +93,7 @@ std::vector<CurvePoint> read_progress(const std::string& path) {
     double val = 0;
     if (ls >> p.step >> p.train_loss >> val) {
       p.val_loss = val;
+      if (double lr = 0; ls >> lr) p.lr = lr;
       c.push_back(p);
     }
   }

@@ -26,7 +26,8 @@ std::string prune_reason(const PrunerSpec& p, const EvalCurve& trial,
                          const std::vector<EvalCurve>& others);
 
 // The progress file a worker appends to while it trains ("<result file>.progress"): one
-// line "STEP TRAIN_LOSS VAL_LOSS" per evaluation. Reading tolerates a torn last line.
+// line "STEP TRAIN_LOSS VAL_LOSS LR" per evaluation (LR optional). Reading tolerates a torn
+// last line.
 std::string progress_file_for(const std::string& result_file);
 std::vector<CurvePoint> read_progress(const std::string& path);
 EvalCurve eval_curve(const std::vector<CurvePoint>& curve);
