@@ -80,7 +80,7 @@ int run_cli(int argc, char** argv) {
   const std::vector<Command> commands = {
       add_sweep(app, g),  add_fit(app, g),   add_transfer(app, g),    add_explain(app, g),
       add_verify(app, g), add_train(app, g), add_coord_check(app, g), add_validate(app, g),
-      add_trial(app, g),  add_env(app, g),   add_import(app, g)};
+      add_trial(app, g),  add_env(app, g),   add_import(app, g),      add_report(app, g)};
 
   check_subcommand_name(app, argc, argv);
   try {

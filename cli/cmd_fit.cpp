@@ -52,6 +52,7 @@ Command add_fit(CLI::App& app, const GlobalOptions& g) {
             environment["refit_by"] = "muE fit";
             print_sweep_outputs(
                 write_sweep_outputs(s, spec_file, plan, done, environment, journal, search), g);
+            write_page({*dir}, journal.report_file("report.html"), g); // the page, refreshed
             return 0;
           }};
 }

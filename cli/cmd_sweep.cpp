@@ -84,6 +84,7 @@ int run_adaptive(const SweepSpec& s, SweepArgs& a, const GlobalOptions& g) {
   print_sweep_outputs(write_sweep_outputs(s, a.spec, st.plan, run.done, run.environment,
                                           Journal::existing(a.out), adaptive_summary(s, st)),
                       g);
+  if (!o.no_report) write_page({a.out}, (fs::path(a.out) / "report.html").string(), g);
   return 0;
 }
 
@@ -112,6 +113,7 @@ int run_sweep(SweepArgs a, const GlobalOptions& g) {
   if (run.early_exit() >= 0) return run.early_exit();
   print_sweep_outputs(
       write_sweep_outputs(s, a.spec, plan, run.done, run.environment, Journal::existing(a.out)), g);
+  if (!o.no_report) write_page({a.out}, (fs::path(a.out) / "report.html").string(), g);
   return 0;
 }
 } // namespace
@@ -129,7 +131,8 @@ Command add_sweep(CLI::App& app, const GlobalOptions& g) {
       "Output in DIR: trials.jsonl (one result per finished trial, appended and fsync'd),\n"
       "  spec.json, sweep.json (mue.sweep/1: every point with its trials, the fitted optimum\n"
       "  with confidence intervals, the environment, and /reference, the config at the optimum\n"
-      "  that `muE transfer` reads), plots/loss_vs_lr.svg, logs/<trial id>.log, trials/.\n"
+      "  that `muE transfer` reads), plots/loss_vs_lr.svg, report.html (one page: `muE report`;\n"
+      "  --no-report skips it), logs/<trial id>.log, trials/.\n"
       "Search: {\"search\": {\"kind\": \"adaptive\"}} in the spec trains part of the grid, "
       "refining\n"
       "  around the fitted optimum; {\"pruner\": {\"kind\": \"median\"}} (or successive_halving)\n"

@@ -63,6 +63,15 @@ int run_verify(VerifyArgs a, const GlobalOptions& g) {
   const auto plots = write_verify_outputs(report, plan, journal, a.junit);
   if (!g.quiet) {
     std::cout << verify_summary(report) << "wrote " << journal.report_file("verify.json") << "\n";
+    std::cout.flush();
+  }
+  if (!o.no_report) { // the page: the transfer report it checked (when still there), then this
+    std::vector<std::string> inputs;
+    if (std::filesystem::is_regular_file(r.transfer_file)) inputs.push_back(r.transfer_file);
+    inputs.push_back(a.out);
+    write_page(inputs, journal.report_file("report.html"), g);
+  }
+  if (!g.quiet) {
     if (!plots.empty())
       std::cout << "wrote " << plots.size() << " plot(s) in " << journal.plots_dir().string()
                 << "\n";

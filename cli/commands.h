@@ -33,6 +33,7 @@ Command add_validate(CLI::App& app, const GlobalOptions& g);
 Command add_trial(CLI::App& app, const GlobalOptions& g);
 Command add_env(CLI::App& app, const GlobalOptions& g);
 Command add_import(CLI::App& app, const GlobalOptions& g);
+Command add_report(CLI::App& app, const GlobalOptions& g);
 
 // The one-line descriptions of the subcommands that train: the front end lists them in
 // --help without loading the trainer library that implements them.

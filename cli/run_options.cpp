@@ -7,7 +7,9 @@
 #include <regex>
 
 #include "cli/backend_runtime.h"
+#include "report/html_report.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace mue::cli {
 
@@ -18,6 +20,8 @@ void add_run_options(CLI::App* sub, RunOptions& o) {
          "--jobs", o.jobs,
          "Trials run at once (0 = one per core, or one per GPU; threads split between them)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--no-report", o.no_report,
+                "Do not write DIR/report.html (the page `muE report` makes of this run)");
   sub->add_option("--workers", o.workers,
                   "Local trial processes: warm (a server that loaded the trainer once forks a "
                   "fresh process per trial) or cold (exec a new muE trial each time)")
@@ -77,6 +81,20 @@ void complete_run_options(RunOptions& o, const GlobalOptions& g) {
   o.threads = g.threads;
   o.quiet = g.quiet;
   o.live = !g.quiet && ::isatty(STDERR_FILENO);
+}
+
+void write_page(const std::vector<std::string>& inputs, const std::string& path,
+                const GlobalOptions& g) {
+  std::vector<ReportInput> in;
+  for (const auto& p : inputs)
+    in.push_back({p});
+  try {
+    write_file_atomic(path, render_html_report(in));
+    if (!g.quiet) std::printf("wrote %s\n", path.c_str());
+  } catch (const Error& e) { // the run's own reports are written; the page is a view of them
+    std::cerr << "muE: warning: no " << path << ": " << e.what() << "\n";
+  }
+  std::fflush(stdout);
 }
 
 void print_sweep_outputs(const SweepOutputs& out, const GlobalOptions& g) {

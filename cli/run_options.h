@@ -21,4 +21,9 @@ void complete_run_options(RunOptions& o, const GlobalOptions& g);
 // Prints the optimum, warnings and the files written (`muE sweep`, `muE fit`).
 void print_sweep_outputs(const SweepOutputs& out, const GlobalOptions& g);
 
+// Writes the `muE report` page of `inputs` to `path` (atomically) and says so; a page that
+// cannot be made is a warning, not a failure of the run whose reports it shows.
+void write_page(const std::vector<std::string>& inputs, const std::string& path,
+                const GlobalOptions& g);
+
 } // namespace mue::cli

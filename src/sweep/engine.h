@@ -40,6 +40,7 @@ struct RunOptions {
   double timeout_s = 3600;        // per trial (a pack: × its size); past it, killed: timeout
   std::string fuse = "auto";      // off | auto | K (1..64): trials per fused pack
   std::string workers = "warm";   // local launcher: warm (a server forks each trial) | cold
+  bool no_report = false;         // --no-report: no DIR/report.html (the command writes it)
   bool quiet = false;             // no header, per-trial or progress lines
   bool wait_lock = false;         // --wait-lock: wait for another muE using DIR (util/run_lock.h)
   bool live = false;              // one redrawn progress line (stderr is a terminal)
