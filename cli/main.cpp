@@ -9,6 +9,7 @@
 int main(int argc, char** argv) {
   mue::tune_malloc();
   mue::cli::remember_argv(argc, argv);
+  mue::keep_command_line(argc, argv);
   bool version = false;
   const std::string sub = mue::cli::subcommand_in(argc, argv, &version);
   if (mue::cli::needs_trainer(sub) || (version && sub.empty()))

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "spec/schemas.h"
@@ -45,8 +46,8 @@ std::string base64(const std::string& in) {
     const unsigned v = static_cast<unsigned char>(in[i]) << 16;
     out += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
   } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8);
+    const unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
   }
   return out;
@@ -100,10 +101,91 @@ std::string table(const std::vector<std::string>& head,
 
 std::string environment_line(const Json& env) {
   std::string s;
-  for (const char* k : {"muE", "torch", "device", "host", "cpu", "cores", "jobs",
-                        "threads_per_trial", "workers"})
+  for (const char* k :
+       {"muE", "torch", "device", "host", "cpu", "cores", "jobs", "threads_per_trial", "workers"})
     if (env.contains(k)) s += (s.empty() ? "" : " · ") + std::string(k) + " " + cell(env[k]);
-  return "<p class=\"env\">" + s + "</p>\n";
+  std::string h = "<p class=\"env\">" + s + "</p>\n";
+  if (env.contains("command"))
+    h += "<p class=\"env\">command: <code>" + cell(env["command"]) + "</code></p>\n";
+  return h;
+}
+
+// A 2-D sweep as a heat map drawn here: one cell per (x, y) point coloured by its objective
+// (darker = lower), cells without a usable trial grey with ×, the optimum ringed.
+std::string heatmap_svg(const Json& points, const std::string& xk, const std::string& yk,
+                        const Json& optimum) {
+  std::vector<double> xs, ys;
+  std::map<std::pair<double, double>, Json> at;
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto& p : points) {
+    const double x = p.at("coords").at(xk).get<double>(), y = p.at("coords").at(yk).get<double>();
+    xs.push_back(x);
+    ys.push_back(y);
+    at[{x, y}] = p.at("objective");
+    if (p.at("objective").is_number()) {
+      lo = std::min(lo, p["objective"].get<double>());
+      hi = std::max(hi, p["objective"].get<double>());
+    }
+  }
+  for (auto* v : {&xs, &ys}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  const double cw = std::max(30.0, 560.0 / static_cast<double>(xs.size())), ch = 28, left = 90,
+               top = 30;
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << left + cw * xs.size() + 20
+    << "\" height=\"" << top + ch * ys.size() + 50
+    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<text x=\"" << left << "\" y=\"16\">"
+    << html_escape("objective over " + xk + " × " + yk + " (darker is lower; " + num(lo) + " … " +
+                   num(hi) + ")")
+    << "</text>\n";
+  for (std::size_t j = 0; j < ys.size(); ++j) {
+    const double y = top + ch * static_cast<double>(ys.size() - 1 - j);
+    s << "<text x=\"" << left - 6 << "\" y=\"" << y + ch / 2 + 4 << "\" text-anchor=\"end\">"
+      << num(ys[j]) << "</text>\n";
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const double x = left + cw * static_cast<double>(i);
+      const auto it = at.find({xs[i], ys[j]});
+      if (it == at.end()) continue;
+      if (it->second.is_number()) {
+        const double f = hi > lo ? (it->second.get<double>() - lo) / (hi - lo) : 0;
+        const int g = static_cast<int>(40 + 200 * f);
+        s << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << cw - 1 << "\" height=\""
+          << ch - 1 << "\" fill=\"rgb(" << g / 2 << "," << g << "," << std::min(255, g + 40)
+          << ")\"><title>" << num(it->second.get<double>()) << "</title></rect>\n";
+      } else {
+        s << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << cw - 1 << "\" height=\""
+          << ch - 1 << "\" fill=\"#ccc\"/><text x=\"" << x + cw / 2 << "\" y=\"" << y + ch / 2 + 4
+          << "\" text-anchor=\"middle\">×</text>\n";
+      }
+    }
+  }
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    s << "<text x=\"" << left + cw * (static_cast<double>(i) + 0.5) << "\" y=\""
+      << top + ch * static_cast<double>(ys.size()) + 14 << "\" text-anchor=\"middle\">"
+      << num(xs[i]) << "</text>\n";
+  s << "<text x=\"" << left << "\" y=\"" << top + ch * static_cast<double>(ys.size()) + 34 << "\">"
+    << html_escape(xk) << " →   (rows: " << html_escape(yk) << ")</text>\n";
+  // The optimum: ring the cell nearest to it (in log2 when positive).
+  if (optimum.contains(xk) && optimum.contains(yk)) {
+    auto nearest = [](const std::vector<double>& v, double t) {
+      std::size_t b = 0;
+      auto d = [&](double a) {
+        return a > 0 && t > 0 ? std::abs(std::log2(a / t)) : std::abs(a - t);
+      };
+      for (std::size_t k = 1; k < v.size(); ++k)
+        if (d(v[k]) < d(v[b])) b = k;
+      return b;
+    };
+    const std::size_t i = nearest(xs, optimum[xk].at("value").get<double>());
+    const std::size_t j = nearest(ys, optimum[yk].at("value").get<double>());
+    s << "<rect x=\"" << left + cw * static_cast<double>(i) << "\" y=\""
+      << top + ch * static_cast<double>(ys.size() - 1 - j) << "\" width=\"" << cw - 1
+      << "\" height=\"" << ch - 1 << "\" fill=\"none\" stroke=\"#e67e22\" stroke-width=\"3\"/>\n";
+  }
+  s << "</svg>\n";
+  return s.str();
 }
 
 std::string sweep_section(const fs::path& dir) {
@@ -124,10 +206,10 @@ std::string sweep_section(const fs::path& dir) {
       diverged += st == "diverged";
       failed += st == "failed" || st == "timeout";
     }
-  h += table({"planned", "ok", "diverged", "failed / timeout", "pruned", "missing", "trial seconds"},
-             {{cell(c.at("planned")), cell(c.at("ok")), std::to_string(diverged),
-               std::to_string(failed), cell(c.value("pruned", Json(0))), cell(c.at("missing")),
-               num(seconds)}});
+  h += table(
+      {"planned", "ok", "diverged", "failed / timeout", "pruned", "missing", "trial seconds"},
+      {{cell(c.at("planned")), cell(c.at("ok")), std::to_string(diverged), std::to_string(failed),
+        cell(c.value("pruned", Json(0))), cell(c.at("missing")), num(seconds)}});
   const Json& fit = j.at("fit");
   std::vector<std::vector<std::string>> rows;
   for (const auto& [axis, a] : j.at("optimum").at("axes").items())
@@ -145,6 +227,15 @@ std::string sweep_section(const fs::path& dir) {
   }
   for (const auto& svg : svgs_in(dir / "plots"))
     h += svg_file_img(svg, "objective vs " + svg.stem().string());
+  if (j.at("optimum").at("axes").size() == 2) {
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : j["optimum"]["axes"].items())
+      keys.push_back(k);
+    // lr across when it is swept, the other axis down.
+    if (keys[1] == "lr") std::swap(keys[0], keys[1]);
+    h += svg_img(heatmap_svg(j.at("points"), keys[0], keys[1], j["optimum"]["axes"]),
+                 "objective over " + keys[0] + " and " + keys[1]);
+  }
   // Every point and its trials, folded.
   std::vector<std::vector<std::string>> pts;
   for (const auto& p : j.at("points")) {
@@ -191,7 +282,8 @@ std::string transfer_section(const fs::path& file) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& [g, v] : t.at("groups").items())
       rows.push_back({html_escape(g), traced(v.at("init_std")), traced(v.at("lr")),
-                      traced(v.at("wd")), traced(v.at("multiplier")), traced(v.value("eps", Json()))});
+                      traced(v.at("wd")), traced(v.at("multiplier")),
+                      traced(v.value("eps", Json()))});
     h += table({"group", "init std", "lr", "wd", "multiplier", "Adam ε"}, rows);
     std::vector<std::vector<std::string>> sc;
     for (const auto& [k, v] : t.at("scalars").items())
@@ -225,8 +317,8 @@ std::string drift_chart(const Json& cases, double tol) {
     << "\" fill=\"#e3f1e3\"/>\n<line x1=\"" << x(0) << "\" y1=\"" << top - 10 << "\" x2=\"" << x(0)
     << "\" y2=\"" << height - 30 << "\" stroke=\"#888\"/>\n";
   for (double d : {-lim, -tol, 0.0, tol, lim})
-    s << "<text x=\"" << x(d) << "\" y=\"" << height - 12 << "\" text-anchor=\"middle\">"
-      << num(d) << "</text>\n";
+    s << "<text x=\"" << x(d) << "\" y=\"" << height - 12 << "\" text-anchor=\"middle\">" << num(d)
+      << "</text>\n";
   s << "<text x=\"" << left + width / 2 << "\" y=\"14\" text-anchor=\"middle\">drift (log2) and "
     << "95% CI; band: ±" << num(tol) << "</text>\n";
   double y = top;
@@ -257,11 +349,10 @@ std::string verify_section(const fs::path& dir) {
   const Json j = read_report(file, kVerifySchema);
   const double tol = j.at("tolerance").get<double>();
   std::string h = "<section class=\"verify\">\n<h2>Verify: " + cell(j.at("verdict")) + "</h2>\n";
-  h += "<p class=\"src\">" + html_escape(file.string()) + " · transfer " +
-       cell(j.at("transfer")) + " · " + cell(j.at("points")) + " points " + cell(j.at("step")) +
-       " log2 apart · tolerance " + num(tol) + " log2 · search " +
-       cell(j.value("search", Json("grid"))) + " · " + num(j.at("wall_s").get<double>()) +
-       " s</p>\n";
+  h += "<p class=\"src\">" + html_escape(file.string()) + " · transfer " + cell(j.at("transfer")) +
+       " · " + cell(j.at("points")) + " points " + cell(j.at("step")) + " log2 apart · tolerance " +
+       num(tol) + " log2 · search " + cell(j.value("search", Json("grid"))) + " · " +
+       num(j.at("wall_s").get<double>()) + " s</p>\n";
   h += environment_line(j.at("environment"));
   h += svg_img(drift_chart(j.at("cases"), tol), "drift per target");
   std::vector<std::vector<std::string>> rows;
@@ -276,9 +367,9 @@ std::string verify_section(const fs::path& dir) {
                         cell(c.at("verdict")) + "</span>",
                     cell(c.at("message"))});
   }
-  h += table({"target", "axis", "bridged", "empirical", "drift (log2) [95% CI]", "gap", "verdict",
-              "why"},
-             rows);
+  h += table(
+      {"target", "axis", "bridged", "empirical", "drift (log2) [95% CI]", "gap", "verdict", "why"},
+      rows);
   for (const auto& svg : svgs_in(dir / "plots"))
     h += svg_file_img(svg, "objective vs value: " + svg.stem().string());
   return h + "</section>\n";
@@ -297,13 +388,25 @@ code{background:#f4f4f4})";
 std::string html_escape(const std::string& s) {
   std::string out;
   out.reserve(s.size());
-  for (char ch : s) switch (ch) {
-    case '&': out += "&amp;"; break;
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '"': out += "&quot;"; break;
-    case '\'': out += "&#39;"; break;
-    default: out += ch;
+  for (char ch : s)
+    switch (ch) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += ch;
     }
   return out;
 }

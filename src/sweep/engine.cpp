@@ -384,6 +384,7 @@ Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& 
   for (const auto& [k, v] : o.backend_environment.items())
     e[k] = v;
   e["fuse"] = fuse.record;
+  if (!command_line().empty()) e["command"] = command_line();
   e["workers"] = o.launcher == "local" ? o.workers : "slurm tasks";
   if (o.pruner.kind != PrunerSpec::Kind::kNone) {
     e["pruner"] = to_json(o.pruner);

@@ -12,4 +12,9 @@ void tune_malloc();
 std::string cpu_model();
 // This host's name ("unknown" when it cannot be read).
 std::string host_name();
+
+// The command line of this process, kept by main for the reports' environment ("muE sweep
+// s.json --out runs/x"; arguments with spaces or quotes single-quoted). Empty until kept.
+void keep_command_line(int argc, char** argv);
+const std::string& command_line();
 } // namespace mue

@@ -18,6 +18,8 @@ s = json.load(open(sys.argv[1]))
 s["name"] = "<script>alert(1)</script>"
 s["description"] = "a sweep whose name & description hold <b>markup</b>"
 json.dump(s, open(sys.argv[2], "w"))
+s["name"], s["axes"]["init_std"] = "two-axes", [0.01, 0.02]
+json.dump(s, open(sys.argv[2].replace(".json", "-2d.json"), "w"))
 PY
 "$mue" -q sweep "$tmp/s.json" --out "$tmp/sweep" --jobs 2 --fuse off || fail "sweep failed"
 "$mue" -q transfer --reference "$tmp/sweep/sweep.json" --targets "$fx/verify/targets.json" --out "$tmp/transfer.json" \
@@ -26,6 +28,13 @@ PY
 "$mue" report "$tmp/sweep" "$tmp/transfer.json" "$tmp/verify" --out "$tmp/r.html" >"$tmp/out" \
   || fail "report failed"
 grep -q "wrote $tmp/r.html" "$tmp/out" || fail "no 'wrote' line"
+[ -s "$tmp/sweep/report.html" ] && [ -s "$tmp/verify/report.html" ] || fail "sweep/verify did not write DIR/report.html"
+grep -q "command: <code>muE -q sweep" "$tmp/sweep/report.html" || fail "the page does not show the sweep's command line"
+# A 2-D sweep gets a heat map; --no-report writes no page.
+"$mue" -q sweep "$tmp/s-2d.json" --out "$tmp/sweep2" --jobs 2 --fuse off --no-report || fail "2-D sweep failed"
+[ ! -e "$tmp/sweep2/report.html" ] || fail "--no-report wrote a page"
+"$mue" -q report "$tmp/sweep2" --out "$tmp/r2d.html" && grep -q 'alt="objective over lr and init_std"' "$tmp/r2d.html" \
+  || fail "no heat map for the 2-D sweep"
 grep -qi "<script" "$tmp/r.html" && fail "the page holds a <script"
 grep -q "&lt;script&gt;alert(1)&lt;/script&gt;" "$tmp/r.html" || fail "the sweep's name is not escaped text"
 grep -q "&lt;b&gt;markup&lt;/b&gt;" "$tmp/r.html" || fail "the description is not escaped"
@@ -43,13 +52,15 @@ mkdir -p "$tmp/broken" && echo '{"schema": "mue.sweep/1"}' >"$tmp/broken/sweep.j
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$browser" ]; then
   flags=(--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir="$tmp/profile")
-  timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$tmp/r.html" >"$tmp/dom.html" 2>"$tmp/chromium.log" \
+  timeout 120 "$browser" "${flags[@]}" --enable-logging=stderr --v=0 --dump-dom "file://$tmp/r.html" \
+    >"$tmp/dom.html" 2>"$tmp/chromium.log" \
     || fail "chromium could not load the page"
   for h in "Sweep &lt;script&gt;alert(1)&lt;/script&gt;" "Transfer" "Verify: "; do
     grep -q "$h" "$tmp/dom.html" || fail "chromium's DOM lacks: $h"
   done
   grep -qi "<script" "$tmp/dom.html" && fail "chromium's DOM holds a script element"
-  grep -i "console" "$tmp/chromium.log" | grep -qi "error" && { cat "$tmp/chromium.log"; fail "console errors"; }
+  # Page errors (a blocked resource, a script error) reach the log as CONSOLE lines.
+  grep -q "CONSOLE" "$tmp/chromium.log" && { grep "CONSOLE" "$tmp/chromium.log"; fail "console messages"; }
   shot=${REPORT_SCREENSHOT:-$tmp/shot.png}
   timeout 120 "$browser" "${flags[@]}" --hide-scrollbars --window-size=1200,1600 --screenshot="$shot" \
     "file://$tmp/r.html" >/dev/null 2>&1
