@@ -5,6 +5,8 @@
 
 #include <fstream>
 
+#include "util/error.h"
+
 namespace mue {
 void tune_malloc() {
   mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
@@ -25,6 +27,28 @@ std::string cpu_model() {
 std::string host_name() {
   char buf[256] = {};
   return ::gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : "unknown";
+}
+
+std::string resolve_device(const std::string& requested, bool cuda_available, int cuda_devices,
+                           const std::string& torch_version) {
+  if (requested == "auto") return cuda_available ? "cuda" : "cpu";
+  if (requested == "cpu") return requested;
+  if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
+    if (!cuda_available)
+      throw UsageError("--device " + requested + ": CUDA is not available on this machine (torch " +
+                       torch_version + " sees no GPU); use --device cpu or auto");
+    if (requested.size() > 5) {
+      const std::string index = requested.substr(5);
+      if (index.empty() || index.size() > 6 ||
+          index.find_first_not_of("0123456789") != std::string::npos)
+        throw UsageError("--device " + requested + ": expected cuda:N with N a GPU index");
+      if (std::stol(index) >= cuda_devices)
+        throw UsageError("--device " + requested + ": only " + std::to_string(cuda_devices) +
+                         " GPU(s) visible");
+    }
+    return requested;
+  }
+  throw UsageError("--device " + requested + ": expected auto, cpu, cuda or cuda:N");
 }
 
 namespace {

@@ -13,6 +13,12 @@ std::string cpu_model();
 // This host's name ("unknown" when it cannot be read).
 std::string host_name();
 
+// --device: "auto" -> "cuda" when a GPU is visible, else "cpu"; "cpu", "cuda", "cuda:N" are
+// checked against what the backend sees (`cuda_available`, `cuda_devices`; `torch_version`
+// names it in the message). UsageError (exit 2) when the device cannot be had.
+std::string resolve_device(const std::string& requested, bool cuda_available, int cuda_devices,
+                           const std::string& torch_version);
+
 // The command line of this process, kept by main for the reports' environment ("muE sweep
 // s.json --out runs/x"; arguments with spaces or quotes single-quoted). Empty until kept.
 void keep_command_line(int argc, char** argv);

@@ -410,9 +410,11 @@ VerifyPlan plan_verify(const VerifyRequest& r) {
     for (const auto& axis : axes)
       p.cases.push_back(plan_case(*t, axis, r.points, r.step, r.seeds, r.objective, r.timeout_s,
                                   r.transfer_file, r.search));
-  // Names for every trial a case may run (an adaptive case's later rounds included).
+  // Names for every trial a case may run (an adaptive case's later rounds included: its whole
+  // lattice; a grid case's trials are all planned already).
   for (const auto& c : p.cases)
-    for (const auto& t : plan_sweep(c.sweep, r.transfer_file)) {
+    for (const auto& t :
+         c.sweep.search.adaptive ? plan_sweep(c.sweep, r.transfer_file) : c.trials) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%s=%.4g (%+.2f log2)", c.axis.c_str(),
                     t.point[0] * c.bridged / c.reference, std::log2(t.point[0] / c.reference));
