@@ -1,31 +1,21 @@
-// Benchmark: step time of muE's LibTorch backend vs PyTorch eager (bench/step_time.py,
-// Debian's python3-torch) on the same tiny GPT, same threads, side by side: rounds
-// alternate ours / theirs so drift of the machine hits both. Also dense vs MoE
-// (8 experts, top-2, same active width d_ff = a·d_expert) in our backend, for each gate kind
-// of docs/method.md §11.5 (sigmoid_renorm is the default MoE measured before the gate kinds).
-#include <unistd.h>
-
+// Benchmark worker: per-step times of muE's LibTorch backend on the tiny GPT of bench/step_time
+// (dense d_ff 512, or MoE 8 experts top-2 with d_expert 256: the same active width), one JSON
+// line on stdout. bench/step_time runs it from both builds (torch 2.x and Debian's 1.13)
+// alternating with the same model in PyTorch eager (bench/step_time.py).
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <map>
+#include <limits>
 #include <string>
-#include <thread>
 
-#include "bench_util.h"
 #include "model.h"
 #include "optim.h"
 #include "runtime_info.h"
 #include "transfer/transfer.h"
-#include "util/fs.h"
 #include "util/runtime.h"
 #include "util/version.h"
 
 using namespace mue;
-using mue::bench::cpu_model;
-using mue::bench::median;
 using namespace mue::torch_backend;
 
 namespace {
@@ -73,90 +63,94 @@ std::vector<double> ours(bool moe, int steps, int warmup,
   return out;
 }
 
-std::vector<double> theirs(const std::string& script, int threads, int steps, int warmup) {
-  const std::string cmd = "/usr/bin/python3 " + script + " --threads " + std::to_string(threads) +
-                          " --steps " + std::to_string(steps) + " --warmup " +
-                          std::to_string(warmup);
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("cannot run " + cmd);
-  std::string text;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
-    text.append(buf, n);
-  if (::pclose(p) != 0)
-    throw std::runtime_error(
-        "baseline failed (is python3-torch installed? scripts/install-deps --bench)");
-  return Json::parse(text)["step_s"].get<std::vector<double>>();
+// Seconds per forward + backward of `f` on fresh leaf inputs: median of `reps` after 5 warmups.
+template <class F> double op_time(F f, const std::vector<torch::Tensor>& inputs, int reps) {
+  std::vector<double> t;
+  for (int i = 0; i < reps + 5; ++i) {
+    std::vector<torch::Tensor> in;
+    for (const auto& x : inputs)
+      in.push_back(x.detach().clone().requires_grad_(true));
+    const auto t0 = std::chrono::steady_clock::now();
+    f(in).sum().backward();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= 5) t.push_back(s);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// The two CPU ops torch 2.x offers fused kernels for, at the benchmark model's shapes
+// ([B, H, T, d_head] = [16, 4, 128, 32]; [B, T, d] = [16, 128, 128]): what model.cpp uses
+// against the explicit composition it replaced, forward + backward.
+Json op_times(int reps) {
+  torch::manual_seed(0);
+  const int64_t B = 16, H = 4, T = 128, dh = 32, d = 128;
+  const double scale = 1.0 / dh;
+  auto q = torch::randn({B, H, T, dh}), k = torch::randn({B, H, T, dh}),
+       v = torch::randn({B, H, T, dh});
+  auto explicit_attention = [&](std::vector<torch::Tensor>& in) {
+    auto mask = torch::ones({T, T}, torch::kBool).triu(1);
+    auto att = torch::matmul(in[0], in[1].transpose(-2, -1)) * scale;
+    att = att.masked_fill(mask, -std::numeric_limits<float>::infinity()).softmax(-1);
+    return torch::matmul(att, in[2]);
+  };
+  Json j{{"attention_explicit_s", op_time(explicit_attention, {q, k, v}, reps)}};
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  auto sdpa = [&](std::vector<torch::Tensor>& in) {
+    return at::scaled_dot_product_attention(in[0], in[1], in[2], {}, 0.0, true, scale);
+  };
+  j["attention_sdpa_s"] = op_time(sdpa, {q, k, v}, reps);
+#endif
+  auto x = torch::randn({B, T, d}), g = torch::ones({d});
+  auto explicit_rms = [](std::vector<torch::Tensor>& in) {
+    return in[0] * torch::rsqrt(in[0].pow(2).mean(-1, true) + 1e-6) * in[1];
+  };
+  j["rms_norm_explicit_s"] = op_time(explicit_rms, {x, g}, reps);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  auto fused_rms = [d](std::vector<torch::Tensor>& in) {
+    return at::rms_norm(in[0], {d}, in[1], 1e-6);
+  };
+  j["rms_norm_aten_s"] = op_time(fused_rms, {x, g}, reps);
+#endif
+  return j;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
   tune_malloc();
-  const std::string root = argc > 1 ? argv[1] : ".";
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads);
-  const int rounds = 5, steps = 20, warmup = 3;
-  std::vector<double> ours_dense, theirs_dense, ours_moe, ratio;
-  // The other gate kinds, measured in the same rounds (sigmoid_renorm is ours_moe).
-  const std::vector<GateKind> other_gates = {GateKind::kSoftmaxRenorm, GateKind::kSoftmax,
-                                             GateKind::kSigmoid};
-  std::map<std::string, std::vector<double>> gate_rounds;
-  for (int r = 0; r < rounds; ++r) {
-    const double a = median(ours(false, steps, warmup));
-    const double b = median(theirs(root + "/bench/step_time.py", threads, steps, warmup));
-    const double m = median(ours(true, steps, warmup));
-    ours_dense.push_back(a);
-    theirs_dense.push_back(b);
-    ours_moe.push_back(m);
-    gate_rounds[to_string(GateKind::kSigmoidRenorm)].push_back(m);
-    ratio.push_back(a / b);
-    std::fprintf(stderr, "round %d: ours %.4f s, pytorch eager %.4f s, ours MoE %.4f s", r + 1, a,
-                 b, m);
-    for (GateKind g : other_gates) {
-      const double t = median(ours(true, steps, warmup, g));
-      gate_rounds[to_string(g)].push_back(t);
-      std::fprintf(stderr, ", %s %.4f s", to_string(g), t);
+  std::string model = "dense";
+  int threads = 1, steps = 20, warmup = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--model" && (v == "dense" || v == "moe" || v == "ops"))
+      model = v;
+    else if (k == "--threads")
+      threads = std::stoi(v);
+    else if (k == "--steps")
+      steps = std::stoi(v);
+    else if (k == "--warmup")
+      warmup = std::stoi(v);
+    else {
+      std::cerr << "usage: bench_step_time [--model dense|moe|ops] [--threads N] [--steps N] "
+                   "[--warmup N]\n";
+      return 2;
     }
-    std::fprintf(stderr, "\n");
   }
-  Json gate_median = Json::object(), gate_ratio = Json::object();
-  for (const auto& [name, v] : gate_rounds) {
-    gate_median[name] = median(v);
-    gate_ratio[name] = median(v) / median(ours_dense);
+  torch::set_num_threads(threads);
+  const auto info = runtime_info();
+  if (model == "ops") {
+    std::cout << Json{{"ops", op_times(std::max(steps, 20))}, {"torch", info.torch_version}}.dump()
+              << "\n";
+    return 0;
   }
-  auto info = runtime_info();
-  Json result{
-      {"bench", "step_time"},
-      {"what", "tiny GPT (vocab 256, d_model 128, 4 layers, 4 heads, seq 128, batch 16, d_ff 512, "
-               "AdamW, clip 1.0): "
-               "median step time of 20 steps after 3 warmup, per round; median over rounds"},
-      {"machine",
-       {{"cores", std::thread::hardware_concurrency()}, {"cpu", cpu_model()}, {"gpu", nullptr}}},
-      {"versions",
-       {{"muE", std::string(version()) + " (git " + git_hash() + ")"},
-        {"torch", info.torch_version}}},
-      {"threads", threads},
-      {"env",
-       {{"OMP_WAIT_POLICY", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""}}},
-      {"rounds", rounds},
-      {"median_step_s",
-       {{"ours_dense", median(ours_dense)},
-        {"pytorch_eager_dense", median(theirs_dense)},
-        {"ours_moe_8e2a", median(ours_moe)}}},
-      {"ratio_ours_over_pytorch", median(ratio)},
-      {"ratio_moe_over_dense", median(ours_moe) / median(ours_dense)},
-      {"goal_ratio_ours_over_pytorch", 0.8},
-      {"per_round",
-       {{"ours_dense", ours_dense}, {"pytorch_eager_dense", theirs_dense}, {"ours_moe", ours_moe}}},
-      {"gate_kinds",
-       {{"what", "MoE 8e2a (d_expert 256) step time per gate kind (docs/method.md §11.5) vs the "
-                 "dense model of the same active width (d_ff 512 = a·d_expert = ours_dense), "
-                 "measured in the same rounds; sigmoid_renorm is ours_moe"},
-        {"median_step_s", gate_median},
-        {"ratio_over_dense", gate_ratio},
-        {"per_round", gate_rounds}}}};
-  std::cout << result.dump() << "\n";
-  write_file_atomic(root + "/bench/results/step_time.json", result.dump(2) + "\n");
+  const auto times = ours(model == "moe", steps, warmup);
+  Json out{{"step_s", times},
+           {"torch", info.torch_version},
+           {"threads", at::get_num_threads()},
+           {"cuda_compiled", info.cuda_compiled},
+           {"blas", info.blas},
+           {"muE", std::string(version()) + " (git " + git_hash() + ")"}};
+  std::cout << out.dump() << "\n";
   return 0;
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Baseline for bench/sweep_throughput: the trials of sweeps/tiny-cpu.json the way a user
 would write the loop in PyTorch — one process, torch's defaults (threads, OpenMP policy,
 allocator), one trial after another. Same model, batch, steps, schedule, optimizer and
@@ -28,9 +28,13 @@ class Block(torch.nn.Module):
     def forward(self, x):
         b, n, d = x.shape
         q, k, v = self.qkv(self.n1(x)).view(b, n, 3, NH, d // NH).permute(2, 0, 3, 1, 4)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(d // NH)
-        att = att.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
-        x = x + self.out((att @ v).transpose(1, 2).reshape(b, n, d))
+        if hasattr(F, "scaled_dot_product_attention"):  # torch 2.x: what a user writes now
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(d // NH)
+            att = att.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+            y = att @ v
+        x = x + self.out(y.transpose(1, 2).reshape(b, n, d))
         return x + self.down(F.gelu(self.up(self.n2(x))))
 
 
@@ -81,4 +85,4 @@ for lr, std in itertools.product(lrs, stds):
             with torch.no_grad():
                 sum(F.cross_entropy(model(v[:, :-1]).reshape(-1, V), v[:, 1:].reshape(-1)).item() for v in val)
 print(json.dumps({"wall_s": time.perf_counter() - start, "trials": len(lrs) * len(stds), "tokens": tokens,
-                  "torch_threads": torch.get_num_threads()}))
+                  "torch_threads": torch.get_num_threads(), "torch": torch.__version__}))

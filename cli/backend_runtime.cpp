@@ -4,8 +4,13 @@
 
 namespace mue::cli {
 
+std::string cuda_summary(const BackendRuntime& rt) {
+  if (!rt.cuda_compiled) return "CUDA not compiled in";
+  return "CUDA compiled in, " + std::to_string(rt.cuda_devices) + " device(s)";
+}
+
 std::string resolve_device(const std::string& requested, const BackendRuntime& rt) {
-  return mue::resolve_device(requested, rt.cuda_available, rt.cuda_devices, rt.torch_version);
+  return mue::resolve_device(requested, rt.cuda_compiled, rt.cuda_devices, rt.torch_version);
 }
 
 std::string subcommand_in(int argc, char** argv, bool* version) {

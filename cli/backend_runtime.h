@@ -8,10 +8,14 @@
 namespace mue::cli {
 
 struct BackendRuntime {
-  std::string torch_version; // the libtorch muE was built against, e.g. "1.13.1"
-  bool cuda_available = false;
-  int cuda_devices = 0;
+  std::string torch_version;  // the libtorch muE was built against, e.g. "1.13.1"
+  bool cuda_compiled = false; // libtorch has CUDA built in (libtorch_cuda.so linked)
+  int cuda_devices = 0;       // GPUs torch sees; 0 without CUDA or without a GPU
+  bool cuda_available() const { return cuda_compiled && cuda_devices > 0; }
 };
+
+// "CUDA compiled in, N device(s)" or "CUDA not compiled in" (--version, muE env).
+std::string cuda_summary(const BackendRuntime& rt);
 
 BackendRuntime backend_runtime();
 

@@ -17,8 +17,7 @@
 
 namespace mue::cli {
 namespace {
-// The BLAS and OpenMP libraries this process mapped (Debian's libtorch calls whichever
-// libblas.so.3 alternative is selected: reference BLAS is ~5x slower than OpenBLAS).
+// The BLAS and OpenMP libraries this process mapped (paths containing one of `needles`).
 std::vector<std::string> mapped_libraries(const std::vector<std::string>& needles) {
   std::ifstream maps("/proc/self/maps");
   std::string line;
@@ -37,12 +36,17 @@ std::vector<std::string> mapped_libraries(const std::vector<std::string>& needle
 Command add_env(CLI::App& app, const GlobalOptions& g) {
   auto* sub = app.add_subcommand("env", kEnvAbout);
   sub->footer(
-      "Shows: muE and torch versions, the BLAS and OpenMP libraries loaded, OMP_WAIT_POLICY\n"
+      "Shows: muE and torch versions, torch's BLAS and the BLAS and OpenMP libraries loaded,\n"
+      "  OMP_WAIT_POLICY\n"
       "  (muE sets PASSIVE before it loads torch when it is unset: spin-waiting\n"
       "  OpenMP threads cost ~3x on small VMs), torch's default thread count, cores, CUDA.\n"
       "With the global --json: one JSON object on stdout.");
   return {sub, [&g]() -> int {
             const auto info = torch_backend::runtime_info();
+            const BackendRuntime rt{info.torch_version, info.cuda_compiled, info.cuda_devices};
+            // Debian's libtorch calls whichever libblas.so.3 alternative is selected; the
+            // PyPI wheel carries its own BLAS (MKL on x86), so the alternative is only news
+            // when a libblas.so.3 is mapped.
             std::string blas_real;
             {
               char buf[4096];
@@ -50,17 +54,21 @@ Command add_env(CLI::App& app, const GlobalOptions& g) {
                                            sizeof buf - 1);
               if (n > 0) blas_real = std::string(buf, static_cast<std::size_t>(n));
             }
+            const auto blas_loaded = mapped_libraries({"libblas", "libopenblas", "libmkl"});
+            const bool uses_alternative = !blas_loaded.empty() && !blas_real.empty();
             const char* omp = std::getenv("OMP_WAIT_POLICY");
             const bool reexec = std::getenv(kOmpSetMarker) != nullptr;
             Json j{{"muE", std::string(version()) + " (git " + git_hash() + ")"},
                    {"torch", info.torch_version},
-                   {"blas_alternative", blas_real.empty() ? Json(nullptr) : Json(blas_real)},
-                   {"blas_loaded", mapped_libraries({"blas", "openblas"})},
+                   {"torch_blas", info.blas.empty() ? Json(nullptr) : Json(info.blas)},
+                   {"blas_alternative", uses_alternative ? Json(blas_real) : Json(nullptr)},
+                   {"blas_loaded", blas_loaded},
                    {"openmp_loaded", mapped_libraries({"libgomp", "libomp", "libiomp"})},
                    {"omp_wait_policy", omp ? Json(omp) : Json(nullptr)},
                    {"omp_wait_policy_set_by_muE", reexec},
                    {"torch_threads_default", info.threads},
                    {"cores", std::thread::hardware_concurrency()},
+                   {"cuda_compiled", info.cuda_compiled},
                    {"cuda_available", info.cuda_available},
                    {"cuda_devices", info.cuda_devices},
                    {"cpu", cpu_model()},
@@ -73,19 +81,22 @@ Command add_env(CLI::App& app, const GlobalOptions& g) {
                       << "torch        " << info.torch_version << "\n"
                       << "cpu          " << cpu_model() << ", "
                       << std::thread::hardware_concurrency() << " cores\n"
-                      << "BLAS         "
-                      << (blas_real.empty() ? "(no Debian alternative found)" : blas_real) << "\n";
+                      << "BLAS         " << (info.blas.empty() ? "(torch does not say)" : info.blas)
+                      << (uses_alternative ? " via " + blas_real : std::string()) << "\n";
             for (const auto& l : j["blas_loaded"])
               std::cout << "  loaded     " << l.get<std::string>() << "\n";
-            std::cout << "OpenMP wait  " << (omp ? omp : "(unset: spin-waiting)")
+            std::cout << "OpenMP       ";
+            bool first = true;
+            for (const auto& l : j["openmp_loaded"]) {
+              std::cout << (first ? "" : ", ") << l.get<std::string>();
+              first = false;
+            }
+            std::cout << (first ? "(none loaded)" : "") << "\n"
+                      << "OpenMP wait  " << (omp ? omp : "(unset: spin-waiting)")
                       << (reexec ? " (set by muE before torch loaded)" : "") << "\n"
                       << "threads      torch default " << info.threads
                       << "; muE sets one per trial unless --threads says otherwise\n"
-                      << "CUDA         "
-                      << (info.cuda_available
-                              ? "available, " + std::to_string(info.cuda_devices) + " device(s)"
-                              : std::string("not available"))
-                      << "\n";
+                      << "CUDA         " << cuda_summary(rt) << "\n";
             return 0;
           }};
 }

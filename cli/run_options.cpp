@@ -77,7 +77,7 @@ void complete_run_options(RunOptions& o, const GlobalOptions& g) {
   o.device = resolve_device(g.device, info);     // "auto" -> cuda or cpu
   o.cuda_devices = info.cuda_devices;
   o.backend_environment =
-      Json{{"torch", info.torch_version}, {"cuda_available", info.cuda_available}};
+      Json{{"torch", info.torch_version}, {"cuda_available", info.cuda_available()}};
   o.threads = g.threads;
   o.quiet = g.quiet;
   o.live = !g.quiet && ::isatty(STDERR_FILENO);

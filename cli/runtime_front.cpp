@@ -86,7 +86,7 @@ BackendRuntime backend_runtime() {
     int cuda = 0, devices = 0;
     symbol<TrainerRuntime>("mue_trainer_runtime")(version, sizeof version, &cuda, &devices);
     rt.torch_version = version;
-    rt.cuda_available = cuda != 0;
+    rt.cuda_compiled = cuda != 0;
     rt.cuda_devices = devices;
   }
   return rt;

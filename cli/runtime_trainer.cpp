@@ -10,7 +10,7 @@ namespace mue::cli {
 
 BackendRuntime backend_runtime() {
   const auto info = torch_backend::runtime_info();
-  return {info.torch_version, info.cuda_available, info.cuda_devices};
+  return {info.torch_version, info.cuda_compiled, info.cuda_devices};
 }
 
 } // namespace mue::cli
@@ -22,11 +22,11 @@ extern "C" __attribute__((visibility("default"))) int mue_trainer_main(int argc,
 }
 
 // torch's version (into `version`, NUL-terminated, at most `size` bytes), whether CUDA is
-// available and how many GPUs it sees: for a CUDA build's front end, which cannot count GPUs.
+// compiled in and how many GPUs it sees: for a CUDA build's front end, which cannot count GPUs.
 extern "C" __attribute__((visibility("default"))) void
 mue_trainer_runtime(char* version, int size, int* cuda, int* devices) {
   const auto info = mue::torch_backend::runtime_info();
   std::strncpy(version, info.torch_version.c_str(), static_cast<std::size_t>(size) - 1);
-  *cuda = info.cuda_available ? 1 : 0;
+  *cuda = info.cuda_compiled ? 1 : 0;
   *devices = info.cuda_devices;
 }

@@ -9,6 +9,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "util/runtime.h"
 
 using namespace mue;
 using mue::test::failure_of;
@@ -153,4 +154,27 @@ TEST_CASE("edit_distance") {
   CHECK(edit_distance("d_modle", "d_model") == 2);
   CHECK(edit_distance("", "abc") == 3);
   CHECK(edit_distance("same", "same") == 0);
+}
+
+TEST_CASE("resolve_device: auto follows the GPUs, cuda without one is a usage error naming why") {
+  // Built with CUDA, 0 GPUs visible (a CPU box with the PyPI torch): auto -> cpu.
+  CHECK(mue::resolve_device("auto", true, 0, "2.15.0") == "cpu");
+  CHECK(mue::resolve_device("cpu", true, 0, "2.15.0") == "cpu");
+  CHECK(mue::resolve_device("auto", true, 2, "2.15.0") == "cuda");
+  CHECK(mue::resolve_device("cuda:1", true, 2, "2.15.0") == "cuda:1");
+  auto message = [](const char* dev, bool compiled, int n) {
+    try {
+      mue::resolve_device(dev, compiled, n, "2.15.0");
+    } catch (const mue::UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  CHECK(message("cuda", true, 0).find("no CUDA device") != std::string::npos);
+  CHECK(message("cuda:0", true, 0).find("no CUDA device") != std::string::npos);
+  CHECK(message("cuda", false, 0).find("built without CUDA") != std::string::npos);
+  // A device count without CUDA compiled in cannot make a GPU appear.
+  CHECK(mue::resolve_device("auto", false, 3, "1.13.1") == "cpu");
+  CHECK(message("cuda:2", true, 2).find("only 2 GPU(s) visible") != std::string::npos);
+  CHECK(message("gpu", true, 2).find("expected auto, cpu, cuda or cuda:N") != std::string::npos);
 }

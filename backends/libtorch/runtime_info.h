@@ -6,8 +6,10 @@
 namespace mue::torch_backend {
 
 struct RuntimeInfo {
-  std::string torch_version; // e.g. "1.13.0" (from the headers built against)
-  bool cuda_available = false;
+  std::string torch_version;   // e.g. "2.15.0" (from the headers built against)
+  std::string blas;            // torch's BLAS from its build configuration, e.g. "mkl", "open"
+  bool cuda_compiled = false;  // libtorch_cuda is linked in (MUE_TORCH_CUDA at build time)
+  bool cuda_available = false; // torch sees at least one GPU
   int cuda_devices = 0;
   int threads = 0;           // torch intra-op threads in this process
   std::string parallel_info; // ATen's report: OpenMP/MKL, thread settings

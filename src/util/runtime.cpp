@@ -29,14 +29,18 @@ std::string host_name() {
   return ::gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : "unknown";
 }
 
-std::string resolve_device(const std::string& requested, bool cuda_available, int cuda_devices,
+std::string resolve_device(const std::string& requested, bool cuda_compiled, int cuda_devices,
                            const std::string& torch_version) {
-  if (requested == "auto") return cuda_available ? "cuda" : "cpu";
+  const bool gpu = cuda_compiled && cuda_devices > 0;
+  if (requested == "auto") return gpu ? "cuda" : "cpu";
   if (requested == "cpu") return requested;
   if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
-    if (!cuda_available)
-      throw UsageError("--device " + requested + ": CUDA is not available on this machine (torch " +
-                       torch_version + " sees no GPU); use --device cpu or auto");
+    if (!cuda_compiled)
+      throw UsageError("--device " + requested + ": this muE's torch " + torch_version +
+                       " was built without CUDA; use --device cpu or auto");
+    if (!gpu)
+      throw UsageError("--device " + requested + ": no CUDA device (torch " + torch_version +
+                       " has CUDA compiled in and sees 0 GPUs); use --device cpu or auto");
     if (requested.size() > 5) {
       const std::string index = requested.substr(5);
       if (index.empty() || index.size() > 6 ||

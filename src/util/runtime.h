@@ -14,9 +14,11 @@ std::string cpu_model();
 std::string host_name();
 
 // --device: "auto" -> "cuda" when a GPU is visible, else "cpu"; "cpu", "cuda", "cuda:N" are
-// checked against what the backend sees (`cuda_available`, `cuda_devices`; `torch_version`
-// names it in the message). UsageError (exit 2) when the device cannot be had.
-std::string resolve_device(const std::string& requested, bool cuda_available, int cuda_devices,
+// checked against what the backend has: `cuda_compiled` (the libtorch has CUDA built in) and
+// `cuda_devices` (GPUs it sees; 0 without CUDA); `torch_version` names it in the message.
+// UsageError (exit 2) when the device cannot be had: "no CUDA device" when CUDA is compiled in
+// but no GPU is visible, "built without CUDA" when it is not compiled in.
+std::string resolve_device(const std::string& requested, bool cuda_compiled, int cuda_devices,
                            const std::string& torch_version);
 
 // The command line of this process, kept by main for the reports' environment ("muE sweep

@@ -11,7 +11,7 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 spec="$root/tests/fixtures/adaptive/sweep.json"
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 ids() { $py -c 'import json,sys; print(" ".join(sorted(json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip())))' "$1"; }
 lines() { grep -c . "$1"; }
 

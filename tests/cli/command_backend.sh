@@ -7,7 +7,7 @@ mue=$1 root=$2
 fails=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 $py -c "import torch" 2>/dev/null || { echo "FAIL: python3-torch missing (scripts/install-deps)" >&2; exit 1; }
 
 # 1. The example sweep, exactly as README "Using your own trainer" runs it.

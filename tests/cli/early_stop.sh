@@ -10,7 +10,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 sed -e 's/"steps": 200/"steps": 30/' -e 's/"every": 50/"every": 10/' \
   "$root/sweeps/tiny-cpu.json" >"$tmp/s.json"
 last_status() {  # last_status JOURNAL: "<ids> <ok>" from the last line per id
-  /usr/bin/python3 -c '
+  ${MUE_PYTHON:-python3} -c '
 import json, sys
 last = {}
 for l in open(sys.argv[1]):
@@ -36,10 +36,10 @@ read -r ids ok <<<"$(last_status "$tmp/D/trials.jsonl")"
 [ "$ids" -eq 18 ] && [ "$ok" -eq 18 ] || fail "after the fix: $ids trials, $ok ok (want 18, 18)"
 
 # 2. An input error inside every trial (token ids past the vocabulary): exit 2 with it.
-/usr/bin/python3 -c '
+${MUE_PYTHON:-python3} -c '
 import struct, sys
 open(sys.argv[1], "wb").write(struct.pack("<4000H", *([300] * 4000)))' "$tmp/bad.bin"
-/usr/bin/python3 - "$tmp/s.json" "$tmp/bad.json" "$tmp/bad.bin" <<'PY'
+${MUE_PYTHON:-python3} - "$tmp/s.json" "$tmp/bad.json" "$tmp/bad.bin" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 s["train"]["data"] = {"kind": "bin", "path": sys.argv[3], "val_fraction": 0.1}

@@ -19,7 +19,7 @@ if ! (cd "$tmp/work" && PATH="$tmp/bin:$PATH" bash -euo pipefail -c "$block") >"
 fi
 r=$tmp/work/runs/card
 grep -q "bridge1.down_init" "$tmp/out.txt" || fail "explain did not show expert_down's trace"
-/usr/bin/python3 - "$r" <<'PY' || fail "outputs of the README block"
+${MUE_PYTHON:-python3} - "$r" <<'PY' || fail "outputs of the README block"
 import json, math, sys
 r = sys.argv[1]
 t = json.load(open(f"{r}/transfer.json"))["targets"][0]

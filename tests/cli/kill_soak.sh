@@ -15,7 +15,7 @@ sed -e 's/"steps": 200/"steps": 40/' -e 's/"every": 50/"every": 10/' \
   "$root/sweeps/tiny-cpu.json" >"$tmp/s.json"
 # check DIR LABEL: the journal's invariants against the ids seen before (DIR/.seen).
 check() {
-  /usr/bin/python3 - "$1" "$2" <<'PY' || fail "$2"
+  ${MUE_PYTHON:-python3} - "$1" "$2" <<'PY' || fail "$2"
 import json, os, sys
 d, label = sys.argv[1], sys.argv[2]
 path = os.path.join(d, "trials.jsonl")
@@ -57,7 +57,7 @@ for i in $(seq 10); do
 done
 "$mue" -q sweep "$tmp/s.json" --out "$tmp/D" --jobs 2 >/dev/null 2>&1 || fail "the final sweep"
 check "$tmp/D" "sweep final"
-/usr/bin/python3 -c '
+${MUE_PYTHON:-python3} -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["counts"]["ok"] == 18 and r["counts"]["planned"] == 18, r["counts"]' "$tmp/D/sweep.json" ||
@@ -67,7 +67,7 @@ for i in $(seq 5); do
   t=0.$((RANDOM % 200 + 10))
   kill_at "$t" -- "$mue" -q fit "$tmp/D"
   kills=$((kills + 1))
-  /usr/bin/python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/D/sweep.json" ||
+  ${MUE_PYTHON:-python3} -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/D/sweep.json" ||
     fail "sweep.json damaged by a kill of fit at ${t}s"
 done
 
@@ -84,7 +84,7 @@ done
 rc=$?
 [ "$rc" -le 1 ] || fail "the final verify: exit $rc"
 check "$tmp/V" "verify final"
-/usr/bin/python3 -c '
+${MUE_PYTHON:-python3} -c '
 import json, sys
 v = json.load(open(sys.argv[1]))
 assert len(v["cases"]) == 2, v["cases"]' "$tmp/V/verify.json" || fail "verify.json is not valid"

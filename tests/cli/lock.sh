@@ -11,7 +11,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 sed -e 's/"steps": 200/"steps": 30/' -e 's/"every": 50/"every": 10/' \
   "$root/sweeps/tiny-cpu.json" >"$tmp/s.json"
 unique() {  # unique JOURNAL: every journaled trial id once
-  /usr/bin/python3 -c '
+  ${MUE_PYTHON:-python3} -c '
 import json, sys
 ids = [json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip()]
 assert len(ids) == len(set(ids)), f"{len(ids)} lines for {len(set(ids))} ids"

@@ -18,7 +18,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 expect 2 "subcommand is required" -- "$mue"
 # Size limits: refused with the count before anything is planned (memory stays bounded:
 # planning 10^8 trials would need tens of GB; the limit keeps it under ~1 GB of address space).
-/usr/bin/python3 - "$fixtures/good/sweep.json" "$tmp" <<'PY'
+${MUE_PYTHON:-python3} - "$fixtures/good/sweep.json" "$tmp" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 s["axes"] = {"lr": {"log2_grid": [-20, -10.01, 0.01]}, "init_std": {"log2_grid": [-20, -10.01, 0.01]}}

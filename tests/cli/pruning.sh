@@ -9,7 +9,7 @@ mue=$1 root=$2
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 $py - "$root/sweeps/tiny-cpu.json" "$tmp/s.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

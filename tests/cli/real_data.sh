@@ -10,7 +10,7 @@ fails=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 
 # A slice of the real corpus (scripts/corpus builds it; CI's scripts/install-deps runs that).
 corpus="$root/data/fortunes.txt"

@@ -46,7 +46,7 @@ for cfg in "$tmp"/configs/*.json; do
     fail "train $name: $(tail -3 "$tmp/$name.log")"
     continue
   fi
-  /usr/bin/python3 - "$tmp/$name.result.json" "$cfg" <<'PY' || fail "train $name: result check"
+  ${MUE_PYTHON:-python3} - "$tmp/$name.result.json" "$cfg" <<'PY' || fail "train $name: result check"
 import json, math, sys
 r = json.load(open(sys.argv[1]))
 router = json.load(open(sys.argv[2]))["model"]["ffn"].get("router", {})

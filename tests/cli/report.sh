@@ -11,7 +11,7 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fx="$root/tests/fixtures"
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 $py - "$fx/good/sweep-4.json" "$tmp/s.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -128,7 +128,7 @@ job=$(sed -n 's/.*"job_id": "\([0-9]*\)".*/\1/p' "$d/slurm/job.json")
 [ ! -e "$d/sweep.json" ] || fail "a sweep.json was written after the systematic failure"
 "$mue" -q sweep "$spec" --out "$d" --launcher slurm --jobs 2 --fuse off >/dev/null 2>"$tmp/err" \
   || { cat "$tmp/err"; fail "the sweep after the early stop failed"; }
-/usr/bin/python3 -c '
+${MUE_PYTHON:-python3} -c '
 import json, sys
 last = {}
 for l in open(sys.argv[1]):

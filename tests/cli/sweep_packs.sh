@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 cleanup() { pkill -KILL -f "$tmp/" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 spec="$fx/good/sweep-faults.json"
 n=10
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }

@@ -9,7 +9,7 @@ mue=$1 fx=$2
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 field() { $py -c "import json,sys; j=json.load(sys.stdin); print(j['omp_wait_policy'], j['omp_wait_policy_set_by_muE'])"; }
 loads_torch() { LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -q 'file=libtorch'; }
 
@@ -51,5 +51,23 @@ cp "$mue" "$tmp/muE"
 "$tmp/muE" trial <"$fx/good/trial.json" >/dev/null 2>"$tmp/err"; rc=$?
 [ $rc -eq 3 ] && grep -q "cannot load the training backend '$tmp/libmuE-trainer.so'" "$tmp/err" \
   || { cat "$tmp/err"; fail "trial without the trainer library: rc=$rc, want 3 naming it"; }
+# 5. --device: auto resolves to what torch sees; cuda without a GPU is exit 2 before any trial
+#    ("no CUDA device" with CUDA compiled in, "built without CUDA" without), no run folder.
+rt=$("$mue" --json env) || fail "muE --json env failed"
+compiled=$(echo "$rt" | $py -c 'import json,sys; j=json.load(sys.stdin); print(int(j["cuda_compiled"]))')
+gpus=$(echo "$rt" | $py -c 'import json,sys; print(json.load(sys.stdin)["cuda_devices"])')
+"$mue" --version | grep -q "CUDA $( [ "$compiled" = 1 ] && echo "compiled in, $gpus device" || echo "not compiled in")" \
+  || fail "--version disagrees with muE env on CUDA ($compiled, $gpus)"
+if [ "$gpus" = 0 ]; then
+  if [ "$compiled" = 1 ]; then want="no CUDA device"; else want="built without CUDA"; fi
+  "$mue" --device cuda sweep "$fx/good/sweep-4.json" --out "$tmp/cuda" 2>"$tmp/err"; rc=$?
+  [ $rc -eq 2 ] && grep -q "$want" "$tmp/err" && [ ! -e "$tmp/cuda" ] \
+    || { cat "$tmp/err"; fail "sweep --device cuda without a GPU: rc=$rc, want 2 '$want' and no folder"; }
+  "$mue" --device cuda train "$fx/good/config.json" --out "$tmp/cuda.json" 2>"$tmp/err"; rc=$?
+  [ $rc -eq 2 ] && grep -q "$want" "$tmp/err" && [ ! -e "$tmp/cuda.json" ] \
+    || { cat "$tmp/err"; fail "train --device cuda without a GPU: rc=$rc, want 2 '$want'"; }
+  "$mue" --device auto --json sweep "$fx/good/sweep-4.json" --out "$tmp/auto" --dry-run >/dev/null 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "--device auto dry run failed"; }
+fi
 [ $fails -eq 0 ] && echo "trainer split: ok"
 exit $fails

@@ -6,7 +6,7 @@ mue=$1 fx=$2
 fails=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 
 "$mue" -q transfer --reference "$fx/verify/reference.json" --targets "$fx/verify/targets.json" --out "$tmp/t.json" \
   || { fail "transfer failed"; exit 1; }

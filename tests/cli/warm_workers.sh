@@ -8,7 +8,7 @@ mue=$1 root=$2
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-py=/usr/bin/python3
+py=${MUE_PYTHON:-python3}
 sed -e 's/"steps": 200/"steps": 30/' -e 's/"every": 50/"every": 10/' -e 's/"name": "tiny-cpu"/"name": "warm"/' \
   "$root/sweeps/tiny-cpu.json" >"$tmp/s.json"
 mapfile -t ids < <("$mue" sweep "$tmp/s.json" --dry-run | awk 'NF >= 4 && length($1) == 16 { print $1 }')

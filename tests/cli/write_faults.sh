@@ -13,7 +13,7 @@ tmp=$(mktemp -d); trap 'umount "$tmp/mnt" 2>/dev/null; rm -rf "$tmp"' EXIT
 sed -e 's/"steps": 200/"steps": 30/' -e 's/"every": 50/"every": 10/' \
   "$root/sweeps/tiny-cpu.json" >"$tmp/s.json"
 check_journal() {  # check_journal JOURNAL WANT: WANT trials, each once, all ok (last line per id)
-  /usr/bin/python3 - "$1" "$2" <<'PY'
+  ${MUE_PYTHON:-python3} - "$1" "$2" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 final = [r for r in rows if not r.get("retry")]
@@ -52,7 +52,7 @@ ls -a "$tmp/D" | grep -q "sweep.json.tmp" && fail "a temporary report was left b
 #    by the pack, and --fuse auto decides by timing.)
 id=$("$mue" sweep "$tmp/s.json" --dry-run | awk 'NR > 3 && NF { print $1; exit }')
 MUE_WRITE_FAULT="$id.result.json" "$mue" -q sweep "$tmp/s.json" --out "$tmp/R" --jobs 2 --fuse off >/dev/null 2>&1
-/usr/bin/python3 - "$tmp/R/trials.jsonl" "$id" <<'PY' || fail "trial $id is not journaled to run again"
+${MUE_PYTHON:-python3} - "$tmp/R/trials.jsonl" "$id" <<'PY' || fail "trial $id is not journaled to run again"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 mine = [r for r in rows if r["id"] == sys.argv[2]]
