@@ -18,7 +18,7 @@ namespace {
 std::string version_text() {
   const BackendRuntime info = backend_runtime();
   std::string s = std::string("muE ") + mue::version() + " (git " + mue::git_hash() + ")\n";
-  s += "torch " + info.torch_version + ", " + cuda_summary(info);
+  s += "torch " + info.torch_version + ", CUDA " + cuda_summary(info);
   return s;
 }
 

@@ -5,8 +5,8 @@
 namespace mue::cli {
 
 std::string cuda_summary(const BackendRuntime& rt) {
-  if (!rt.cuda_compiled) return "CUDA not compiled in";
-  return "CUDA compiled in, " + std::to_string(rt.cuda_devices) + " device(s)";
+  if (!rt.cuda_compiled) return "not compiled in";
+  return "compiled in, " + std::to_string(rt.cuda_devices) + " device(s)";
 }
 
 std::string resolve_device(const std::string& requested, const BackendRuntime& rt) {

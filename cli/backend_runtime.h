@@ -14,7 +14,7 @@ struct BackendRuntime {
   bool cuda_available() const { return cuda_compiled && cuda_devices > 0; }
 };
 
-// "CUDA compiled in, N device(s)" or "CUDA not compiled in" (--version, muE env).
+// "compiled in, N device(s)" or "not compiled in": CUDA in --version and muE env.
 std::string cuda_summary(const BackendRuntime& rt);
 
 BackendRuntime backend_runtime();

@@ -43,7 +43,14 @@ std::string exe_dir() {
 void* trainer() {
   static void* handle = nullptr;
   if (handle) return handle;
-  if (!std::getenv("OMP_WAIT_POLICY")) {
+  // `train` and `coord-check` are one process on the cores they ask for: libgomp's default
+  // (spin a while, then sleep) is as fast as ACTIVE there, and PASSIVE cost 1.26x (d_model
+  // 128) to 2.6x (d_model 64) per step with 2 threads (torch 2.15, 2 cores). Everything else
+  // that loads torch shares the cores: a sweep's trial workers (whose launcher sets the policy
+  // itself, src/sweep/engine.h omp_wait_policy), env (which shows what a trial gets), and the
+  // parent of a CUDA build that only counts the GPUs.
+  const std::string sub = subcommand_in(g_argc, g_argv);
+  if (!std::getenv("OMP_WAIT_POLICY") && sub != "train" && sub != "coord-check") {
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     ::setenv(kOmpSetMarker, "1", 1);
   }

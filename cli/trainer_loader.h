@@ -4,9 +4,10 @@
 
 namespace mue::cli {
 
-// Sets OMP_WAIT_POLICY=PASSIVE when the user has not set it (libgomp reads it once, when torch
-// loads it: spin-waiting OpenMP threads cost ~3x per step on small VMs), loads the trainer
-// library and runs the whole command line there; its exit code. Exit 3 with the loader's
+// Sets OMP_WAIT_POLICY=PASSIVE when the user has not set it and the command shares the cores
+// (trial, env; not train or coord-check: cli/runtime_front.cpp says why; libgomp reads it once,
+// when torch loads it), loads the trainer library and runs the whole command line there; its
+// exit code. Exit 3 with the loader's
 // message when the library cannot be loaded.
 int run_in_trainer(int argc, char** argv);
 

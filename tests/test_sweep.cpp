@@ -506,3 +506,18 @@ TEST_CASE("pruner and search settings: parsed, checked, and kept in spec.json on
     CHECK_THROWS_AS(parse_sweep_spec(b, Where{"x.json", ""}), InputError);
   }
 }
+
+TEST_CASE("omp_wait_policy: spin only when every trial's threads have their cores to themselves") {
+  auto layout = [](int jobs, int threads) {
+    Layout l;
+    l.jobs = jobs;
+    l.threads = threads;
+    return l;
+  };
+  CHECK(std::string(omp_wait_policy(layout(1, 2), 2)) == "ACTIVE");  // one trial, all cores
+  CHECK(std::string(omp_wait_policy(layout(2, 4), 8)) == "ACTIVE");  // 2 × 4 on 8 cores
+  CHECK(std::string(omp_wait_policy(layout(2, 2), 2)) == "PASSIVE"); // oversubscribed
+  CHECK(std::string(omp_wait_policy(layout(1, 4), 2)) == "PASSIVE"); // more threads than cores
+  CHECK(std::string(omp_wait_policy(layout(2, 1), 2)) == "PASSIVE"); // one thread: no team
+  CHECK(std::string(omp_wait_policy(layout(1, 1), 16)) == "PASSIVE");
+}

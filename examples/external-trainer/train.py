@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """An external trainer driven by muE's command backend: a template to copy into your own.
 
 muE writes a trial file (mue.trial/1) holding the run config and the full

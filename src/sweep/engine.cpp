@@ -62,9 +62,21 @@ int StopSignals::received() const {
   return g_stop_signal;
 }
 
-bp::environment worker_environment() {
+const char* omp_wait_policy(const Layout& layout, int cores) {
+  const bool own_cores = layout.threads > 1 && layout.jobs * layout.threads <= cores;
+  return own_cores ? "ACTIVE" : "PASSIVE";
+}
+
+bp::environment worker_environment(const Layout& layout) {
   bp::environment env = boost::this_process::environment();
-  if (env.find("OMP_WAIT_POLICY") == env.end()) env["OMP_WAIT_POLICY"] = "PASSIVE";
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Unset, or set by this muE itself (a CUDA build's parent loads torch to count the GPUs,
+  // cli/runtime_front.cpp): the layout decides. A value the user set wins.
+  const bool ours = env.find("MUE_OMP_SET_BY_MUE") != env.end();
+  if (env.find("OMP_WAIT_POLICY") == env.end() || ours) {
+    env["OMP_WAIT_POLICY"] = omp_wait_policy(layout, cores);
+    env.erase("MUE_OMP_SET_BY_MUE");
+  }
   return env;
 }
 
@@ -330,7 +342,7 @@ FuseDecision decide_fuse(const std::vector<PlannedTrial>& plan,
   const auto t0 = std::chrono::steady_clock::now();
   bp::ipstream out;
   bp::child c(o.exe, calibrate_args(spec_file), bp::std_out > out, bp::std_err > bp::null,
-              bp::std_in < bp::null, worker_environment());
+              bp::std_in < bp::null, worker_environment(layout));
   std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
   c.wait();
   const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -371,7 +383,7 @@ FuseDecision decide_fuse(const std::vector<PlannedTrial>& plan,
 }
 
 Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& fuse) {
-  const char* omp = std::getenv("OMP_WAIT_POLICY");
+  const char* omp = std::getenv("MUE_OMP_SET_BY_MUE") ? nullptr : std::getenv("OMP_WAIT_POLICY");
   Json e{{"muE", std::string(version()) + " (git " + git_hash() + ")"},
          {"device", o.device},
          {"host", host_name()},
@@ -380,7 +392,11 @@ Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& 
          {"jobs", layout.jobs},
          {"devices", layout.devices},
          {"threads_per_trial", layout.threads},
-         {"omp_wait_policy", omp ? omp : "PASSIVE (set for the trial processes)"}};
+         {"omp_wait_policy",
+          omp ? std::string(omp)
+              : std::string(omp_wait_policy(
+                    layout, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))) +
+                    " (set for the trial processes)"}};
   for (const auto& [k, v] : o.backend_environment.items())
     e[k] = v;
   e["fuse"] = fuse.record;

@@ -28,9 +28,9 @@ private:
   struct sigaction previous_[3]{};
 };
 
-// The environment of every worker: ours, with OMP_WAIT_POLICY=PASSIVE unless set (libgomp
-// reads it when it loads; spinning threads of idle workers cost the busy ones ~3×).
-boost::process::environment worker_environment();
+// The environment of every worker: ours, with OMP_WAIT_POLICY set unless the user set it, to
+// omp_wait_policy(layout, cores) (src/sweep/engine.h; libgomp reads it when it loads).
+boost::process::environment worker_environment(const Layout& layout);
 
 // Journals results and reports progress: one line per finished trial, or a redrawn line.
 class Recorder {

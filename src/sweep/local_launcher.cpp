@@ -198,7 +198,7 @@ public:
       ~IgnorePipe() { ::sigaction(SIGPIPE, &old, nullptr); }
     } ignore_pipe;
     const RunOptions& o = b.options;
-    auto env = worker_environment();
+    auto env = worker_environment(b.layout);
     const pid_t parent = ::getpid();
     // In the child, before exec: its own process group (a terminal's Ctrl-C reaches only
     // the sweep, which then stops its workers in order) and death with the sweep.

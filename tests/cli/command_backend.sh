@@ -8,7 +8,7 @@ fails=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 py=${MUE_PYTHON:-python3}
-$py -c "import torch" 2>/dev/null || { echo "FAIL: python3-torch missing (scripts/install-deps)" >&2; exit 1; }
+$py -c "import torch" 2>/dev/null || { echo "FAIL: $py has no torch (scripts/install-deps makes .venv)" >&2; exit 1; }
 
 # 1. The example sweep, exactly as README "Using your own trainer" runs it.
 "$mue" sweep "$root/examples/external-trainer/sweep.json" --out "$tmp/ext" >"$tmp/out" 2>"$tmp/err"; rc=$?
