@@ -49,6 +49,19 @@ if(MUE_TORCH STREQUAL "venv")
   # system directories come before its PATHS hint, so with Debian's libtorch-dev also installed
   # it would mix Debian's libc10 into this build. CMAKE_PREFIX_PATH is searched first.
   list(PREPEND CMAKE_PREFIX_PATH "${_mue_torch_cmake}" "${MUE_TORCH_PREFIX}")
+  # A CUDA wheel's TorchConfig needs the CUDA toolkit (nvcc, headers, libcudart) and stops
+  # with a message about Caffe2 when it is missing: say what to do instead.
+  if(EXISTS "${MUE_TORCH_PREFIX}/lib/libtorch_cuda.so")
+    find_package(CUDAToolkit QUIET)
+    if(NOT CUDAToolkit_FOUND)
+      message(FATAL_ERROR
+        "muE: the torch of ${MUE_PYTHON} has CUDA compiled in, and building against it needs the "
+        "CUDA toolkit (nvcc, headers, libcudart; no GPU): none was found on PATH or in "
+        "/usr/local/cuda (set CUDAToolkit_ROOT to another place). Install NVIDIA's CUDA 13 "
+        "toolkit, or build against Debian's CPU-only libtorch 1.13 instead: "
+        "scripts/install-deps --debian-torch && cmake --preset debian-torch")
+    endif()
+  endif()
   find_package(Torch REQUIRED CONFIG PATHS "${_mue_torch_cmake}" NO_DEFAULT_PATH)
   foreach(_lib TORCH_LIBRARY c10_LIBRARY)
     string(FIND "${${_lib}}" "${MUE_TORCH_PREFIX}/" _at)
