@@ -37,9 +37,10 @@ Command add_env(CLI::App& app, const GlobalOptions& g) {
   auto* sub = app.add_subcommand("env", kEnvAbout);
   sub->footer(
       "Shows: muE and torch versions, torch's BLAS and the BLAS and OpenMP libraries loaded,\n"
-      "  OMP_WAIT_POLICY\n"
-      "  (muE sets PASSIVE before it loads torch when it is unset: spin-waiting\n"
-      "  OpenMP threads cost ~3x on small VMs), torch's default thread count, cores, CUDA.\n"
+      "  OMP_WAIT_POLICY (when unset, muE sets PASSIVE before it loads torch here and in a\n"
+      "  trial run by hand; train and coord-check keep libgomp's default; a sweep sets its\n"
+      "  workers' from the layout), torch's default thread count, cores, CUDA (compiled in,\n"
+      "  devices seen).\n"
       "With the global --json: one JSON object on stdout.");
   return {sub, [&g]() -> int {
             const auto info = torch_backend::runtime_info();
