@@ -5,6 +5,8 @@
 // the trainer only for a CUDA build; the trainer library (runtime_trainer.cpp) asks torch.
 #include <string>
 
+#include "util/runtime.h"
+
 namespace mue::cli {
 
 struct BackendRuntime {
@@ -31,8 +33,6 @@ std::string subcommand_in(int argc, char** argv, bool* version = nullptr);
 // them, and --version, to the trainer library.
 bool needs_trainer(const std::string& subcommand);
 
-// The environment variable the front end sets when it set OMP_WAIT_POLICY=PASSIVE itself
-// before loading torch (`muE env` reports it).
-inline constexpr const char* kOmpSetMarker = "MUE_OMP_SET_BY_MUE";
+using mue::kOmpSetMarker; // src/util/runtime.h
 
 } // namespace mue::cli

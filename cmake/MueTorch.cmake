@@ -1,5 +1,5 @@
 # Which libtorch muE's trainer library builds against, and which Python the tests,
-# benchmarks and examples run (docs/running.md "Which torch").
+# benchmarks and examples run (README "Which torch", docs/design.md "Which libtorch").
 #
 #   MUE_TORCH=venv    (default) the torch of the pinned Python environment that
 #                     scripts/install-deps makes in .venv (requirements.txt): PyTorch 2.x with
@@ -49,9 +49,15 @@ if(MUE_TORCH STREQUAL "venv")
   # system directories come before its PATHS hint, so with Debian's libtorch-dev also installed
   # it would mix Debian's libc10 into this build. CMAKE_PREFIX_PATH is searched first.
   list(PREPEND CMAKE_PREFIX_PATH "${_mue_torch_cmake}" "${MUE_TORCH_PREFIX}")
+  set(_libdir "${MUE_TORCH_PREFIX}/lib")
+  if(EXISTS "${_libdir}/libtorch_cuda.so")
+    set(MUE_TORCH_CUDA 1)
+  else()
+    set(MUE_TORCH_CUDA 0)
+  endif()
   # A CUDA wheel's TorchConfig needs the CUDA toolkit (nvcc, headers, libcudart) and stops
   # with a message about Caffe2 when it is missing: say what to do instead.
-  if(EXISTS "${MUE_TORCH_PREFIX}/lib/libtorch_cuda.so")
+  if(MUE_TORCH_CUDA)
     find_package(CUDAToolkit QUIET)
     if(NOT CUDAToolkit_FOUND)
       message(FATAL_ERROR
@@ -63,10 +69,10 @@ if(MUE_TORCH STREQUAL "venv")
     endif()
   endif()
   find_package(Torch REQUIRED CONFIG PATHS "${_mue_torch_cmake}" NO_DEFAULT_PATH)
-  foreach(_lib TORCH_LIBRARY c10_LIBRARY)
-    string(FIND "${${_lib}}" "${MUE_TORCH_PREFIX}/" _at)
+  foreach(_var TORCH_LIBRARY c10_LIBRARY)
+    string(FIND "${${_var}}" "${MUE_TORCH_PREFIX}/" _at)
     if(NOT _at EQUAL 0)
-      message(FATAL_ERROR "muE: ${_lib} is ${${_lib}}, outside ${MUE_TORCH_PREFIX}: a mixed "
+      message(FATAL_ERROR "muE: ${_var} is ${${_var}}, outside ${MUE_TORCH_PREFIX}: a mixed "
                           "libtorch. Delete the build folder and configure again.")
     endif()
   endforeach()
@@ -75,7 +81,6 @@ if(MUE_TORCH STREQUAL "venv")
   # load first and shadow the (newer) CUDA runtime the wheel's libtorch_cuda.so was built with
   # and finds through its RPATH (site-packages/nvidia/...), and make ld resolve its NCCL against
   # the toolkit's older one. We call no CUDA API ourselves.
-  set(_lib "${MUE_TORCH_PREFIX}/lib")
   add_library(mue_libtorch INTERFACE)
   target_include_directories(mue_libtorch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
   foreach(_t torch_cpu torch_cuda)
@@ -91,18 +96,15 @@ if(MUE_TORCH STREQUAL "venv")
   # torch 2.15's headers need C++20 (its TorchConfig asks for it); only targets that include
   # torch get it, the rest of muE stays C++17.
   target_compile_features(mue_libtorch INTERFACE cxx_std_20)
-  if(EXISTS "${_lib}/libtorch_cuda.so")
-    set(MUE_TORCH_CUDA 1)
+  if(MUE_TORCH_CUDA)
     # Nothing of ours calls into libtorch_cuda.so, but loading it is what registers CUDA with
     # torch: without --no-as-needed the linker would drop it and torch::cuda would see no GPU.
     target_link_libraries(mue_libtorch INTERFACE
-      "-Wl,--no-as-needed" "${_lib}/libtorch_cuda.so" "${_lib}/libc10_cuda.so" "-Wl,--as-needed")
-  else()
-    set(MUE_TORCH_CUDA 0)
+      "-Wl,--no-as-needed" "${_libdir}/libtorch_cuda.so" "${_libdir}/libc10_cuda.so" "-Wl,--as-needed")
   endif()
   target_link_libraries(mue_libtorch INTERFACE
-    "${_lib}/libtorch.so" "${_lib}/libtorch_cpu.so" "${_lib}/libc10.so")
-  target_link_options(mue_libtorch INTERFACE "LINKER:-rpath,${_lib}")
+    "${_libdir}/libtorch.so" "${_libdir}/libtorch_cpu.so" "${_libdir}/libc10.so")
+  target_link_options(mue_libtorch INTERFACE "LINKER:-rpath,${_libdir}")
   set(MUE_TORCH_LIBRARIES mue_libtorch)
 else()
   find_package(Torch REQUIRED)

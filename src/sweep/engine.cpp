@@ -42,6 +42,17 @@ std::string fmt_duration(double s) {
     std::snprintf(buf, sizeof buf, "%lds", t);
   return buf;
 }
+
+// Hardware threads of this machine (at least 1).
+int machine_cores() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// OMP_WAIT_POLICY as the user set it; nullptr when unset or set by this muE itself (a CUDA
+// build's parent loads torch to count the GPUs, cli/runtime_front.cpp).
+const char* user_omp_wait_policy() {
+  return std::getenv(kOmpSetMarker) ? nullptr : std::getenv("OMP_WAIT_POLICY");
+}
 } // namespace
 
 StopSignals::StopSignals() {
@@ -69,13 +80,9 @@ const char* omp_wait_policy(const Layout& layout, int cores) {
 
 bp::environment worker_environment(const Layout& layout) {
   bp::environment env = boost::this_process::environment();
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // Unset, or set by this muE itself (a CUDA build's parent loads torch to count the GPUs,
-  // cli/runtime_front.cpp): the layout decides. A value the user set wins.
-  const bool ours = env.find("MUE_OMP_SET_BY_MUE") != env.end();
-  if (env.find("OMP_WAIT_POLICY") == env.end() || ours) {
-    env["OMP_WAIT_POLICY"] = omp_wait_policy(layout, cores);
-    env.erase("MUE_OMP_SET_BY_MUE");
+  if (!user_omp_wait_policy()) { // a value the user set wins; otherwise the layout decides
+    env["OMP_WAIT_POLICY"] = omp_wait_policy(layout, machine_cores());
+    env.erase(kOmpSetMarker);
   }
   return env;
 }
@@ -383,7 +390,7 @@ FuseDecision decide_fuse(const std::vector<PlannedTrial>& plan,
 }
 
 Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& fuse) {
-  const char* omp = std::getenv("MUE_OMP_SET_BY_MUE") ? nullptr : std::getenv("OMP_WAIT_POLICY");
+  const char* omp = user_omp_wait_policy();
   Json e{{"muE", std::string(version()) + " (git " + git_hash() + ")"},
          {"device", o.device},
          {"host", host_name()},
@@ -392,11 +399,9 @@ Json environment(const RunOptions& o, const Layout& layout, const FuseDecision& 
          {"jobs", layout.jobs},
          {"devices", layout.devices},
          {"threads_per_trial", layout.threads},
-         {"omp_wait_policy",
-          omp ? std::string(omp)
-              : std::string(omp_wait_policy(
-                    layout, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))) +
-                    " (set for the trial processes)"}};
+         {"omp_wait_policy", omp ? std::string(omp)
+                                 : omp_wait_policy(layout, machine_cores()) +
+                                       std::string(" (set for the trial processes)")}};
   for (const auto& [k, v] : o.backend_environment.items())
     e[k] = v;
   e["fuse"] = fuse.record;
@@ -454,9 +459,8 @@ RunOutcome run_trials(const std::vector<PlannedTrial>& plan, const RunDir& dir,
   for (std::size_t i = 0; i < plan.size(); ++i)
     if (!finished(out.done, plan[i].spec.id())) pending.push_back(i);
 
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  out.layout =
-      choose_layout(o.jobs, o.threads, plan.size() - out.reused, o.device, o.cuda_devices, cores);
+  out.layout = choose_layout(o.jobs, o.threads, plan.size() - out.reused, o.device, o.cuda_devices,
+                             machine_cores());
   if (!o.quiet)
     std::cerr << o.title << ": " << plan.size() << " trials, " << out.reused
               << " already in the journal; " << out.layout.jobs << " at a time × "

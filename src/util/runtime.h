@@ -21,6 +21,11 @@ std::string host_name();
 std::string resolve_device(const std::string& requested, bool cuda_compiled, int cuda_devices,
                            const std::string& torch_version);
 
+// The environment variable the front end sets beside OMP_WAIT_POLICY=PASSIVE when it set that
+// itself before loading torch (cli/runtime_front.cpp): such a value is muE's, not the user's
+// (`muE env` reports it; a sweep's launcher replaces it with the layout's policy).
+inline constexpr const char* kOmpSetMarker = "MUE_OMP_SET_BY_MUE";
+
 // The command line of this process, kept by main for the reports' environment ("muE sweep
 // s.json --out runs/x"; arguments with spaces or quotes single-quoted). Empty until kept.
 void keep_command_line(int argc, char** argv);
